@@ -1,0 +1,45 @@
+/*
+ * Intrusive chained hash table: nodes live inside the entries, the caller
+ * supplies the hash and walks the chain to compare keys, so one table type
+ * serves every key. The bucket array is sized once (and on reload), never
+ * per packet.
+ */
+#ifndef IPSEC_MASQD_HTAB_H
+#define IPSEC_MASQD_HTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hnode {
+	struct hnode *next;
+	struct hnode **pprev;
+	uint32_t hash;
+};
+
+struct htab {
+	struct hnode **bucket;
+	size_t mask;      /* bucket count - 1, a power of two */
+	size_t count;
+};
+
+/* Buckets: the power of two >= min_buckets. Returns 0, or -1 with errno. */
+int htab_init(struct htab *tab, size_t min_buckets);
+void htab_destroy(struct htab *tab);
+
+/* Rehash into the power of two >= min_buckets. -1/ENOMEM keeps the old. */
+int htab_resize(struct htab *tab, size_t min_buckets);
+
+void htab_insert(struct htab *tab, struct hnode *node, uint32_t hash);
+void htab_remove(struct htab *tab, struct hnode *node);
+
+/* First node of the chain that a key hashing to `hash` would be in. */
+static inline struct hnode *htab_chain(const struct htab *tab, uint32_t hash)
+{
+	return tab->bucket[hash & tab->mask];
+}
+
+/* Keyed hash of two 64-bit key words. The seed is random per engine so
+ * that remote peers cannot aim chains. */
+uint32_t htab_hash(uint64_t seed, uint64_t a, uint64_t b);
+
+#endif
