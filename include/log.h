@@ -1,0 +1,49 @@
+/*
+ * One logging API, three backends: journald (structured fields, one
+ * MESSAGE_ID per kind of decision) when stderr is the journal's stream,
+ * stderr lines with <N> priority prefixes otherwise, syslog(3) on request.
+ * The logger is a true process-wide singleton, so its state is file-static.
+ */
+#ifndef IPSEC_MASQD_LOG_H
+#define IPSEC_MASQD_LOG_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "engine.h"
+
+enum log_backend {
+	LOG_BACKEND_AUTO = -1,    /* journal if JOURNAL_STREAM matches stderr */
+	LOG_BACKEND_STDERR = 0,
+	LOG_BACKEND_JOURNAL,
+	LOG_BACKEND_SYSLOG,
+};
+
+/* Start logging as `ident` at `level` through `backend`. */
+void log_init(const char *ident, enum log_level level,
+	      enum log_backend backend);
+void log_set_level(enum log_level level);
+enum log_backend log_get_backend(void);
+
+/* printf-style, at syslog priority prio. log_warn appends ": strerror(errno)". */
+void log_msg(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * An engine decision, as an engine_log_fn (ctx unused, may be NULL): journal
+ * fields DECISION=, PEER_ADDR=, LAN_ADDR=, ESP_SPI_OUT=, ESP_SPI_IN=,
+ * IKE_SPI_I=, IKE_SPI_R=, REASON=, GUESS_HOSTS=, the MESSAGE_ID of its kind,
+ * and the same key=value pairs at the end of the MESSAGE text. Per-packet
+ * kinds (blocked, serialized, dropped, refused, collided, guessed) are
+ * rate-limited per kind and reason with a count of what was suppressed.
+ */
+void log_engine_event(void *ctx, const struct engine_event *ev);
+
+/* The MESSAGE_ID (32 hex digits) for a decision kind, for docs and tests. */
+const char *log_message_id(enum engine_event_kind kind);
+
+#endif
