@@ -1,0 +1,166 @@
+/*
+ * The engine's private structures, shared by engine.c (life cycle, dispatch,
+ * timers, limits), engine_esp.c and engine_isakmp.c (the association rules).
+ * Entries embed their hash, list and timer nodes; everything comes from
+ * pools, so steady-state traffic allocates nothing.
+ */
+#ifndef IPSEC_MASQD_ENGINE_INT_H
+#define IPSEC_MASQD_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "htab.h"
+#include "packet.h"
+#include "pool.h"
+#include "timer_wheel.h"
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Circular doubly linked list; a head is a node pointing at itself. */
+struct dlist {
+	struct dlist *prev, *next;
+};
+
+static inline void dlist_init(struct dlist *head)
+{
+	head->prev = head->next = head;
+}
+
+static inline int dlist_empty(const struct dlist *head)
+{
+	return head->next == head;
+}
+
+static inline void dlist_del(struct dlist *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->prev = node->next = node;
+}
+
+static inline void dlist_push_front(struct dlist *head, struct dlist *node)
+{
+	node->next = head->next;
+	node->prev = head;
+	head->next->prev = node;
+	head->next = node;
+}
+
+/* Most-recently-used first: unlink and re-insert at the front. */
+static inline void dlist_move_front(struct dlist *head, struct dlist *node)
+{
+	if (head->next == node)
+		return;
+	dlist_del(node);
+	dlist_push_front(head, node);
+}
+
+/* A LAN host with entries: the unit of max_per_host. */
+struct host {
+	struct hnode by_addr;
+	uint32_t addr;
+	unsigned n_entries;
+};
+
+/* A remote peer with entries: the unit of serialization and guessing. */
+struct remote {
+	struct hnode by_addr;
+	uint32_t addr;
+	struct dlist isakmp_mru;          /* isakmp_entry.in_remote */
+	struct dlist esp_mru;             /* esp_entry.in_remote */
+	struct esp_entry *pending;        /* the init holding the slot */
+	uint64_t guess_tokens;            /* guess budget, in 1/1000 guesses */
+	uint64_t guess_refilled;          /* ms */
+	int pinned;                       /* a walk holds it: do not free */
+};
+
+enum entry_table { ENTRY_ESP = 1, ENTRY_ISAKMP = 2 };
+
+/* Common head of both entry kinds, so one timer callback serves both. */
+struct entry {
+	struct tw_node timer;
+	enum entry_table table;
+	struct remote *remote;
+	struct host *host;
+	uint64_t last_seen;               /* ms, either direction */
+	uint64_t life_ms;                 /* 0: the table's lifetime */
+};
+
+struct esp_entry {
+	struct entry base;
+	struct hnode by_out;              /* (remote, spi_out) when known */
+	struct hnode by_in;               /* (remote, spi_in) when known */
+	struct dlist in_remote;
+	uint32_t spi_out, spi_in;
+	enum esp_state state;
+	unsigned collisions;              /* inits serialized behind this one */
+	uint64_t deadline;                /* ms: end of pending init / squelch */
+	uint64_t since;
+	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
+};
+
+struct isakmp_entry {
+	struct entry base;
+	struct hnode by_cookie;           /* (remote, cookie_i) */
+	struct dlist in_remote;
+	uint64_t cookie_i, cookie_r;      /* cookie_r 0 until seen */
+};
+
+struct engine {
+	struct engine_config cfg;
+	uint64_t seed;
+	engine_log_fn log;
+	void *log_ctx;
+	struct timer_wheel wheel;
+	struct htab esp_out, esp_in, isakmp, hosts, remotes;
+	struct pool esp_pool, isakmp_pool, host_pool, remote_pool;
+	struct engine_stats stats;
+};
+
+/* engine.c: shared services for the rule files. */
+void engine_emit(struct engine *eng, const struct engine_event *ev);
+uint64_t entry_lifetime(const struct engine *eng, const struct entry *e);
+struct remote *remote_find(const struct engine *eng, uint32_t addr);
+struct remote *remote_get(struct engine *eng, uint32_t addr);
+void remote_put_if_unused(struct engine *eng, struct remote *r);
+/* Reserve room for one entry of `host`: its struct host (created if
+ * needed), or NULL with *why = R_TABLE_FULL / R_HOST_FULL / R_TABLE_FULL on
+ * ENOMEM. Undo with entry_release_host(). */
+struct host *entry_claim_host(struct engine *eng, uint32_t addr,
+			      enum reason *why);
+void entry_release_host(struct engine *eng, struct host *h);
+void entry_arm(struct engine *eng, struct entry *e, uint64_t when);
+size_t engine_entries(const struct engine *eng);
+
+/* engine_esp.c */
+void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		  struct engine_decision *out);
+void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		 struct engine_decision *out);
+/* Apply the transitions due at now (init timeout, squelch end, expiry).
+ * Returns 0 when the entry was removed, 1 when it lives on. */
+int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now);
+void esp_remove(struct engine *eng, struct esp_entry *e,
+		enum engine_event_kind why);
+uint64_t esp_next_deadline(const struct engine *eng,
+			   const struct esp_entry *e);
+void esp_fill_info(const struct engine *eng, const struct esp_entry *e,
+		   struct engine_esp_info *info);
+
+/* engine_isakmp.c */
+void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		     struct engine_decision *out);
+void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		    struct engine_decision *out);
+int isakmp_catch_up(struct engine *eng, struct isakmp_entry *e, uint64_t now);
+void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
+		   enum engine_event_kind why);
+struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
+				   uint32_t host, uint64_t cookie_i,
+				   uint64_t cookie_r, uint64_t now,
+				   enum reason *why);
+
+#endif

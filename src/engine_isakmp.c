@@ -1,0 +1,289 @@
+/*
+ * ISAKMP / IKE (UDP/500) rules (DESIGN.md section 1): outbound keeps source
+ * port 500 and gets the external address; replies are routed by (remote,
+ * initiator cookie), plus the responder cookie once seen, which separates
+ * two hosts whose initiator cookies collide. IKEv2 puts its IKE SA SPIs
+ * where ISAKMP has its cookies, so one rule serves both. ISAKMP is never
+ * serialized.
+ */
+#include <errno.h>
+
+#include "engine_int.h"
+
+#define SALT_COOKIE 5
+
+static uint32_t cookie_hash(const struct engine *eng, uint32_t remote,
+			    uint64_t cookie_i)
+{
+	return htab_hash(eng->seed, (uint64_t)remote << 8 | SALT_COOKIE,
+			 cookie_i);
+}
+
+static struct engine_event isakmp_event(const struct isakmp_entry *e,
+					enum engine_event_kind kind)
+{
+	struct engine_event ev = {
+		.kind = kind,
+		.table = TABLE_ISAKMP,
+		.remote = e->base.remote->addr,
+		.host = e->base.host->addr,
+		.cookie_i = e->cookie_i,
+		.cookie_r = e->cookie_r,
+	};
+
+	return ev;
+}
+
+void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
+		   enum engine_event_kind why)
+{
+	struct remote *r = e->base.remote;
+	struct engine_event ev = isakmp_event(e, why);
+
+	tw_cancel(&eng->wheel, &e->base.timer);
+	htab_remove(&eng->isakmp, &e->by_cookie);
+	dlist_del(&e->in_remote);
+	eng->stats.isakmp_entries--;
+	engine_emit(eng, &ev);
+	entry_release_host(eng, e->base.host);
+	pool_put(&eng->isakmp_pool, e);
+	remote_put_if_unused(eng, r);
+}
+
+int isakmp_catch_up(struct engine *eng, struct isakmp_entry *e, uint64_t now)
+{
+	if (now < e->base.last_seen + entry_lifetime(eng, &e->base))
+		return 1;
+	isakmp_remove(eng, e, EV_EXPIRED);
+	return 0;
+}
+
+struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
+				   uint32_t host, uint64_t cookie_i,
+				   uint64_t cookie_r, uint64_t now,
+				   enum reason *why)
+{
+	struct host *h = entry_claim_host(eng, host, why);
+	struct isakmp_entry *e;
+	struct remote *r;
+
+	if (!h)
+		return NULL;
+	r = remote_get(eng, remote);
+	e = r ? pool_get(&eng->isakmp_pool) : NULL;
+	if (!e) {
+		if (r)
+			remote_put_if_unused(eng, r);
+		entry_release_host(eng, h);
+		*why = R_TABLE_FULL;
+		return NULL;
+	}
+	e->base.table = ENTRY_ISAKMP;
+	e->base.remote = r;
+	e->base.host = h;
+	e->base.last_seen = now;
+	e->cookie_i = cookie_i;
+	e->cookie_r = cookie_r;
+	htab_insert(&eng->isakmp, &e->by_cookie,
+		    cookie_hash(eng, remote, cookie_i));
+	dlist_push_front(&r->isakmp_mru, &e->in_remote);
+	eng->stats.isakmp_entries++;
+	entry_arm(eng, &e->base, now + entry_lifetime(eng, &e->base));
+	return e;
+}
+
+/* What the live entries of (remote, cookie_i) say about one packet. */
+struct cookie_match {
+	struct isakmp_entry *of_host;     /* outbound: the sender's own */
+	struct isakmp_entry *exact;       /* responder cookie matches */
+	struct isakmp_entry *unanswered;  /* responder cookie not seen yet */
+	struct isakmp_entry *recent;      /* most recently used */
+	struct isakmp_entry *conflict;    /* outbound: another host's, clashing */
+};
+
+/* Walk the chain of (remote, cookie_i), expiring dead entries on the way,
+ * and classify the live ones for a packet from/to `host` (0 inbound) with
+ * responder cookie cookie_r. */
+static void match_cookies(struct engine *eng, uint32_t remote, uint32_t host,
+			  uint64_t cookie_i, uint64_t cookie_r, uint64_t now,
+			  struct cookie_match *m)
+{
+	uint32_t h = cookie_hash(eng, remote, cookie_i);
+	struct hnode *n, *next;
+
+	for (n = htab_chain(&eng->isakmp, h); n; n = next) {
+		struct isakmp_entry *e =
+			container_of(n, struct isakmp_entry, by_cookie);
+
+		next = n->next;
+		if (n->hash != h || e->cookie_i != cookie_i ||
+		    e->base.remote->addr != remote ||
+		    !isakmp_catch_up(eng, e, now))
+			continue;
+		if (host && e->base.host->addr == host)
+			m->of_host = e;
+		else if (host && (!e->cookie_r || e->cookie_r == cookie_r))
+			m->conflict = e;
+		if (cookie_r && e->cookie_r == cookie_r)
+			m->exact = e;
+		if (!e->cookie_r)
+			m->unanswered = e;
+		if (!m->recent || e->base.last_seen > m->recent->base.last_seen)
+			m->recent = e;
+	}
+}
+
+static void pass(struct engine *eng, struct isakmp_entry *e,
+		 uint64_t cookie_r, uint64_t now, struct engine_decision *out)
+{
+	if (!e->cookie_r && cookie_r)
+		e->cookie_r = cookie_r;
+	e->base.last_seen = now;
+	dlist_move_front(&e->base.remote->isakmp_mru, &e->in_remote);
+	(void)eng;
+	out->verdict = VERDICT_ACCEPT_MODIFIED;
+	out->reason = R_OK;
+}
+
+static void drop_event(struct engine *eng, enum engine_event_kind kind,
+		       const struct pkt_view *pkt, enum reason why,
+		       const uint32_t *holder, struct engine_decision *out)
+{
+	struct engine_event ev = {
+		.kind = kind, .table = TABLE_ISAKMP, .reason = why,
+		.remote = pkt->daddr, .host = pkt->saddr,
+		.cookie_i = pkt->isakmp.cookie_i,
+		.cookie_r = pkt->isakmp.cookie_r,
+		.hosts = holder, .n_hosts = holder ? 1 : 0,
+	};
+
+	out->verdict = VERDICT_DROP;
+	out->reason = why;
+	engine_emit(eng, &ev);
+}
+
+void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		     struct engine_decision *out)
+{
+	const struct isakmp_hdr_view *ike = &pkt->isakmp;
+	struct cookie_match m = { 0 };
+	struct isakmp_entry *e;
+	enum reason why;
+
+	match_cookies(eng, pkt->daddr, pkt->saddr, ike->cookie_i,
+		      ike->cookie_r, now, &m);
+	e = m.of_host;
+	if (!e && m.conflict) {
+		uint32_t holder = m.conflict->base.host->addr;
+
+		drop_event(eng, EV_COLLIDED, pkt, R_ISAKMP_COLLISION, &holder,
+			   out);
+		return;
+	}
+	if (!e) {
+		e = isakmp_create(eng, pkt->daddr, pkt->saddr, ike->cookie_i,
+				  ike->cookie_r, now, &why);
+		if (!e) {
+			drop_event(eng, EV_REFUSED, pkt, why, NULL, out);
+			return;
+		}
+		struct engine_event ev = isakmp_event(e, EV_CREATED);
+
+		engine_emit(eng, &ev);
+	}
+	pass(eng, e, ike->cookie_r, now, out);
+	pkt_set_saddr(pkt, eng->cfg.external_addr);
+}
+
+/* An exchange the table does not know (the remote starts one with a LAN
+ * host): to the host that most recently talked ISAKMP with the remote. No
+ * entry is made: the host's answer makes it. Returns that host, or 0. */
+static uint32_t recent_isakmp_host(const struct engine *eng, uint32_t remote,
+				   uint64_t now)
+{
+	const struct remote *r = remote_find(eng, remote);
+	const struct dlist *l;
+
+	if (!r)
+		return 0;
+	for (l = r->isakmp_mru.next; l != &r->isakmp_mru; l = l->next) {
+		const struct isakmp_entry *e =
+			container_of(l, struct isakmp_entry, in_remote);
+
+		if (now < e->base.last_seen + entry_lifetime(eng, &e->base))
+			return e->base.host->addr;
+	}
+	return 0;
+}
+
+void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		    struct engine_decision *out)
+{
+	const struct isakmp_hdr_view *ike = &pkt->isakmp;
+	struct cookie_match m = { 0 };
+	struct isakmp_entry *e;
+	uint32_t host;
+
+	match_cookies(eng, pkt->saddr, 0, ike->cookie_i, ike->cookie_r, now,
+		      &m);
+	if (ike->cookie_r)
+		e = m.exact ? m.exact : m.unanswered;
+	else
+		e = m.recent;
+	if (e) {
+		pass(eng, e, ike->cookie_r, now, out);
+		pkt_set_daddr(pkt, e->base.host->addr);
+		return;
+	}
+	host = recent_isakmp_host(eng, pkt->saddr, now);
+	if (!host) {
+		out->verdict = VERDICT_ACCEPT;
+		out->reason = R_NOT_OURS;
+		return;
+	}
+	{
+		struct engine_event ev = {
+			.kind = EV_GUESSED, .table = TABLE_ISAKMP,
+			.remote = pkt->saddr, .host = host,
+			.cookie_i = ike->cookie_i, .cookie_r = ike->cookie_r,
+			.hosts = &host, .n_hosts = 1,
+		};
+
+		engine_emit(eng, &ev);
+	}
+	pkt_set_daddr(pkt, host);
+	out->verdict = VERDICT_ACCEPT_MODIFIED;
+	out->reason = R_OK;
+}
+
+int engine_restore_isakmp(struct engine *eng,
+			  const struct engine_isakmp_info *info)
+{
+	struct cookie_match m = { 0 };
+	struct isakmp_entry *e;
+	enum reason why;
+	uint64_t life;
+
+	if (!info->remote || !info->cookie_i ||
+	    !engine_is_internal(eng, info->host) ||
+	    info->expires <= info->last_seen) {
+		errno = EINVAL;
+		return -1;
+	}
+	match_cookies(eng, info->remote, info->host, info->cookie_i,
+		      info->cookie_r, info->last_seen, &m);
+	if (m.of_host || m.conflict) {
+		errno = EEXIST;
+		return -1;
+	}
+	e = isakmp_create(eng, info->remote, info->host, info->cookie_i,
+			  info->cookie_r, info->last_seen, &why);
+	if (!e) {
+		errno = ENOSPC;
+		return -1;
+	}
+	life = info->expires - info->last_seen;
+	e->base.life_ms = life == eng->cfg.isakmp_lifetime_ms ? 0 : life;
+	entry_arm(eng, &e->base, info->expires);
+	return 0;
+}
