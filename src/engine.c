@@ -152,6 +152,40 @@ const struct engine_stats *engine_get_stats(const struct engine *eng)
 	return &eng->stats;
 }
 
+const char *engine_event_name(enum engine_event_kind kind)
+{
+	static const char *const names[EV_MAX] = {
+		[EV_CREATED] = "created",
+		[EV_ASSOCIATED] = "associated",
+		[EV_BLOCKED] = "blocked",
+		[EV_SERIALIZED] = "serialized",
+		[EV_SQUELCHED] = "squelched",
+		[EV_GUESSED] = "guessed",
+		[EV_EXPIRED] = "expired",
+		[EV_INIT_TIMEOUT] = "init_timeout",
+		[EV_REFUSED] = "refused",
+		[EV_COLLIDED] = "collided",
+		[EV_PRELOADED] = "preloaded",
+		[EV_REMOVED] = "removed",
+		[EV_DROPPED] = "dropped",
+	};
+
+	return (unsigned)kind < EV_MAX ? names[kind] : "unknown";
+}
+
+const char *esp_state_name(enum esp_state state)
+{
+	static const char *const names[] = {
+		[ESP_PENDING] = "pending",
+		[ESP_WAITING] = "waiting",
+		[ESP_SQUELCHED] = "squelched",
+		[ESP_ESTABLISHED] = "established",
+		[ESP_PRELOADED] = "preloaded",
+	};
+
+	return (unsigned)state <= ESP_PRELOADED ? names[state] : "unknown";
+}
+
 void engine_emit(struct engine *eng, const struct engine_event *ev)
 {
 	eng->stats.events[ev->kind]++;

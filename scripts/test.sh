@@ -1,0 +1,51 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: dependencies, then out-of-tree builds
+# with gcc and clang (warnings are errors), `make check` in each (unit tests,
+# man page lint, and as root the network-namespace tests), the unit tests
+# under ASan+UBSan and under valgrind, and `make distcheck`. Run as root from
+# the top of the source tree; build trees go to ./build/.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+sh scripts/deps.sh
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "autoreconf"
+autoreconf -fi
+
+build() {   # build NAME CC CFLAGS [configure args...]
+	name=$1 cc=$2 cflags=$3
+	shift 3
+	rm -rf "build/$name"
+	mkdir -p "build/$name"
+	(cd "build/$name" && "$top/configure" -q --enable-werror CC="$cc" CFLAGS="$cflags" "$@" &&
+		make -s -j2)
+}
+
+step "gcc build and make check"
+build gcc gcc "-O2 -g"
+make -C build/gcc -s check || { cat build/gcc/test-suite.log; exit 1; }
+
+step "clang build and make check"
+build clang clang "-O2 -g"
+make -C build/clang -s check || { cat build/clang/test-suite.log; exit 1; }
+
+step "unit tests under ASan + UBSan"
+build asan clang "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	CK_FORK=no make -C build/asan -s check TESTS="$(cd build/asan && make -s print-unit-tests)" ||
+	{ cat build/asan/test-suite.log; exit 1; }
+
+step "unit tests under valgrind"
+for t in $(cd build/gcc && make -s print-unit-tests); do
+	CK_FORK=no top_srcdir="$top" valgrind -q --error-exitcode=1 --leak-check=full \
+		--errors-for-leak-kinds=definite "build/gcc/$t" > "build/gcc/$(basename "$t").valgrind" 2>&1 ||
+		{ cat "build/gcc/$(basename "$t").valgrind"; exit 1; }
+done
+echo "valgrind: clean"
+
+step "make distcheck"
+make -C build/gcc -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
+echo
+echo "all tests passed"

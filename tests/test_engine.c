@@ -1,0 +1,1117 @@
+/*
+ * The masquerade rules, one test per rule, with an injected clock. Each test
+ * drives the engine with packets built by tests/pktbuild.c and checks the
+ * verdict, the rewritten addresses and checksums, and the logged decisions.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "pktbuild.h"
+
+#define MAX_EVENTS 4096
+#define SEC 1000ULL
+
+struct recorded {
+	struct engine_event ev;
+	uint32_t hosts[ENGINE_MAX_GUESS];
+};
+
+static struct recorded events[MAX_EVENTS];
+static size_t n_events;
+
+static void record(void *ctx, const struct engine_event *ev)
+{
+	(void)ctx;
+	if (n_events >= MAX_EVENTS)
+		return;
+	events[n_events].ev = *ev;
+	for (unsigned i = 0; i < ev->n_hosts && i < ENGINE_MAX_GUESS; i++)
+		events[n_events].hosts[i] = ev->hosts[i];
+	n_events++;
+}
+
+/* How many recorded events are of `kind`. */
+static size_t count_events(enum engine_event_kind kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_events; i++)
+		n += events[i].ev.kind == kind;
+	return n;
+}
+
+/* The last recorded event of `kind`; fails the test when there is none. */
+static const struct recorded *last_event(enum engine_event_kind kind)
+{
+	for (size_t i = n_events; i-- > 0;)
+		if (events[i].ev.kind == kind)
+			return &events[i];
+	ck_abort_msg("no %s event", engine_event_name(kind));
+	return NULL;
+}
+
+static uint32_t EXT, LAN_A, LAN_B, LAN_C, REMOTE, REMOTE2;
+static struct engine_config cfg;
+static struct engine *eng;
+
+static void setup_cfg(void)
+{
+	engine_config_defaults(&cfg);
+	EXT = pb_addr("198.51.100.1");
+	LAN_A = pb_addr("192.168.1.10");
+	LAN_B = pb_addr("192.168.1.11");
+	LAN_C = pb_addr("192.168.1.12");
+	REMOTE = pb_addr("203.0.113.20");
+	REMOTE2 = pb_addr("203.0.113.30");
+	cfg.external_addr = EXT;
+	cfg.internal[0].addr = pb_addr("192.168.0.0");
+	cfg.internal[0].mask = 0xffff0000u;
+	cfg.n_internal = 1;
+	n_events = 0;
+}
+
+/* (Re)start the engine with the current cfg; tests that change cfg call it
+ * again after the fixture's start. */
+static void start(void)
+{
+	engine_free(eng);
+	n_events = 0;
+	eng = engine_new(&cfg, 0x5eed, 0, record, NULL);
+	ck_assert_ptr_nonnull(eng);
+}
+
+static void setup(void)
+{
+	setup_cfg();
+	start();
+}
+
+static void teardown(void)
+{
+	engine_free(eng);
+	eng = NULL;
+}
+
+/* One packet through the engine; the rewritten packet stays in pkt. */
+struct sent {
+	uint8_t pkt[2048];
+	size_t len;
+	struct engine_decision d;
+};
+
+static struct sent s;
+
+static enum verdict run(enum direction dir, uint64_t now)
+{
+	engine_process(eng, s.pkt, s.len, dir, now, &s.d);
+	return s.d.verdict;
+}
+
+static enum verdict esp_out(uint32_t host, uint32_t remote, uint32_t spi,
+			    uint64_t now)
+{
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), host, remote, spi, 1, 64);
+	return run(DIR_OUTBOUND, now);
+}
+
+static enum verdict esp_in(uint32_t remote, uint32_t spi, uint64_t now)
+{
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), remote, EXT, spi, 1, 64);
+	return run(DIR_INBOUND, now);
+}
+
+static enum verdict ike_out(uint32_t host, uint32_t remote, uint64_t ci,
+			    uint64_t cr, uint64_t now)
+{
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), host, remote, ci, cr, 1, 40);
+	return run(DIR_OUTBOUND, now);
+}
+
+static enum verdict ike_in(uint32_t remote, uint64_t ci, uint64_t cr,
+			   uint64_t now)
+{
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), remote, EXT, ci, cr, 1, 40);
+	return run(DIR_INBOUND, now);
+}
+
+static uint32_t src_of(void)
+{
+	return pb_get32(s.pkt + 12);
+}
+
+static uint32_t dst_of(void)
+{
+	return pb_get32(s.pkt + 16);
+}
+
+/* The rewritten packet's checksums equal a full recomputation. */
+static void assert_checksums(void)
+{
+	ck_assert_uint_eq(pb_get16(s.pkt + 10), pb_ip_csum(s.pkt));
+	if (s.pkt[9] == 17 && pb_get16(s.pkt + 26) != 0)
+		ck_assert_uint_eq(pb_get16(s.pkt + 26),
+				  pb_udp_csum(s.pkt, s.len));
+}
+
+/* Outbound ESP from host is masqueraded. */
+static void expect_out_ok(uint32_t host, uint32_t remote, uint32_t spi,
+			  uint64_t now)
+{
+	ck_assert_int_eq(esp_out(host, remote, spi, now),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(src_of(), EXT);
+	assert_checksums();
+}
+
+/* Inbound ESP is delivered to host. */
+static void expect_in_to(uint32_t remote, uint32_t spi, uint64_t now,
+			 uint32_t host)
+{
+	ck_assert_int_eq(esp_in(remote, spi, now), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), host);
+	assert_checksums();
+}
+
+/* host and remote complete an ESP init: out-SPI out, in-SPI in. */
+static void establish(uint32_t host, uint32_t remote, uint32_t out,
+		      uint32_t in, uint64_t now)
+{
+	expect_out_ok(host, remote, out, now);
+	expect_in_to(remote, in, now, host);
+}
+
+/* ---- ESP basics ------------------------------------------------------------ */
+
+START_TEST(esp_outbound_init_rewrites_source_and_is_pending)
+{
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_uint_eq(dst_of(), REMOTE);
+	ck_assert_uint_eq(last_event(EV_CREATED)->ev.spi_out, 0x1000);
+	ck_assert_uint_eq(last_event(EV_CREATED)->ev.host, LAN_A);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+}
+END_TEST
+
+START_TEST(esp_first_inbound_spi_associates_with_pending_init)
+{
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	expect_in_to(REMOTE, 0x2000, 5, LAN_A);
+	ck_assert_uint_eq(last_event(EV_ASSOCIATED)->ev.spi_in, 0x2000);
+	ck_assert_uint_eq(last_event(EV_ASSOCIATED)->ev.spi_out, 0x1000);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
+	/* known both ways from now on */
+	expect_in_to(REMOTE, 0x2000, 6, LAN_A);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 7);
+	ck_assert_uint_eq(count_events(EV_CREATED), 1);
+}
+END_TEST
+
+START_TEST(two_hosts_initialising_at_once_are_serialized)
+{
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	ck_assert_uint_eq(last_event(EV_SERIALIZED)->ev.host, LAN_B);
+	ck_assert_uint_eq(last_event(EV_SERIALIZED)->hosts[0], LAN_A);
+	/* the first unknown inbound SPI goes to A, the pending one */
+	expect_in_to(REMOTE, 0x2000, 1, LAN_A);
+	/* then B's init gets the slot and the next new SPI is B's */
+	expect_out_ok(LAN_B, REMOTE, 0x1100, 2);
+	expect_in_to(REMOTE, 0x2100, 3, LAN_B);
+	expect_in_to(REMOTE, 0x2000, 4, LAN_A);
+	expect_in_to(REMOTE, 0x2100, 4, LAN_B);
+}
+END_TEST
+
+START_TEST(same_host_second_spi_is_serialized_too)
+{
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1001, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+}
+END_TEST
+
+START_TEST(inits_with_different_remotes_do_not_serialize)
+{
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	expect_out_ok(LAN_B, REMOTE2, 0x1100, 0);
+	expect_in_to(REMOTE2, 0x2100, 1, LAN_B);
+	expect_in_to(REMOTE, 0x2000, 1, LAN_A);
+}
+END_TEST
+
+START_TEST(parallel_sessions_off_blocks_second_host_until_expiry)
+{
+	uint64_t life = cfg.esp_lifetime_ms;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 10), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_BLOCKED);
+	ck_assert_uint_eq(last_event(EV_BLOCKED)->ev.host, LAN_B);
+	ck_assert_uint_eq(last_event(EV_BLOCKED)->hosts[0], LAN_A);
+	/* still blocked one millisecond before A's entry dies */
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, life - 1),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_BLOCKED);
+	/* and through once it has */
+	expect_out_ok(LAN_B, REMOTE, 0x1100, life);
+	expect_in_to(REMOTE, 0x2100, life + 1, LAN_B);
+}
+END_TEST
+
+START_TEST(parallel_sessions_on_lets_both_hosts_in)
+{
+	cfg.parallel_sessions = true;
+	start();
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	establish(LAN_B, REMOTE, 0x1100, 0x2100, 10);
+	expect_in_to(REMOTE, 0x2000, 20, LAN_A);
+	expect_in_to(REMOTE, 0x2100, 20, LAN_B);
+	ck_assert_uint_eq(count_events(EV_BLOCKED), 0);
+}
+END_TEST
+
+START_TEST(reload_turns_parallel_sessions_on_for_live_tables)
+{
+	struct engine_config on;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 1), VERDICT_DROP);
+	on = cfg;
+	on.parallel_sessions = true;
+	ck_assert_int_eq(engine_reconfigure(eng, &on), 0);
+	expect_out_ok(LAN_B, REMOTE, 0x1100, 2);
+}
+END_TEST
+
+START_TEST(reload_shorter_lifetime_applies_to_existing_entries)
+{
+	struct engine_config shorter = cfg;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	shorter.esp_lifetime_ms = 60 * SEC;
+	ck_assert_int_eq(engine_reconfigure(eng, &shorter), 0);
+	ck_assert_uint_le(engine_next_timer(eng), 60 * SEC);
+	engine_run_timers(eng, 60 * SEC - 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	engine_run_timers(eng, 60 * SEC);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+}
+END_TEST
+
+START_TEST(init_timeout_releases_the_remote)
+{
+	uint64_t t = cfg.esp_init_timeout_ms;
+
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, t - 1), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	engine_run_timers(eng, t);
+	ck_assert_uint_eq(count_events(EV_INIT_TIMEOUT), 1);
+	ck_assert_uint_eq(last_event(EV_INIT_TIMEOUT)->ev.host, LAN_A);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
+	expect_out_ok(LAN_B, REMOTE, 0x1100, t);
+	expect_in_to(REMOTE, 0x2100, t + 1, LAN_B);
+}
+END_TEST
+
+START_TEST(init_timeout_applies_without_timer_run)
+{
+	uint64_t t = cfg.esp_init_timeout_ms;
+
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	/* no engine_run_timers: the rule holds on the packet path too */
+	expect_out_ok(LAN_B, REMOTE, 0x1100, t);
+	expect_in_to(REMOTE, 0x2100, t, LAN_B);
+}
+END_TEST
+
+START_TEST(timed_out_init_asks_again_on_next_outbound)
+{
+	uint64_t t = cfg.esp_init_timeout_ms;
+
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	engine_run_timers(eng, t);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
+	/* a reply after the init expired is only guessed ... */
+	ck_assert_int_eq(esp_in(REMOTE, 0x2000, t + 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_uint_eq(count_events(EV_GUESSED), 1);
+	ck_assert_uint_eq(count_events(EV_ASSOCIATED), 0);
+	/* ... until A answers and its init is pending again */
+	expect_out_ok(LAN_A, REMOTE, 0x1000, t + 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
+	expect_in_to(REMOTE, 0x2000, t + 3, LAN_A);
+	ck_assert_uint_eq(count_events(EV_ASSOCIATED), 1);
+}
+END_TEST
+
+START_TEST(pending_init_is_squelched_after_retries)
+{
+	unsigned retries = cfg.esp_init_retries;
+	uint64_t sq = cfg.esp_squelch_ms;
+
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	for (unsigned i = 0; i < retries; i++) {
+		ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
+		ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 1 + i),
+				 VERDICT_DROP);
+		ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	}
+	ck_assert_uint_eq(count_events(EV_SQUELCHED), 1);
+	ck_assert_uint_eq(last_event(EV_SQUELCHED)->ev.host, LAN_A);
+	/* B gets the slot; A's packets are dropped while squelched */
+	expect_out_ok(LAN_B, REMOTE, 0x1100, 100);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 101), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, retries + sq - 1),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
+	/* after the squelch A queues behind B like anyone else */
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, retries + sq),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	expect_in_to(REMOTE, 0x2100, retries + sq + 1, LAN_B);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, retries + sq + 2);
+	expect_in_to(REMOTE, 0x2000, retries + sq + 3, LAN_A);
+}
+END_TEST
+
+START_TEST(lan_host_rekey_gets_new_association)
+{
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	expect_out_ok(LAN_A, REMOTE, 0x1001, 100 * SEC);
+	expect_in_to(REMOTE, 0x2001, 100 * SEC + 1, LAN_A);
+	ck_assert_uint_eq(count_events(EV_ASSOCIATED), 2);
+	expect_in_to(REMOTE, 0x2000, 100 * SEC + 2, LAN_A);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 2);
+}
+END_TEST
+
+START_TEST(remote_rekey_is_guessed_then_associated)
+{
+	cfg.parallel_sessions = true;
+	start();
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xa1, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 1);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xb1, 0, 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	establish(LAN_B, REMOTE, 0x1100, 0x2100, 3);
+	/* the remote rekeys A's tunnel first: an unknown SPI, nothing pending */
+	ck_assert_int_eq(ike_in(REMOTE, 0xa1, 0xe1, 10 * SEC),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(esp_in(REMOTE, 0x2002, 10 * SEC + 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	/* most recent ISAKMP talker first, one copy to the other */
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_uint_eq(s.d.n_copies, 1);
+	ck_assert_uint_eq(s.d.copy_to[0], LAN_B);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->ev.spi_in, 0x2002);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->ev.n_hosts, 2);
+	/* nothing was recorded: the next packet is guessed again */
+	ck_assert_int_eq(esp_in(REMOTE, 0x2002, 10 * SEC + 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(count_events(EV_GUESSED), 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 2);
+	/* A answers under its new out-SPI: a normal init, then association */
+	expect_out_ok(LAN_A, REMOTE, 0x1002, 10 * SEC + 3);
+	expect_in_to(REMOTE, 0x2002, 10 * SEC + 4, LAN_A);
+	ck_assert_uint_eq(s.d.n_copies, 0);
+	ck_assert_uint_eq(last_event(EV_ASSOCIATED)->ev.spi_out, 0x1002);
+}
+END_TEST
+
+START_TEST(guess_reaches_at_most_guess_copies_hosts)
+{
+	cfg.parallel_sessions = true;
+	cfg.guess_copies = 3;
+	start();
+	for (uint32_t i = 0; i < 6; i++)
+		ck_assert_int_eq(ike_out(LAN_A + i, REMOTE, 0x100 + i, 0, i),
+				 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(esp_in(REMOTE, 0x3000, 10), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A + 5);
+	ck_assert_uint_eq(s.d.n_copies, 2);
+	ck_assert_uint_eq(s.d.copy_to[0], LAN_A + 4);
+	ck_assert_uint_eq(s.d.copy_to[1], LAN_A + 3);
+}
+END_TEST
+
+START_TEST(guess_flood_is_rate_limited_and_allocates_nothing)
+{
+	size_t delivered = 0, entries;
+	uint64_t t;
+
+	cfg.parallel_sessions = true;
+	start();
+	for (uint32_t i = 0; i < 5; i++)
+		ck_assert_int_eq(ike_out(LAN_A + i, REMOTE, 0x100 + i, 0, 0),
+				 VERDICT_ACCEPT_MODIFIED);
+	entries = engine_get_stats(eng)->isakmp_entries;
+	/* 10000 spoofed unknown SPIs within one second */
+	for (t = 0; t < 10000; t++) {
+		if (esp_in(REMOTE, 0x10000 + (uint32_t)t, SEC + t / 10) ==
+		    VERDICT_ACCEPT_MODIFIED)
+			delivered += 1 + s.d.n_copies;
+		else
+			ck_assert_int_eq(s.d.reason, R_GUESS_RATELIMITED);
+	}
+	/* burst 20 plus 10 per second over the second of the flood */
+	ck_assert_uint_le(delivered, cfg.guess_burst + cfg.guess_rate + 1);
+	ck_assert_uint_ge(delivered, cfg.guess_burst);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, entries);
+	/* the budget refills */
+	ck_assert_int_eq(esp_in(REMOTE, 0x5000, 100 * SEC),
+			 VERDICT_ACCEPT_MODIFIED);
+}
+END_TEST
+
+START_TEST(inbound_from_unknown_remote_is_not_ours)
+{
+	uint8_t before[2048];
+
+	esp_in(REMOTE, 0x2000, 0);
+	ck_assert_int_eq(s.d.verdict, VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), REMOTE, EXT, 0x2000, 1, 64);
+	memcpy(before, s.pkt, s.len);
+	run(DIR_INBOUND, 0);
+	ck_assert_mem_eq(before, s.pkt, s.len);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 0);
+}
+END_TEST
+
+START_TEST(inbound_to_another_address_is_not_ours)
+{
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), REMOTE, pb_addr("198.51.100.2"),
+		       0x2000, 1, 64);
+	ck_assert_int_eq(run(DIR_INBOUND, 1), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+}
+END_TEST
+
+START_TEST(esp_entry_expires_at_exactly_its_lifetime)
+{
+	uint64_t life = cfg.esp_lifetime_ms;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	ck_assert_uint_eq(engine_run_timers(eng, life - 1) > 0 &&
+			  engine_get_stats(eng)->esp_entries == 0, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 0);
+	engine_run_timers(eng, life);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 1);
+	ck_assert_uint_eq(last_event(EV_EXPIRED)->ev.spi_in, 0x2000);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 0);
+}
+END_TEST
+
+START_TEST(traffic_refreshes_the_lifetime)
+{
+	uint64_t life = cfg.esp_lifetime_ms;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	expect_in_to(REMOTE, 0x2000, life - 1, LAN_A);
+	engine_run_timers(eng, life + 10);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	/* on the packet path, without timers: alive at last+life-1 ... */
+	expect_in_to(REMOTE, 0x2000, 2 * life - 2, LAN_A);
+	/* ... and dead at exactly last+life */
+	ck_assert_int_eq(esp_in(REMOTE, 0x2000, 3 * life - 2), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 1);
+}
+END_TEST
+
+START_TEST(next_timer_tracks_the_earliest_deadline)
+{
+	ck_assert_uint_eq(engine_next_timer(eng), UINT64_MAX);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_uint_le(engine_next_timer(eng), cfg.esp_init_timeout_ms);
+	ck_assert_uint_eq(engine_run_timers(eng, cfg.esp_init_timeout_ms - 1),
+			  0);
+}
+END_TEST
+
+/* ---- ISAKMP ------------------------------------------------------------------ */
+
+START_TEST(isakmp_outbound_keeps_port_500_and_replies_come_back)
+{
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xc001, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(src_of(), EXT);
+	ck_assert_uint_eq(pb_get16(s.pkt + 20), 500);
+	assert_checksums();
+	ck_assert_int_eq(ike_in(REMOTE, 0xc001, 0xd001, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_uint_eq(pb_get16(s.pkt + 22), 500);
+	assert_checksums();
+}
+END_TEST
+
+START_TEST(isakmp_two_hosts_one_remote_each_gets_its_replies)
+{
+	ike_out(LAN_A, REMOTE, 0xa0a0, 0, 0);
+	ike_out(LAN_B, REMOTE, 0xb0b0, 0, 1);
+	ck_assert_int_eq(ike_in(REMOTE, 0xb0b0, 0xbbbb, 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	ck_assert_int_eq(ike_in(REMOTE, 0xa0a0, 0xaaaa, 3),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_in(REMOTE, 0xb0b0, 0xbbbb, 4),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+}
+END_TEST
+
+START_TEST(isakmp_ikev2_spis_route_like_cookies)
+{
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), LAN_A, REMOTE, 0x1122334455667788ULL,
+			  0, 2, 200);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_ACCEPT_MODIFIED);
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), LAN_B, REMOTE, 0x99, 0, 2, 200);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_ACCEPT_MODIFIED);
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), REMOTE, EXT, 0x1122334455667788ULL,
+			  0x8877665544332211ULL, 2, 300);
+	ck_assert_int_eq(run(DIR_INBOUND, 1), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	assert_checksums();
+}
+END_TEST
+
+START_TEST(isakmp_cookie_collision_is_dropped_until_answered)
+{
+	ike_out(LAN_A, REMOTE, 0xc0c0, 0, 0);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0, 1), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_COLLISION);
+	ck_assert_uint_eq(last_event(EV_COLLIDED)->ev.host, LAN_B);
+	ck_assert_uint_eq(last_event(EV_COLLIDED)->hosts[0], LAN_A);
+	/* A's exchange is answered: its responder cookie separates them */
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0, 3),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xbbbb, 4),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 5),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	/* and a reuse of A's full cookie pair by B is a collision */
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0xaaaa, 6),
+			 VERDICT_DROP);
+}
+END_TEST
+
+START_TEST(isakmp_unknown_cookie_goes_to_most_recent_host)
+{
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_out(LAN_B, REMOTE, 0xb1, 0, 1);
+	ck_assert_int_eq(ike_in(REMOTE, 0xfeed, 0, 2), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 2);
+	/* nobody ever talked to REMOTE2: the router's own */
+	ck_assert_int_eq(ike_in(REMOTE2, 0xfeed, 0, 3), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+}
+END_TEST
+
+START_TEST(isakmp_is_never_serialized)
+{
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);   /* ESP init pending */
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xb1, 0, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+}
+END_TEST
+
+START_TEST(isakmp_entry_expires_at_its_lifetime)
+{
+	uint64_t life = cfg.isakmp_lifetime_ms;
+
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	engine_run_timers(eng, life - 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 1);
+	engine_run_timers(eng, life);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 0);
+	ck_assert_int_eq(last_event(EV_EXPIRED)->ev.table, TABLE_ISAKMP);
+}
+END_TEST
+
+/* ---- what must never pass --------------------------------------------------- */
+
+START_TEST(ah_from_lan_is_dropped_and_logged)
+{
+	s.len = pb_ah(s.pkt, sizeof(s.pkt), LAN_A, REMOTE, 0x4000);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_AH_OUTBOUND);
+	ck_assert_int_eq(last_event(EV_DROPPED)->ev.reason, R_AH_OUTBOUND);
+	s.len = pb_ah(s.pkt, sizeof(s.pkt), REMOTE, EXT, 0x4000);
+	ck_assert_int_eq(run(DIR_INBOUND, 0), VERDICT_ACCEPT);
+}
+END_TEST
+
+START_TEST(spi_zero_and_reserved_are_dropped_both_ways)
+{
+	static const uint32_t bad[] = { 0, 1, 255 };
+
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(esp_out(LAN_A, REMOTE, bad[i], 0),
+				 VERDICT_DROP);
+		ck_assert_int_eq(s.d.reason, bad[i] ? R_ESP_SPI_RESERVED
+						    : R_ESP_SPI_ZERO);
+		ck_assert_uint_eq(src_of(), LAN_A);   /* not rewritten */
+		ck_assert_int_eq(esp_in(REMOTE, bad[i], 0), VERDICT_DROP);
+	}
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->reasons[R_ESP_SPI_ZERO], 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->reasons[R_ESP_SPI_RESERVED],
+			  4);
+}
+END_TEST
+
+START_TEST(no_external_address_drops_outbound)
+{
+	engine_set_external(eng, 0);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_NO_EXTERNAL_ADDR);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 1, 0, 0), VERDICT_DROP);
+	engine_set_external(eng, EXT);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 1);
+}
+END_TEST
+
+START_TEST(unexpected_lan_traffic_is_dropped_not_leaked)
+{
+	s.len = pb_udp(s.pkt, sizeof(s.pkt), LAN_A, REMOTE, 4500, 4500, 20, 0);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_UNEXPECTED_PROTO);
+}
+END_TEST
+
+START_TEST(non_lan_source_passes_unchanged)
+{
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), EXT, REMOTE, 0x1000, 1, 10);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+}
+END_TEST
+
+START_TEST(out_spi_of_another_host_is_refused)
+{
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1000, 1), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SPI_CONFLICT);
+}
+END_TEST
+
+/* Each malformed packet is dropped with its own reason, counted, and left
+ * exactly as it came, in both directions. */
+START_TEST(every_malformed_reason_is_dropped_unchanged)
+{
+	uint8_t orig[2048];
+	enum direction dirs[2] = { DIR_OUTBOUND, DIR_INBOUND };
+	unsigned n = 0;
+
+	for (unsigned d = 0; d < 2; d++) {
+		uint32_t src = d ? REMOTE : LAN_A, dst = d ? EXT : REMOTE;
+		struct { size_t len; enum reason why; } c[20];
+
+		n = 0;
+		/* build each bad packet into its own slot of a table */
+		uint8_t pk[20][256];
+
+		/* truncated IP */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		c[n].len = 19; c[n++].why = R_IP_TRUNCATED;
+		/* version 6 */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pk[n][0] = 0x65; pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_IP_VERSION;
+		/* IHL 4 */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pk[n][0] = 0x44; c[n++].why = R_IP_IHL_SHORT;
+		/* IHL 15 > 36 bytes */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pk[n][0] = 0x4f; c[n++].why = R_IP_IHL_PAST_END;
+		/* total length larger than the buffer */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pb_put16(pk[n] + 2, (uint16_t)(c[n].len + 4));
+		pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_IP_TOTLEN;
+		/* bad header checksum */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pk[n][10] ^= 0x55; c[n++].why = R_IP_CHECKSUM;
+		/* non-first fragment */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 8);
+		pb_put16(pk[n] + 6, 0x0010); pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_IP_FRAGMENT;
+		/* ESP header cut short: 4 bytes of it */
+		c[n].len = pb_esp(pk[n], 256, src, dst, 0x1000, 1, 0);
+		c[n].len -= 4; pb_put16(pk[n] + 2, (uint16_t)c[n].len);
+		pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_ESP_TRUNCATED;
+		/* UDP header cut short */
+		c[n].len = pb_udp(pk[n], 256, src, dst, 500, 500, 0, 0);
+		c[n].len -= 2; pb_put16(pk[n] + 2, (uint16_t)c[n].len);
+		pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_UDP_TRUNCATED;
+		/* UDP length lies */
+		c[n].len = pb_isakmp(pk[n], 256, src, dst, 7, 0, 1, 0);
+		pb_put16(pk[n] + 24, 200); c[n++].why = R_UDP_LENGTH;
+		/* ISAKMP shorter than 28 bytes */
+		c[n].len = pb_udp(pk[n], 256, src, dst, 500, 500, 27, 0);
+		c[n++].why = R_ISAKMP_SHORT;
+		/* ISAKMP length field past the payload */
+		c[n].len = pb_isakmp(pk[n], 256, src, dst, 7, 0, 1, 0);
+		pb_put32(pk[n] + 28 + 24, 29);
+		pb_fix_checksums(pk[n], c[n].len);
+		c[n++].why = R_ISAKMP_LENGTH;
+		/* ISAKMP major version 3 */
+		c[n].len = pb_isakmp(pk[n], 256, src, dst, 7, 0, 3, 0);
+		c[n++].why = R_ISAKMP_VERSION;
+		/* initiator cookie 0 */
+		c[n].len = pb_isakmp(pk[n], 256, src, dst, 0, 0, 1, 0);
+		c[n++].why = R_ISAKMP_COOKIE_ZERO;
+
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t before =
+				engine_get_stats(eng)->reasons[c[i].why];
+			struct engine_decision dec;
+
+			memcpy(orig, pk[i], c[i].len);
+			engine_process(eng, pk[i], c[i].len, dirs[d], 0, &dec);
+			ck_assert_msg(dec.verdict == VERDICT_DROP,
+				      "case %u dir %u: verdict %d", i, d,
+				      dec.verdict);
+			ck_assert_msg(dec.reason == c[i].why,
+				      "case %u dir %u: reason %s, want %s", i,
+				      d, reason_name(dec.reason),
+				      reason_name(c[i].why));
+			ck_assert_mem_eq(orig, pk[i], c[i].len);
+			ck_assert_uint_eq(
+				engine_get_stats(eng)->reasons[c[i].why],
+				before + 1);
+		}
+	}
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 0);
+}
+END_TEST
+
+/* ---- limits -------------------------------------------------------------- */
+
+START_TEST(table_full_refuses_new_entries_and_evicts_nothing)
+{
+	cfg.max_entries = 2;
+	cfg.parallel_sessions = true;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 1);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE2, 0x1100, 2), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_TABLE_FULL);
+	ck_assert_int_eq(last_event(EV_REFUSED)->ev.reason, R_TABLE_FULL);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xb1, 0, 2), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_TABLE_FULL);
+	/* the old ones still work */
+	expect_in_to(REMOTE, 0x2000, 3, LAN_A);
+	ck_assert_int_eq(ike_in(REMOTE, 0xa1, 0xaa, 3), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 1);
+}
+END_TEST
+
+START_TEST(max_per_host_limits_one_host_only)
+{
+	cfg.max_per_host = 2;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_out(LAN_A, REMOTE, 0xa2, 0, 0);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xa3, 0, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_HOST_FULL);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xb1, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+}
+END_TEST
+
+/* ---- preload ----------------------------------------------------------------- */
+
+START_TEST(preload_routes_without_guessing)
+{
+	cfg.parallel_sessions = true;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_out(LAN_B, REMOTE, 0xb1, 0, 1);    /* B is the most recent */
+	/* control: without a preload the guess would pick B first */
+	ck_assert_int_eq(esp_in(REMOTE, 0x7777, 2), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0, 0, 3),
+			 0);
+	ck_assert_uint_eq(last_event(EV_PRELOADED)->ev.spi_in, 0x3000);
+	expect_in_to(REMOTE, 0x3000, 4, LAN_A);
+	ck_assert_uint_eq(s.d.n_copies, 0);
+	/* A's first outbound under a new out-SPI joins the preload */
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 5);
+	ck_assert_uint_eq(count_events(EV_CREATED), 2);   /* the two ISAKMP */
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+}
+END_TEST
+
+START_TEST(preload_does_not_take_the_pending_slot)
+{
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_C, 0x3000, 0x1300, 0, 1),
+			 0);
+	expect_in_to(REMOTE, 0x3000, 2, LAN_C);
+	expect_out_ok(LAN_C, REMOTE, 0x1300, 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
+	expect_in_to(REMOTE, 0x2000, 3, LAN_A);
+}
+END_TEST
+
+START_TEST(preload_rejects_bad_and_conflicting_mappings)
+{
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0, 0, 0, 0), -1);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 200, 0, 0, 0), -1);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, REMOTE2, 0x3000, 0, 0, 0),
+			 -1);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0, 0, 0), 0);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_B, 0x3000, 0, 0, 0),
+			 -1);
+	/* same host again: an update, not a second entry */
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0, 0, 1), 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+}
+END_TEST
+
+START_TEST(preload_ttl_bounds_its_life)
+{
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0,
+					10 * SEC, 0), 0);
+	engine_run_timers(eng, 10 * SEC - 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	engine_run_timers(eng, 10 * SEC);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+}
+END_TEST
+
+START_TEST(del_and_flush_remove_entries)
+{
+	cfg.parallel_sessions = true;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	establish(LAN_B, REMOTE2, 0x1100, 0x2100, 0);
+	ck_assert_int_eq(engine_del_esp(eng, REMOTE2, 0x2100), 0);
+	ck_assert_int_eq(engine_del_esp(eng, REMOTE2, 0x2100), -1);
+	ck_assert_uint_eq(engine_flush(eng, 0, LAN_B), 0);
+	establish(LAN_B, REMOTE, 0x1200, 0x2200, 1);
+	ck_assert_uint_eq(engine_flush(eng, REMOTE, LAN_A), 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	ck_assert_uint_eq(engine_flush(eng, 0, 0), 1);
+	ck_assert_uint_eq(count_events(EV_REMOVED), 4);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 0);
+}
+END_TEST
+
+/* ---- walk and restore -------------------------------------------------------- */
+
+static struct engine *restore_into;
+
+static void restore_esp(void *ctx, const struct engine_esp_info *e)
+{
+	(void)ctx;
+	if (e->state == ESP_ESTABLISHED)
+		ck_assert_int_eq(engine_restore_esp(restore_into, e), 0);
+}
+
+static void restore_ike(void *ctx, const struct engine_isakmp_info *e)
+{
+	(void)ctx;
+	ck_assert_int_eq(engine_restore_isakmp(restore_into, e), 0);
+}
+
+START_TEST(walk_and_restore_keep_associations)
+{
+	cfg.parallel_sessions = true;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_in(REMOTE, 0xa1, 0xaa, 0);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	establish(LAN_B, REMOTE, 0x1100, 0x2100, 10);
+	restore_into = engine_new(&cfg, 99, 0, NULL, NULL);
+	engine_walk_esp(eng, restore_esp, NULL);
+	engine_walk_isakmp(eng, restore_ike, NULL);
+	engine_free(eng);
+	eng = restore_into;
+	expect_in_to(REMOTE, 0x2100, 20, LAN_B);
+	expect_in_to(REMOTE, 0x2000, 20, LAN_A);
+	ck_assert_int_eq(ike_in(REMOTE, 0xa1, 0xaa, 20),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	/* and a restored entry still expires with its old last-seen time */
+	engine_run_timers(eng, cfg.esp_lifetime_ms + 19);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 2);
+}
+END_TEST
+
+/* ---- invariants on random traffic --------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 16);
+}
+
+START_TEST(random_traffic_never_leaks_a_lan_source)
+{
+	uint64_t now = 0;
+
+	cfg.max_entries = 64;
+	cfg.parallel_sessions = _i & 1;
+	start();
+	for (unsigned i = 0; i < 50000; i++) {
+		uint32_t host = LAN_A + rnd() % 8;
+		uint32_t remote = REMOTE + rnd() % 3;
+		uint32_t spi = 0x1000 + rnd() % 32;
+		int out = rnd() & 1;
+
+		now += rnd() % (20 * SEC);
+		if (rnd() % 4 == 0)
+			s.len = pb_isakmp(s.pkt, sizeof(s.pkt), out ? host : remote,
+					  out ? remote : EXT, 1 + rnd() % 8,
+					  rnd() % 2 ? 0 : rnd() % 4, 1, rnd() % 64);
+		else
+			s.len = pb_esp(s.pkt, sizeof(s.pkt), out ? host : remote,
+				       out ? remote : EXT, spi, i, rnd() % 64);
+		if (rnd() % 50 == 0)
+			s.pkt[rnd() % s.len] ^= (uint8_t)(1 + rnd() % 255);
+		run(out ? DIR_OUTBOUND : DIR_INBOUND, now);
+		if (out && s.d.verdict != VERDICT_DROP)
+			ck_assert_msg(!engine_is_internal(eng, src_of()),
+				      "LAN source let out at packet %u", i);
+		if (s.d.verdict == VERDICT_ACCEPT_MODIFIED)
+			assert_checksums();
+		if (rnd() % 100 == 0)
+			engine_run_timers(eng, now);
+		ck_assert_uint_le(engine_get_stats(eng)->esp_entries +
+				  engine_get_stats(eng)->isakmp_entries, 64);
+	}
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *suite = suite_create("engine");
+	TCase *esp = tcase_create("esp");
+	TCase *ike = tcase_create("isakmp");
+	TCase *never = tcase_create("never");
+	TCase *lim = tcase_create("limits");
+	TCase *pre = tcase_create("preload");
+	TCase *rnd_tc = tcase_create("random");
+
+	tcase_add_checked_fixture(esp, setup, teardown);
+	tcase_add_test(esp, esp_outbound_init_rewrites_source_and_is_pending);
+	tcase_add_test(esp, esp_first_inbound_spi_associates_with_pending_init);
+	tcase_add_test(esp, two_hosts_initialising_at_once_are_serialized);
+	tcase_add_test(esp, same_host_second_spi_is_serialized_too);
+	tcase_add_test(esp, inits_with_different_remotes_do_not_serialize);
+	tcase_add_test(esp, parallel_sessions_off_blocks_second_host_until_expiry);
+	tcase_add_test(esp, parallel_sessions_on_lets_both_hosts_in);
+	tcase_add_test(esp, reload_turns_parallel_sessions_on_for_live_tables);
+	tcase_add_test(esp, reload_shorter_lifetime_applies_to_existing_entries);
+	tcase_add_test(esp, init_timeout_releases_the_remote);
+	tcase_add_test(esp, init_timeout_applies_without_timer_run);
+	tcase_add_test(esp, timed_out_init_asks_again_on_next_outbound);
+	tcase_add_test(esp, pending_init_is_squelched_after_retries);
+	tcase_add_test(esp, lan_host_rekey_gets_new_association);
+	tcase_add_test(esp, remote_rekey_is_guessed_then_associated);
+	tcase_add_test(esp, guess_reaches_at_most_guess_copies_hosts);
+	tcase_add_test(esp, guess_flood_is_rate_limited_and_allocates_nothing);
+	tcase_add_test(esp, inbound_from_unknown_remote_is_not_ours);
+	tcase_add_test(esp, inbound_to_another_address_is_not_ours);
+	tcase_add_test(esp, esp_entry_expires_at_exactly_its_lifetime);
+	tcase_add_test(esp, traffic_refreshes_the_lifetime);
+	tcase_add_test(esp, next_timer_tracks_the_earliest_deadline);
+	suite_add_tcase(suite, esp);
+
+	tcase_add_checked_fixture(ike, setup, teardown);
+	tcase_add_test(ike, isakmp_outbound_keeps_port_500_and_replies_come_back);
+	tcase_add_test(ike, isakmp_two_hosts_one_remote_each_gets_its_replies);
+	tcase_add_test(ike, isakmp_ikev2_spis_route_like_cookies);
+	tcase_add_test(ike, isakmp_cookie_collision_is_dropped_until_answered);
+	tcase_add_test(ike, isakmp_unknown_cookie_goes_to_most_recent_host);
+	tcase_add_test(ike, isakmp_is_never_serialized);
+	tcase_add_test(ike, isakmp_entry_expires_at_its_lifetime);
+	suite_add_tcase(suite, ike);
+
+	tcase_add_checked_fixture(never, setup, teardown);
+	tcase_add_test(never, ah_from_lan_is_dropped_and_logged);
+	tcase_add_test(never, spi_zero_and_reserved_are_dropped_both_ways);
+	tcase_add_test(never, no_external_address_drops_outbound);
+	tcase_add_test(never, unexpected_lan_traffic_is_dropped_not_leaked);
+	tcase_add_test(never, non_lan_source_passes_unchanged);
+	tcase_add_test(never, out_spi_of_another_host_is_refused);
+	tcase_add_test(never, every_malformed_reason_is_dropped_unchanged);
+	suite_add_tcase(suite, never);
+
+	tcase_add_checked_fixture(lim, setup, teardown);
+	tcase_add_test(lim, table_full_refuses_new_entries_and_evicts_nothing);
+	tcase_add_test(lim, max_per_host_limits_one_host_only);
+	suite_add_tcase(suite, lim);
+
+	tcase_add_checked_fixture(pre, setup, teardown);
+	tcase_add_test(pre, preload_routes_without_guessing);
+	tcase_add_test(pre, preload_does_not_take_the_pending_slot);
+	tcase_add_test(pre, preload_rejects_bad_and_conflicting_mappings);
+	tcase_add_test(pre, preload_ttl_bounds_its_life);
+	tcase_add_test(pre, del_and_flush_remove_entries);
+	tcase_add_test(pre, walk_and_restore_keep_associations);
+	suite_add_tcase(suite, pre);
+
+	tcase_add_checked_fixture(rnd_tc, setup, teardown);
+	tcase_set_timeout(rnd_tc, 60);
+	tcase_add_loop_test(rnd_tc, random_traffic_never_leaks_a_lan_source, 0, 2);
+	suite_add_tcase(suite, rnd_tc);
+	return suite;
+}
+
+int main(void)
+{
+	SRunner *runner = srunner_create(engine_suite());
+	int failed;
+
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
