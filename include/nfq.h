@@ -1,0 +1,80 @@
+/*
+ * The NFQUEUE socket: libmnl + libnetfilter_queue, one queue, copy mode
+ * packet with range 0xffff, fail-closed (no fail-open, no GSO). Packets are
+ * handed to a callback that returns the verdict; verdicts are appended to one
+ * send buffer and flushed on a drop, when the buffer is full and before the
+ * loop sleeps, so every queued packet leaves with exactly one verdict.
+ */
+#ifndef IPSEC_MASQD_NFQ_H
+#define IPSEC_MASQD_NFQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum nfqueue_verdict {
+	NFQUEUE_ACCEPT,           /* unchanged */
+	NFQUEUE_ACCEPT_MODIFIED,  /* payload rewritten in place, same length */
+	NFQUEUE_DROP,
+};
+
+/* The hooks our rules queue from (linux/netfilter.h numbering). */
+#define NFQUEUE_HOOK_PRE_ROUTING 0   /* NF_INET_PRE_ROUTING: inbound */
+#define NFQUEUE_HOOK_POST_ROUTING 4  /* NF_INET_POST_ROUTING: outbound */
+
+/*
+ * Called once per queued packet with its id, its hook and its payload (an
+ * IPv4 packet that the callback may rewrite in place, length unchanged).
+ * Returns the verdict for the packet.
+ */
+typedef enum nfqueue_verdict (*nfqueue_packet_fn)(void *ctx, uint32_t id,
+					  unsigned hook, uint8_t *payload,
+					  size_t len);
+
+struct nfqueue_stats {
+	uint64_t received;       /* packets handed to the callback or dropped */
+	uint64_t accepted;       /* verdict NF_ACCEPT, payload unchanged */
+	uint64_t modified;       /* verdict NF_ACCEPT with NFQA_PAYLOAD */
+	uint64_t dropped;        /* verdict NF_DROP (callback or ours) */
+	uint64_t bad_packet;     /* no payload / truncated copy: dropped */
+	uint64_t bad_message;    /* unparseable netlink message: skipped */
+	uint64_t verdict_errors; /* verdict sends that failed, kernel NACKs */
+	uint64_t verdicts_lost;  /* verdicts given up after retries */
+	uint64_t enobufs;        /* ENOBUFS on receive: kernel dropped messages */
+	uint64_t recv_errors;    /* other receive errors */
+	uint64_t flushes;        /* send buffers written */
+};
+
+struct nfqueue;
+
+/*
+ * Opens the netlink socket, binds queue `queue_num` (copy mode packet, range
+ * 0xffff, kernel queue length qmaxlen, 0 = kernel default), waits for the
+ * kernel's acknowledgements and makes the socket non-blocking. Packets are
+ * given to cb(ctx, ...). Returns the handle, or NULL with errno (EBUSY: the
+ * queue is bound by another process; EPERM: no CAP_NET_ADMIN).
+ */
+struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen, nfqueue_packet_fn cb,
+		     void *ctx);
+
+/* The socket to poll for input. */
+int nfqueue_fd(const struct nfqueue *q);
+
+/*
+ * Receives and handles up to max_msgs messages without blocking, then
+ * flushes the pending verdicts. Returns the number of messages handled
+ * (0 when none was waiting), or -1 with errno on a socket error other than
+ * EAGAIN/EINTR/ENOBUFS (ENOBUFS is counted and survived).
+ */
+int nfqueue_receive(struct nfqueue *q, unsigned max_msgs);
+
+/* Sends the batched verdicts now. Returns 0, or -1 with errno when some
+ * verdict could not be delivered (counted). */
+int nfqueue_flush(struct nfqueue *q);
+
+const struct nfqueue_stats *nfqueue_get_stats(const struct nfqueue *q);
+
+/* Gives the packets still waiting in the socket their verdicts (through the
+ * callback), flushes, unbinds the queue and closes. Safe with NULL. */
+void nfqueue_close(struct nfqueue *q);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * NFQUEUE over libmnl + libnetfilter_queue (after the shape of
+ * libnetfilter_queue's examples/nf-queue.c). One socket, one queue; the
+ * per-packet path only parses attributes into a stack array, calls the
+ * callback and appends a verdict to a buffer allocated at open.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#include "nfq.h"
+
+_Static_assert(NFQUEUE_HOOK_PRE_ROUTING == NF_INET_PRE_ROUTING, "hook numbering");
+_Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hook numbering");
+
+#define NFQ_COPY_RANGE 0xffff
+/* One packet message: a whole 64 KiB packet plus its attributes. */
+#define NFQ_RXBUF (0xffff + MNL_SOCKET_BUFFER_SIZE / 2)
+/* Verdicts are batched up to this much; it must stay under the socket's
+ * send buffer (netlink refuses a datagram larger than sk_sndbuf - 32). */
+#define NFQ_TXBUF (128 * 1024)
+/* Worst case of one verdict message besides its payload. */
+#define NFQ_VERDICT_OVERHEAD 128
+#define NFQ_RCVBUF (8 * 1024 * 1024)
+#define NFQ_SEND_TRIES 3
+#define NFQ_ACK_TIMEOUT_MS 3000
+
+struct nfqueue {
+	struct mnl_socket *nl;
+	unsigned queue;
+	uint32_t portid;
+	nfqueue_packet_fn cb;
+	void *ctx;
+	char *rx;              /* NFQ_RXBUF */
+	char *tx;              /* NFQ_TXBUF */
+	size_t tx_used;
+	unsigned tx_msgs;
+	uint32_t cfg_seq;      /* first seq of the config exchange */
+	unsigned acks_wanted;  /* config acks still expected */
+	int ack_errno;         /* first config NACK */
+	struct nfqueue_stats st;
+};
+
+/*
+ * Why: a burst of queued packets must not overflow the socket while the loop
+ * is busy. Root (CAP_NET_ADMIN) may pass net.core.rmem_max with
+ * SO_RCVBUFFORCE; otherwise take what SO_RCVBUF allows. Returns 0 or -1.
+ */
+static int nfqueue_set_rcvbuf(int fd, int size)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == 0)
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
+/*
+ * Opens and binds the netlink socket with the options the daemon relies on.
+ * Returns 0, or -1 with errno.
+ */
+static int nfqueue_socket_setup(struct nfqueue *q)
+{
+	int fd, one = 1;
+
+	q->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (q->nl == NULL)
+		return -1;
+	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -1;
+	q->portid = mnl_socket_get_portid(q->nl);
+	fd = mnl_socket_get_fd(q->nl);
+	(void)nfqueue_set_rcvbuf(fd, NFQ_RCVBUF);   /* best effort: default works */
+	/*
+	 * When the receive buffer overflows, the kernel has already dropped the
+	 * packets it could not deliver (we queue without bypass), and the
+	 * ENOBUFS it would report next can neither bring them back nor tell us
+	 * which they were: it would only abort a drain loop. So we ask it not to
+	 * report; nfqueue_receive() still counts and survives one should it come.
+	 */
+	if (setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one,
+		       sizeof(one)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Appends the BIND, PARAMS and flags messages (each asking for an ack) to
+ * buf. Flags: FAIL_OPEN and GSO explicitly off (masked, value 0) - without
+ * the daemon ESP must stop, and GSO would hand us unfinished UDP checksums.
+ * Returns the bytes used.
+ */
+static size_t nfqueue_build_config(struct nfqueue *q, char *buf, uint32_t qmaxlen)
+{
+	struct nlmsghdr *nlh;
+	size_t used = 0;
+	unsigned n = 0;
+
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = q->cfg_seq + n++;
+	used += NLMSG_ALIGN(nlh->nlmsg_len);
+
+	nlh = nfq_nlmsg_put(buf + used, NFQNL_MSG_CONFIG, q->queue);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQ_COPY_RANGE);
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
+			 htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0));
+	if (qmaxlen != 0)
+		nfq_nlmsg_cfg_put_qmaxlen(nlh, qmaxlen);
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = q->cfg_seq + n++;
+	used += NLMSG_ALIGN(nlh->nlmsg_len);
+
+	q->acks_wanted = n;
+	return used;
+}
+
+static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf, size_t len);
+
+/*
+ * Waits (blocking, bounded) until every config message is acknowledged;
+ * packets that arrive meanwhile go through the normal path. Returns 0, or -1
+ * with the kernel's errno (or ETIMEDOUT).
+ */
+static int nfqueue_wait_acks(struct nfqueue *q)
+{
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(q->nl), .events = POLLIN };
+	int waited = 0;
+
+	while (q->acks_wanted > 0 && q->ack_errno == 0) {
+		int r = poll(&pfd, 1, 100);
+		ssize_t n;
+
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (r <= 0) {
+			waited += 100;
+			if (waited >= NFQ_ACK_TIMEOUT_MS) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			continue;
+		}
+		n = mnl_socket_recvfrom(q->nl, q->rx, NFQ_RXBUF);
+		if (n < 0) {
+			if (errno == EINTR || errno == ENOBUFS)
+				continue;
+			return -1;
+		}
+		nfqueue_handle_buffer(q, q->rx, (size_t)n);
+	}
+	(void)nfqueue_flush(q);
+	if (q->ack_errno != 0) {
+		errno = q->ack_errno;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Binds the queue and waits for the kernel to confirm. Returns 0, or -1
+ * with errno.
+ */
+static int nfqueue_bind_queue(struct nfqueue *q, uint32_t qmaxlen)
+{
+	size_t len;
+
+	q->cfg_seq = (uint32_t)time(NULL) | 1;
+	len = nfqueue_build_config(q, q->tx, qmaxlen);
+	if (mnl_socket_sendto(q->nl, q->tx, len) < 0)
+		return -1;
+	return nfqueue_wait_acks(q);
+}
+
+/* Why: the loop must never block on the queue. Returns 0 or -1. */
+static int nfqueue_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Frees whatever nfqueue_open got so far. */
+static void nfqueue_destroy(struct nfqueue *q)
+{
+	int saved = errno;
+
+	if (q->nl != NULL)
+		mnl_socket_close(q->nl);
+	free(q->rx);
+	free(q->tx);
+	free(q);
+	errno = saved;
+}
+
+struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen, nfqueue_packet_fn cb,
+		     void *ctx)
+{
+	struct nfqueue *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->queue = queue_num;
+	q->cb = cb;
+	q->ctx = ctx;
+	q->rx = malloc(NFQ_RXBUF);
+	q->tx = malloc(NFQ_TXBUF);
+	if (q->rx == NULL || q->tx == NULL || nfqueue_socket_setup(q) < 0 ||
+	    nfqueue_bind_queue(q, qmaxlen) < 0 ||
+	    nfqueue_set_nonblock(mnl_socket_get_fd(q->nl)) < 0) {
+		nfqueue_destroy(q);
+		return NULL;
+	}
+	return q;
+}
+
+int nfqueue_fd(const struct nfqueue *q)
+{
+	return mnl_socket_get_fd(q->nl);
+}
+
+const struct nfqueue_stats *nfqueue_get_stats(const struct nfqueue *q)
+{
+	return &q->st;
+}
+
+/*
+ * Sends tx[0..len) once, retrying transient failures. Returns 0 or -1 with
+ * errno.
+ */
+static int nfqueue_send_raw(struct nfqueue *q, const char *buf, size_t len)
+{
+	for (int tries = 0; tries < NFQ_SEND_TRIES; tries++) {
+		if (mnl_socket_sendto(q->nl, buf, len) >= 0)
+			return 0;
+		if (errno != EINTR && errno != EAGAIN && errno != ENOBUFS &&
+		    errno != ENOMEM)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Why: when the whole batch cannot be sent, each verdict still deserves its
+ * own attempt, so that one bad message does not strand the rest in the
+ * kernel queue. Returns 0, or -1 when some verdict was lost (counted).
+ */
+static int nfqueue_send_each(struct nfqueue *q)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->tx;
+	int len = (int)q->tx_used, ret = 0;
+
+	while (mnl_nlmsg_ok(nlh, len)) {
+		if (nfqueue_send_raw(q, (const char *)nlh, nlh->nlmsg_len) < 0) {
+			q->st.verdict_errors++;
+			q->st.verdicts_lost++;
+			ret = -1;
+		}
+		nlh = mnl_nlmsg_next(nlh, &len);
+	}
+	return ret;
+}
+
+int nfqueue_flush(struct nfqueue *q)
+{
+	int ret = 0;
+
+	if (q->tx_used == 0)
+		return 0;
+	q->st.flushes++;
+	if (nfqueue_send_raw(q, q->tx, q->tx_used) < 0) {
+		int saved = errno;
+
+		q->st.verdict_errors++;
+		ret = nfqueue_send_each(q);
+		errno = saved;
+	}
+	q->tx_used = 0;
+	q->tx_msgs = 0;
+	return ret;
+}
+
+/*
+ * Appends the one verdict of packet `id` (with the rewritten payload when
+ * modified), flushing first when it would not fit and right after a drop.
+ * Counts it. Returns 0, or -1 when a flush lost verdicts.
+ */
+static int nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v,
+		       const uint8_t *payload, size_t len)
+{
+	size_t need = NFQ_VERDICT_OVERHEAD;
+	struct nlmsghdr *nlh;
+	int ret = 0;
+
+	if (v == NFQUEUE_ACCEPT_MODIFIED)
+		need += MNL_ALIGN(len);
+	if (q->tx_used + need > NFQ_TXBUF)
+		ret = nfqueue_flush(q);
+	nlh = nfq_nlmsg_put(q->tx + q->tx_used, NFQNL_MSG_VERDICT, q->queue);
+	nfq_nlmsg_verdict_put(nlh, (int)id, v == NFQUEUE_DROP ? NF_DROP : NF_ACCEPT);
+	if (v == NFQUEUE_ACCEPT_MODIFIED)
+		nfq_nlmsg_verdict_put_pkt(nlh, payload, (uint32_t)len);
+	q->tx_used += NLMSG_ALIGN(nlh->nlmsg_len);
+	q->tx_msgs++;
+	if (v == NFQUEUE_DROP) {
+		q->st.dropped++;
+		if (nfqueue_flush(q) < 0)
+			ret = -1;
+	} else if (v == NFQUEUE_ACCEPT_MODIFIED) {
+		q->st.modified++;
+	} else {
+		q->st.accepted++;
+	}
+	return ret;
+}
+
+/*
+ * One NFQNL_MSG_PACKET: parse, ask the callback, give the verdict. A packet
+ * whose id we cannot read cannot get a verdict at all (counted); one without
+ * a whole payload is dropped (fail closed).
+ */
+static void nfqueue_handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
+{
+	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
+	const struct nfqnl_msg_packet_hdr *ph;
+	uint8_t *payload;
+	uint32_t id, plen;
+	enum nfqueue_verdict v;
+
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(*ph)) {
+		q->st.bad_message++;
+		return;
+	}
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	id = ntohl(ph->packet_id);
+	q->st.received++;
+	if (attr[NFQA_PAYLOAD] == NULL) {
+		q->st.bad_packet++;
+		(void)nfqueue_verdict(q, id, NFQUEUE_DROP, NULL, 0);
+		return;
+	}
+	payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+	plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	if (attr[NFQA_CAP_LEN] != NULL &&
+	    ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > plen) {
+		q->st.bad_packet++;   /* truncated copy: a rewrite would cut it */
+		(void)nfqueue_verdict(q, id, NFQUEUE_DROP, NULL, 0);
+		return;
+	}
+	v = q->cb(q->ctx, id, ph->hook, payload, plen);
+	(void)nfqueue_verdict(q, id, v, payload, plen);
+}
+
+/*
+ * An NLMSG_ERROR: the ack or NACK of a config message, or the NACK of a
+ * verdict (an id the kernel no longer holds, a bad payload): counted.
+ */
+static void nfqueue_handle_error(struct nfqueue *q, const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *err;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*err)) {
+		q->st.bad_message++;
+		return;
+	}
+	err = mnl_nlmsg_get_payload(nlh);
+	if (q->acks_wanted > 0 && nlh->nlmsg_seq - q->cfg_seq < 8) {
+		q->acks_wanted--;
+		if (err->error != 0 && q->ack_errno == 0)
+			q->ack_errno = -err->error;
+		return;
+	}
+	if (err->error != 0)
+		q->st.verdict_errors++;
+}
+
+/* Dispatches every netlink message of one received datagram. */
+static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	int left = (int)len;
+
+	while (mnl_nlmsg_ok(nlh, left)) {
+		if (nlh->nlmsg_type == NLMSG_ERROR)
+			nfqueue_handle_error(q, nlh);
+		else if (nlh->nlmsg_type ==
+			 ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
+			nfqueue_handle_packet(q, nlh);
+		else if (nlh->nlmsg_type != NLMSG_NOOP &&
+			 nlh->nlmsg_type != NLMSG_DONE)
+			q->st.bad_message++;
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+	if (left > 0)
+		q->st.bad_message++;
+}
+
+int nfqueue_receive(struct nfqueue *q, unsigned max_msgs)
+{
+	int handled = 0, ret = 0;
+
+	while ((unsigned)handled < max_msgs) {
+		ssize_t n = mnl_socket_recvfrom(q->nl, q->rx, NFQ_RXBUF);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				q->st.enobufs++;
+				continue;
+			}
+			q->st.recv_errors++;
+			ret = -1;
+			break;
+		}
+		nfqueue_handle_buffer(q, q->rx, (size_t)n);
+		handled++;
+	}
+	(void)nfqueue_flush(q);   /* lost verdicts are counted in there */
+	return ret < 0 ? -1 : handled;
+}
+
+/* Asks the kernel to forget the queue (its packets are then dropped). */
+static void nfqueue_unbind(struct nfqueue *q)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->queue);
+
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
+	(void)mnl_socket_sendto(q->nl, buf, nlh->nlmsg_len);
+}
+
+void nfqueue_close(struct nfqueue *q)
+{
+	if (q == NULL)
+		return;
+	/* Packets already in the socket get their verdicts, not a silent end. */
+	while (nfqueue_receive(q, 64) > 0)
+		;
+	(void)nfqueue_flush(q);
+	nfqueue_unbind(q);
+	nfqueue_destroy(q);
+}
