@@ -1,0 +1,65 @@
+/*
+ * The daemon's context and its single-threaded epoll loop: NFQUEUE socket,
+ * signalfd (HUP reload, TERM/INT stop, USR1 dump), timerfd for the engine's
+ * timers and the watchdog, rtnetlink address watch, raw copy socket.
+ * Everything lives in struct masqd, passed explicitly.
+ */
+#ifndef IPSEC_MASQD_DAEMON_H
+#define IPSEC_MASQD_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "engine.h"
+#include "rawsock.h"
+
+struct nfqueue;
+struct netwatch;
+
+struct masqd_stats {
+	uint64_t bad_hook;        /* packet from a hook our rules do not use */
+	uint64_t reloads;         /* SIGHUP reloads applied */
+	uint64_t reload_errors;   /* SIGHUP reloads refused */
+	uint64_t queue_errors;    /* nfqueue_receive() failures */
+	uint64_t watch_errors;    /* netwatch_receive() failures */
+};
+
+struct masqd {
+	struct masqd_config *cfg;     /* owned; swapped whole on reload */
+	bool force_debug;             /* -v: ignore log.level */
+	struct engine *eng;
+	struct nfqueue *nfq;
+	struct netwatch *nw;
+	struct rawsock raw;
+	int epfd, sigfd, timerfd;
+	bool running;
+	uint64_t now;                 /* ms, CLOCK_MONOTONIC, per wakeup */
+	uint64_t armed;               /* timerfd deadline set, ms */
+	uint64_t watchdog_ms;         /* 0 = no watchdog */
+	uint64_t next_watchdog;
+	uint64_t next_status;
+	struct masqd_stats st;
+};
+
+/*
+ * Starts everything from cfg (taken over; freed by masqd_fini): engine,
+ * state file, preloads, sockets, signals; READY=1 at the end. Every failure
+ * is logged. Returns 0, or -1 (the caller exits non-zero).
+ */
+int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug);
+
+/* Runs the loop until SIGTERM/SIGINT, then flushes verdicts and saves the
+ * state. Returns the exit status (0). */
+int masqd_run(struct masqd *d);
+
+/* Releases what masqd_init got (safe after a failed init). */
+void masqd_fini(struct masqd *d);
+
+/* "192.168.0.0/16 10.0.0.0/8": cfg's internal prefixes, space-separated,
+ * into buf. Returns 0, or -1 with errno ENOSPC when cut. */
+int masqd_format_internal(const struct masqd_config *cfg, char *buf,
+			  size_t len);
+
+#endif

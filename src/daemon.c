@@ -1,0 +1,628 @@
+/*
+ * The daemon proper: start-up, the epoll loop and the signal actions. One
+ * thread; the engine is called from the NFQUEUE callback and the timerfd,
+ * never concurrently. Nothing here allocates per packet.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+/* unistd.h's access() R_OK clashes with enum reason's R_OK (reason.h). */
+#undef R_OK
+
+#include "daemon.h"
+#include "log.h"
+#include "netwatch.h"
+#include "nfq.h"
+#include "notify.h"
+#include "state.h"
+
+enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH };
+
+#define MASQD_RX_BATCH 64            /* queue messages per wakeup */
+#define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
+#define MASQD_NETWATCH_SYNC_MS 2000  /* first address dump at start */
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "(unknown version)"
+#endif
+
+/* Milliseconds of CLOCK_MONOTONIC: the engine's clock. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Dotted quad of a host-order address into buf (INET_ADDRSTRLEN). */
+static const char *ip4_str(uint32_t addr, char *buf)
+{
+	struct in_addr in = { .s_addr = htonl(addr) };
+
+	return inet_ntop(AF_INET, &in, buf, INET_ADDRSTRLEN);
+}
+
+/* Prefix length of a contiguous host-order mask. */
+static unsigned mask_len(uint32_t mask)
+{
+	unsigned n = 0;
+
+	while (mask & 0x80000000u) {
+		n++;
+		mask <<= 1;
+	}
+	return n;
+}
+
+int masqd_format_internal(const struct masqd_config *cfg, char *buf,
+			  size_t len)
+{
+	const struct engine_config *ec = &cfg->engine;
+	char a[INET_ADDRSTRLEN];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ec->n_internal; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s/%u",
+				 i ? " " : "", ip4_str(ec->internal[i].addr, a),
+				 mask_len(ec->internal[i].mask));
+
+		if (n < 0 || (size_t)n >= len - used) {
+			errno = ENOSPC;
+			return -1;
+		}
+		used += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The NFQUEUE callback: direction from the hook, the engine's decision,
+ * the extra copies of a guessed packet. Returns the verdict.
+ */
+static enum nfqueue_verdict masqd_packet(void *ctx, uint32_t id,
+					 unsigned hook, uint8_t *pkt,
+					 size_t len)
+{
+	struct masqd *d = ctx;
+	struct engine_decision dec;
+	enum direction dir;
+
+	(void)id;
+	if (hook == NFQUEUE_HOOK_PRE_ROUTING) {
+		dir = DIR_INBOUND;
+	} else if (hook == NFQUEUE_HOOK_POST_ROUTING) {
+		dir = DIR_OUTBOUND;
+	} else {
+		d->st.bad_hook++;   /* a rule we did not write: fail closed */
+		return NFQUEUE_DROP;
+	}
+	engine_process(d->eng, pkt, len, dir, d->now, &dec);
+	if (dec.verdict == VERDICT_DROP)
+		return NFQUEUE_DROP;
+	if (dec.n_copies > 0)
+		(void)rawsock_send_copies(&d->raw, pkt, len, dec.copy_to,
+					  dec.n_copies);
+	return dec.verdict == VERDICT_ACCEPT_MODIFIED ? NFQUEUE_ACCEPT_MODIFIED
+						       : NFQUEUE_ACCEPT;
+}
+
+/*
+ * Applies cfg's static preloads (start and reload). A preload the engine
+ * refuses is logged with its line and skipped. Returns the number applied.
+ */
+static size_t masqd_preload(struct masqd *d, const struct masqd_config *cfg)
+{
+	size_t ok = 0;
+
+	for (size_t i = 0; i < cfg->n_preload; i++) {
+		const struct config_preload *p = &cfg->preload[i];
+		char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+		if (engine_preload(d->eng, p->remote, p->host, p->spi_in,
+				   p->spi_out, 0, d->now) == 0) {
+			ok++;
+			continue;
+		}
+		log_warn("%s:%d: preload of remote %s SPI 0x%08x to %s refused",
+			 cfg->path, p->line, ip4_str(p->remote, r), p->spi_in,
+			 ip4_str(p->host, h));
+	}
+	return ok;
+}
+
+/* Reads the state file when one is configured; a bad file is logged and
+ * start-up goes on without (or with part of) it. */
+static void masqd_load_state(struct masqd *d)
+{
+	struct state_counts c = { 0 };
+	char err[512];
+
+	if (d->cfg->state_file[0] == '\0')
+		return;
+	if (state_load(d->cfg->state_file, d->eng, d->now, time(NULL), &c,
+		       err, sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "state file not fully restored: %s",
+			err);
+		return;
+	}
+	log_info("restored state from %s: %zu ESP and %zu ISAKMP entries "
+		 "(%zu expired, %zu rejected)", d->cfg->state_file,
+		 c.esp_restored, c.isakmp_restored, c.expired, c.rejected);
+}
+
+/* Writes the state file when one is configured (at stop). */
+static void masqd_save_state(struct masqd *d)
+{
+	const struct engine_stats *es = engine_get_stats(d->eng);
+	char err[512];
+
+	if (d->cfg->state_file[0] == '\0')
+		return;
+	if (state_save(d->cfg->state_file, d->eng, mono_ms(), time(NULL), err,
+		       sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "state not saved: %s", err);
+		return;
+	}
+	log_info("saved state to %s: %zu ESP and %zu ISAKMP entries",
+		 d->cfg->state_file, es->esp_entries, es->isakmp_entries);
+}
+
+/* The engine with a random hash seed (so that remote peers cannot aim at a
+ * hash chain). Returns 0 or -1, logged. */
+static int masqd_start_engine(struct masqd *d)
+{
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		log_warn("getrandom");
+		return -1;
+	}
+	d->eng = engine_new(&d->cfg->engine, seed, d->now, log_engine_event,
+			    NULL);
+	if (d->eng == NULL) {
+		log_warn("cannot start the engine");
+		return -1;
+	}
+	return 0;
+}
+
+/* Blocks the signals we handle and opens their signalfd. Returns 0 or -1. */
+static int masqd_start_signals(struct masqd *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		log_warn("sigprocmask");
+		return -1;
+	}
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0) {
+		log_warn("signalfd");
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts following the external interface, if one is configured, and
+ * waits briefly for its first address. Returns 0 or -1, logged. */
+static int masqd_start_netwatch(struct masqd *d)
+{
+	d->nw = netwatch_open(d->eng);
+	if (d->nw == NULL) {
+		log_warn("rtnetlink socket");
+		return -1;
+	}
+	if (d->cfg->ext_interface[0] == '\0')
+		return 0;
+	if (netwatch_set_interface(d->nw, d->cfg->ext_interface) < 0 ||
+	    netwatch_sync(d->nw, MASQD_NETWATCH_SYNC_MS) < 0)
+		log_warn("address of %s not known yet", d->cfg->ext_interface);
+	if (netwatch_address(d->nw) == 0)
+		log_msg(LOG_LEVEL_WARNING, "external interface %s has no IPv4 "
+			"address yet: outbound IPsec is dropped until it has "
+			"one", d->cfg->ext_interface);
+	return 0;
+}
+
+/* Adds fd to the epoll set under tag. Returns 0 or -1, logged. */
+static int masqd_watch(struct masqd *d, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_warn("epoll_ctl");
+		return -1;
+	}
+	return 0;
+}
+
+/* The sockets: raw copies first (READY=1 needs both), then the queue. */
+static int masqd_start_io(struct masqd *d)
+{
+	if (rawsock_open(&d->raw) < 0) {
+		log_warn("raw socket (needs CAP_NET_RAW and CAP_NET_ADMIN)");
+		return -1;
+	}
+	d->nfq = nfqueue_open(d->cfg->queue, 0, masqd_packet, d);
+	if (d->nfq == NULL) {
+		log_warn("cannot bind NFQUEUE %u%s", d->cfg->queue,
+			 errno == EBUSY ? " (another process has it)" : "");
+		return -1;
+	}
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC,
+				    TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->epfd < 0 || d->timerfd < 0) {
+		log_warn("epoll/timerfd");
+		return -1;
+	}
+	if (masqd_watch(d, nfqueue_fd(d->nfq), EV_TAG_NFQ) < 0 ||
+	    masqd_watch(d, d->sigfd, EV_TAG_SIGNAL) < 0 ||
+	    masqd_watch(d, d->timerfd, EV_TAG_TIMER) < 0 ||
+	    masqd_watch(d, netwatch_fd(d->nw), EV_TAG_NETWATCH) < 0)
+		return -1;
+	return 0;
+}
+
+/* One line saying what runs, for the log and STATUS=. */
+static void masqd_describe(const struct masqd *d, char *buf, size_t len)
+{
+	char ext[INET_ADDRSTRLEN], in[512];
+
+	if (masqd_format_internal(d->cfg, in, sizeof(in)) < 0)
+		snprintf(in, sizeof(in), "(%zu prefixes)",
+			 d->cfg->engine.n_internal);
+	if (d->cfg->ext_interface[0] != '\0')
+		snprintf(buf, len, "queue %u, external interface %s, "
+			 "internal %s", d->cfg->queue, d->cfg->ext_interface,
+			 in);
+	else
+		snprintf(buf, len, "queue %u, external address %s, "
+			 "internal %s", d->cfg->queue,
+			 ip4_str(d->cfg->engine.external_addr, ext), in);
+}
+
+int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
+{
+	char what[768];
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->force_debug = force_debug;
+	d->epfd = d->sigfd = d->timerfd = d->raw.fd = -1;
+	d->now = mono_ms();
+	if (masqd_start_engine(d) < 0)
+		return -1;
+	masqd_load_state(d);
+	masqd_preload(d, d->cfg);
+	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
+	    masqd_start_io(d) < 0)
+		return -1;
+	d->watchdog_ms = notify_watchdog_usec() / 2000u;
+	d->next_watchdog = d->watchdog_ms ? d->now : UINT64_MAX;
+	d->next_status = d->now + MASQD_STATUS_MS;
+	d->running = true;
+	masqd_describe(d, what, sizeof(what));
+	log_info("ipsec-masqd " PACKAGE_VERSION " started: %s", what);
+	notify_ready(what);
+	return 0;
+}
+
+void masqd_fini(struct masqd *d)
+{
+	nfqueue_close(d->nfq);   /* verdicts for what is still queued */
+	d->nfq = NULL;
+	netwatch_close(d->nw);
+	d->nw = NULL;
+	if (d->raw.fd >= 0 || d->raw.scratch != NULL)
+		rawsock_close(&d->raw);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->timerfd >= 0)
+		close(d->timerfd);
+	d->epfd = d->sigfd = d->timerfd = -1;
+	if (d->eng != NULL)
+		engine_free(d->eng);
+	d->eng = NULL;
+	free(d->cfg);
+	d->cfg = NULL;
+}
+
+/*
+ * Carries over what the engine must not lose on reload: while the same
+ * interface is followed, its known address stays (the file says 0).
+ */
+static void masqd_carry_external(struct masqd *d, struct masqd_config *next)
+{
+	if (next->ext_interface[0] != '\0' &&
+	    strcmp(next->ext_interface, d->cfg->ext_interface) == 0)
+		next->engine.external_addr = netwatch_address(d->nw);
+}
+
+/* Applies the settings of next that need more than the engine (log level,
+ * external interface, queue number). */
+static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
+{
+	if (!d->force_debug)
+		log_set_level(next->log_level);
+	if (strcmp(next->ext_interface, d->cfg->ext_interface) != 0 &&
+	    netwatch_set_interface(d->nw, next->ext_interface) < 0)
+		log_warn("cannot watch %s", next->ext_interface);
+	if (next->queue != d->cfg->queue) {
+		log_msg(LOG_LEVEL_WARNING, "queue %u -> %u needs a restart; "
+			"still on queue %u", d->cfg->queue, next->queue,
+			d->cfg->queue);
+		next->queue = d->cfg->queue;
+	}
+}
+
+/*
+ * SIGHUP: parse into a new struct; only when it is valid and the engine
+ * takes it, swap it in. Otherwise the old config keeps running. READY=1
+ * follows either way, with a STATUS= saying which. Returns 0 or -1.
+ */
+static int masqd_reload(struct masqd *d)
+{
+	struct masqd_config *next = calloc(1, sizeof(*next));
+	const char *path = d->cfg->path;
+	char err[1024], what[768];
+
+	notify_reloading();
+	if (next == NULL) {
+		log_warn("reload");
+		goto fail;
+	}
+	if (config_load(path, next, err, sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "config file %s has errors, not "
+			"reloading: %s", path, err);
+		goto fail;
+	}
+	masqd_carry_external(d, next);
+	if (engine_reconfigure(d->eng, &next->engine) < 0) {
+		log_warn("config file %s not applied, not reloading", path);
+		goto fail;
+	}
+	masqd_apply_shell(d, next);
+	free(d->cfg);
+	d->cfg = next;   /* same path: `path` now reads next's copy */
+	path = d->cfg->path;
+	masqd_preload(d, d->cfg);
+	d->st.reloads++;
+	masqd_describe(d, what, sizeof(what));
+	log_info("reloaded config file %s: %s", path, what);
+	notify_ready("reloaded config");
+	return 0;
+fail:
+	free(next);
+	d->st.reload_errors++;
+	notify_ready("reload failed, running with the previous config");
+	return -1;
+}
+
+/* SIGUSR1 walker: one log line per ESP entry. */
+static void masqd_dump_esp(void *ctx, const struct engine_esp_info *e)
+{
+	const struct masqd *d = ctx;
+	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+	log_info("esp remote=%s host=%s spi_out=0x%08x spi_in=0x%08x "
+		 "state=%s pkts_out=%llu pkts_in=%llu idle_ms=%llu "
+		 "expires_in_ms=%lld", ip4_str(e->remote, r),
+		 ip4_str(e->host, h), e->spi_out, e->spi_in,
+		 esp_state_name(e->state), (unsigned long long)e->pkts_out,
+		 (unsigned long long)e->pkts_in,
+		 (unsigned long long)(d->now - e->last_seen),
+		 (long long)(e->expires - d->now));
+}
+
+/* SIGUSR1 walker: one log line per ISAKMP entry. */
+static void masqd_dump_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	const struct masqd *d = ctx;
+	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+	log_info("isakmp remote=%s host=%s cookie_i=%016llx cookie_r=%016llx "
+		 "idle_ms=%llu expires_in_ms=%lld", ip4_str(e->remote, r),
+		 ip4_str(e->host, h), (unsigned long long)e->cookie_i,
+		 (unsigned long long)e->cookie_r,
+		 (unsigned long long)(d->now - e->last_seen),
+		 (long long)(e->expires - d->now));
+}
+
+/* The counters of every module, one log line each. */
+static void masqd_log_counters(const struct masqd *d)
+{
+	const struct engine_stats *es = engine_get_stats(d->eng);
+	const struct nfqueue_stats *q = nfqueue_get_stats(d->nfq);
+	const struct netwatch_stats *w = netwatch_get_stats(d->nw);
+
+	log_info("tables: esp=%zu isakmp=%zu hosts=%zu remotes=%zu "
+		 "pending=%zu copies=%llu", es->esp_entries,
+		 es->isakmp_entries, es->hosts, es->remotes, es->pending,
+		 (unsigned long long)es->copies);
+	log_info("queue: received=%llu accepted=%llu modified=%llu "
+		 "dropped=%llu bad_packet=%llu bad_message=%llu "
+		 "verdict_errors=%llu verdicts_lost=%llu enobufs=%llu "
+		 "recv_errors=%llu", (unsigned long long)q->received,
+		 (unsigned long long)q->accepted,
+		 (unsigned long long)q->modified,
+		 (unsigned long long)q->dropped,
+		 (unsigned long long)q->bad_packet,
+		 (unsigned long long)q->bad_message,
+		 (unsigned long long)q->verdict_errors,
+		 (unsigned long long)q->verdicts_lost,
+		 (unsigned long long)q->enobufs,
+		 (unsigned long long)q->recv_errors);
+	log_info("daemon: copies_sent=%llu copies_failed=%llu bad_hook=%llu "
+		 "reloads=%llu reload_errors=%llu address_changes=%llu "
+		 "netwatch_errors=%llu", (unsigned long long)d->raw.st.sent,
+		 (unsigned long long)d->raw.st.failed,
+		 (unsigned long long)d->st.bad_hook,
+		 (unsigned long long)d->st.reloads,
+		 (unsigned long long)d->st.reload_errors,
+		 (unsigned long long)w->changes,
+		 (unsigned long long)(w->errors + w->enobufs));
+}
+
+/* SIGUSR1: the tables and counters to the log. */
+static void masqd_dump(struct masqd *d)
+{
+	log_info("table dump begins");
+	engine_walk_esp(d->eng, masqd_dump_esp, d);
+	engine_walk_isakmp(d->eng, masqd_dump_isakmp, d);
+	masqd_log_counters(d);
+	log_info("table dump ends");
+}
+
+/* Reads every pending signal and acts on it. */
+static void masqd_on_signal(struct masqd *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			(void)masqd_reload(d);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %u: stopping", si.ssi_signo);
+			d->running = false;
+			break;
+		case SIGUSR1:
+			masqd_dump(d);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Timer wakeup: the engine's timers, the watchdog, the status line. */
+static void masqd_on_timer(struct masqd *d)
+{
+	const struct engine_stats *es;
+	uint64_t expirations;
+
+	(void)read(d->timerfd, &expirations, sizeof(expirations));
+	d->armed = 0;
+	(void)engine_run_timers(d->eng, d->now);
+	if (d->now >= d->next_watchdog) {
+		notify_watchdog();   /* from the loop itself: it is alive */
+		d->next_watchdog = d->now + d->watchdog_ms;
+	}
+	if (d->now >= d->next_status) {
+		es = engine_get_stats(d->eng);
+		notify_status("%zu ESP and %zu ISAKMP entries, %zu inits "
+			      "pending, %llu packets", es->esp_entries,
+			      es->isakmp_entries, es->pending,
+			      (unsigned long long)nfqueue_get_stats(d->nfq)
+				      ->received);
+		d->next_status = d->now + MASQD_STATUS_MS;
+	}
+}
+
+/* Sets the timerfd to the earliest of engine, watchdog and status
+ * deadlines (absolute CLOCK_MONOTONIC), unless already set there. */
+static void masqd_arm_timer(struct masqd *d)
+{
+	uint64_t when = engine_next_timer(d->eng);
+	struct itimerspec its = { 0 };
+
+	if (d->next_watchdog < when)
+		when = d->next_watchdog;
+	if (d->next_status < when)
+		when = d->next_status;
+	if (when == d->armed)
+		return;
+	if (when == 0)
+		when = 1;   /* an it_value of zero would disarm */
+	its.it_value.tv_sec = (time_t)(when / 1000u);
+	its.it_value.tv_nsec = (long)(when % 1000u) * 1000000L;
+	if (timerfd_settime(d->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		log_warn("timerfd_settime");
+		return;
+	}
+	d->armed = when;
+}
+
+/* One ready descriptor. */
+static void masqd_dispatch(struct masqd *d, uint32_t tag)
+{
+	switch (tag) {
+	case EV_TAG_NFQ:
+		if (nfqueue_receive(d->nfq, MASQD_RX_BATCH) < 0) {
+			d->st.queue_errors++;
+			log_warn("queue receive");
+		}
+		break;
+	case EV_TAG_SIGNAL:
+		masqd_on_signal(d);
+		break;
+	case EV_TAG_TIMER:
+		masqd_on_timer(d);
+		break;
+	case EV_TAG_NETWATCH:
+		if (netwatch_receive(d->nw) < 0) {
+			d->st.watch_errors++;
+			log_warn("rtnetlink receive");
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+int masqd_run(struct masqd *d)
+{
+	struct epoll_event evs[8];
+
+	while (d->running) {
+		int n;
+
+		masqd_arm_timer(d);
+		(void)nfqueue_flush(d->nfq);   /* before sleeping */
+		n = epoll_wait(d->epfd, evs, 8, -1);
+		if (n < 0) {
+			if (errno != EINTR)
+				log_warn("epoll_wait");
+			continue;
+		}
+		d->now = mono_ms();
+		for (int i = 0; i < n; i++)
+			masqd_dispatch(d, evs[i].data.u32);
+	}
+	notify_stopping();
+	d->now = mono_ms();
+	nfqueue_close(d->nfq);   /* last verdicts, then the queue goes */
+	d->nfq = NULL;
+	masqd_save_state(d);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,177 @@
+/*
+ * ipsec-masqd: command line. -t checks the config, -P prints it for the
+ * firewall helper, otherwise the daemon runs in the foreground (it never
+ * forks: the service manager supervises it).
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* unistd.h's access() R_OK clashes with enum reason's R_OK (reason.h). */
+#undef R_OK
+
+#include "daemon.h"
+#include "log.h"
+#include "rawsock.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "(unknown version)"
+#endif
+
+#define EXIT_CONFIG 78   /* EX_CONFIG: systemd's RestartPreventExitStatus */
+
+enum mode { MODE_RUN, MODE_TEST, MODE_PRINT };
+
+struct options {
+	const char *path;
+	enum mode mode;
+	bool debug;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ipsec-masqd [-c FILE] [-t] [-P] [-v] [-V] [-h]\n"
+		"  -c FILE  config file (default %s)\n"
+		"  -t       check the config file and exit\n"
+		"  -P       print the config as shell variables for the "
+		"firewall helper\n"
+		"  -v       debug logging\n"
+		"  -V       print the version\n"
+		"  -h       this help\n",
+		SYSCONFDIR "/ipsec-masqd.conf");
+}
+
+/* Parses argv into *o; exits for -V, -h and bad usage. */
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	o->path = SYSCONFDIR "/ipsec-masqd.conf";
+	o->mode = MODE_RUN;
+	o->debug = false;
+	while ((c = getopt(argc, argv, "c:tPvVh")) != -1) {
+		switch (c) {
+		case 'c': o->path = optarg; break;
+		case 't': o->mode = MODE_TEST; break;
+		case 'P': o->mode = MODE_PRINT; break;
+		case 'v': o->debug = true; break;
+		case 'V': printf("ipsec-masqd %s\n", PACKAGE_VERSION); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+}
+
+/* Prints NAME='value' with value safe for sh (single quotes; an embedded
+ * ' becomes '\''). */
+static void print_shell_var(const char *name, const char *value)
+{
+	printf("%s='", name);
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*p);
+	}
+	fputs("'\n", stdout);
+}
+
+/* -P: the values the firewall helper fills into the rules. Returns the
+ * exit status. */
+static int print_config(const struct masqd_config *cfg)
+{
+	char addr[INET_ADDRSTRLEN] = "", internal[ENGINE_MAX_PREFIXES * 20];
+	struct in_addr in = { .s_addr = htonl(cfg->engine.external_addr) };
+
+	if (masqd_format_internal(cfg, internal, sizeof(internal)) < 0) {
+		fprintf(stderr, "%s: internal prefixes do not fit\n",
+			cfg->path);
+		return 1;
+	}
+	if (cfg->ext_interface[0] == '\0')
+		inet_ntop(AF_INET, &in, addr, sizeof(addr));
+	printf("QUEUE=%u\n", cfg->queue);
+	print_shell_var("EXT_INTERFACE", cfg->ext_interface);
+	print_shell_var("EXT_ADDRESS", addr);
+	print_shell_var("INTERNAL", internal);
+	printf("MARK=0x%x\n", RAWSOCK_MARK);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* -t and -P: load, report, exit status 0 or 1. */
+static int check_config(const struct options *o, struct masqd_config *cfg)
+{
+	char err[1024];
+
+	if (config_load(o->path, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (o->mode == MODE_PRINT)
+		return print_config(cfg);
+	printf("%s: OK\n", o->path);
+	return 0;
+}
+
+/* The daemon: config, start-up, loop. Returns the exit status. */
+static int run(const struct options *o, struct masqd_config *cfg)
+{
+	struct masqd d;
+	char err[1024];
+	int status;
+
+	log_init("ipsec-masqd", o->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		 LOG_BACKEND_AUTO);
+	if (config_load(o->path, cfg, err, sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "config file %s has errors: %s",
+			o->path, err);
+		free(cfg);
+		return EXIT_CONFIG;
+	}
+	if (!o->debug)
+		log_set_level(cfg->log_level);
+	if (masqd_init(&d, cfg, o->debug) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "start-up failed, exiting");
+		masqd_fini(&d);
+		return 1;
+	}
+	status = masqd_run(&d);
+	masqd_fini(&d);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct masqd_config *cfg;
+	int status;
+
+	parse_args(argc, argv, &o);
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		perror("ipsec-masqd");
+		return 1;
+	}
+	if (o.mode == MODE_RUN)
+		return run(&o, cfg);   /* cfg passes to the daemon */
+	status = check_config(&o, cfg);
+	free(cfg);
+	return status;
+}
