@@ -9,6 +9,9 @@
  * (kind, reason): a burst of LOG_RL_BURST, then LOG_RL_RATE a second; when
  * one gets through again, a line first says how many were suppressed.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* POSIX declarations under -std=c11 */
+#endif
 #ifdef HAVE_CONFIG_H
 #include "config.h"   /* autoconf's: HAVE_SYSTEMD (src/ has no config.h) */
 #endif
@@ -44,6 +47,7 @@
 #define LOG_IDENT_MAX 64
 #define LOG_RL_BURST 10       /* messages per (kind, reason) at once ... */
 #define LOG_RL_RATE 1         /* ... then this many a second */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define RL_UNIT 1000          /* a token, in milli-tokens (one per ms) */
 
 /* Not a kind of decision: the "N similar messages suppressed" record. */
@@ -264,6 +268,16 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev &&
 	       (unsigned long long)st.st_ino == ino;
 }
+
+/* Whether journald's socket exists. libsystemd silently discards records
+ * when it does not, so asking for the journal without one would lose every
+ * message: we log to stderr instead. Returns true or false. */
+static bool journal_running(void)
+{
+	struct stat st;
+
+	return stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
+}
 #endif
 
 /* The backend to use for a requested one: AUTO resolved, the journal only
@@ -274,6 +288,8 @@ static enum log_backend resolve_backend(enum log_backend want)
 	if (want == LOG_BACKEND_AUTO)
 		return stderr_is_journal() ? LOG_BACKEND_JOURNAL
 					   : LOG_BACKEND_STDERR;
+	if (want == LOG_BACKEND_JOURNAL && !journal_running())
+		return LOG_BACKEND_STDERR;
 	return want;
 #else
 	if (want == LOG_BACKEND_SYSLOG)

@@ -1,0 +1,629 @@
+/*
+ * The logger: the stderr backend's line for every kind of decision, the
+ * "<N>" priority prefix, levels, log_warn's strerror, the rate limiter and
+ * its suppressed-count line, truncation of overlong text, the MESSAGE_IDs,
+ * the AUTO backend's JOURNAL_STREAM check, and (as root, in a private mount
+ * namespace with a fake journal socket) the journald record's fields.
+ * stderr is captured by pointing fd 2 at a temporary file; it is restored
+ * after every test, so the tests also run with CK_FORK=no.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* posix_openpt, unshare */
+#endif
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+/* unistd.h's R_OK (access mode) clashes with enum reason's R_OK. */
+#undef R_OK
+
+#include "engine.h"
+#include "log.h"
+#include "reason.h"
+
+#define PEER 0xc6336414u       /* 198.51.100.20 */
+#define LAN 0xc0a8010au        /* 192.168.1.10 */
+#define LAN2 0xc0a8010bu       /* 192.168.1.11 */
+#define LAN3 0xc0a8010cu       /* 192.168.1.12 */
+
+static int saved_fd2 = -1;
+static int cap_fd = -1;
+static char out[1 << 16];
+
+/* Point fd 2 at a fresh temporary file and start the logger on it. */
+static void capture_start(enum log_level level)
+{
+	char path[] = "/tmp/test_log.XXXXXX";
+
+	cap_fd = mkstemp(path);
+	ck_assert_int_ge(cap_fd, 0);
+	unlink(path);
+	saved_fd2 = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved_fd2, 0);
+	ck_assert_int_eq(dup2(cap_fd, STDERR_FILENO), STDERR_FILENO);
+	log_init("ipsec-masqd", level, LOG_BACKEND_STDERR);
+}
+
+/* Restore fd 2 and return what was written to it (NUL-terminated). */
+static const char *capture_end(void)
+{
+	ssize_t n;
+
+	ck_assert_int_eq(dup2(saved_fd2, STDERR_FILENO), STDERR_FILENO);
+	close(saved_fd2);
+	n = pread(cap_fd, out, sizeof(out) - 1, 0);
+	ck_assert_int_ge(n, 0);
+	out[n] = '\0';
+	close(cap_fd);
+	cap_fd = -1;
+	return out;
+}
+
+/* Number of lines in s. */
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Number of occurrences of needle in s. */
+static int count_str(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle))) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* A full ESP event of kind with both SPIs. */
+static struct engine_event esp_event(enum engine_event_kind kind)
+{
+	struct engine_event ev = {
+		.kind = kind, .table = TABLE_ESP, .remote = PEER, .host = LAN,
+		.spi_out = 0x12345678, .spi_in = 0x9abcdef0,
+	};
+
+	return ev;
+}
+
+/* The priority each kind is documented to log at. */
+static int expected_prio(enum engine_event_kind k)
+{
+	switch (k) {
+	case EV_ASSOCIATED: case EV_BLOCKED: case EV_SERIALIZED:
+	case EV_SQUELCHED: case EV_COLLIDED: case EV_GUESSED:
+		return LOG_NOTICE;
+	case EV_REFUSED: case EV_DROPPED:
+		return LOG_WARNING;
+	default:
+		return LOG_INFO;
+	}
+}
+
+START_TEST(associated_line_is_sentence_then_fields)
+{
+	struct engine_event ev = esp_event(EV_ASSOCIATED);
+
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	ck_assert_str_eq(capture_end(),
+		"<5>ESP init with 198.51.100.20 associated: inbound SPI bound "
+		"to 192.168.1.10 DECISION=associated TABLE=esp "
+		"PEER_ADDR=198.51.100.20 LAN_ADDR=192.168.1.10 "
+		"ESP_SPI_OUT=0x12345678 ESP_SPI_IN=0x9abcdef0\n");
+}
+END_TEST
+
+START_TEST(every_kind_logs_one_line_with_its_priority)
+{
+	enum engine_event_kind k = (enum engine_event_kind)_i;
+	struct engine_event ev = esp_event(k);
+	char want[64];
+	const char *s;
+
+	ev.reason = k == EV_DROPPED ? R_ESP_TRUNCATED : R_OK;
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 1);
+	snprintf(want, sizeof(want), "<%d>", expected_prio(k));
+	ck_assert_msg(!strncmp(s, want, strlen(want)), "%s: %s", want, s);
+	snprintf(want, sizeof(want), " DECISION=%s ", engine_event_name(k));
+	ck_assert_msg(strstr(s, want), "no %s in %s", want, s);
+	ck_assert_ptr_nonnull(strstr(s, " PEER_ADDR=198.51.100.20"));
+	ck_assert_ptr_nonnull(strstr(s, " LAN_ADDR=192.168.1.10"));
+	ck_assert_ptr_nonnull(strstr(s, " TABLE=esp"));
+	ck_assert_ptr_null(strstr(s, "IKE_SPI"));
+	ck_assert_ptr_null(strstr(s, "{peer}"));
+	ck_assert_ptr_null(strstr(s, "{host}"));
+	ck_assert_int_eq(!!strstr(s, " REASON="), k == EV_DROPPED);
+}
+END_TEST
+
+START_TEST(isakmp_fields_have_cookies_not_spis)
+{
+	struct engine_event ev = {
+		.kind = EV_CREATED, .table = TABLE_ISAKMP, .remote = PEER,
+		.host = LAN, .spi_out = 0x1234, .cookie_i = 0x0102030405060708ULL,
+	};
+	const char *s;
+
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	ev.cookie_r = 0xa1b2c3d4e5f60718ULL;
+	ev.kind = EV_EXPIRED;
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 2);
+	ck_assert_ptr_nonnull(strstr(s, "<6>ISAKMP exchange from 192.168.1.10 "
+					"to 198.51.100.20 created DECISION=created "
+					"TABLE=isakmp"));
+	ck_assert_int_eq(count_str(s, " IKE_SPI_I=0102030405060708"), 2);
+	ck_assert_int_eq(count_str(s, " IKE_SPI_R=a1b2c3d4e5f60718\n"), 1);
+	ck_assert_ptr_null(strstr(s, "ESP_SPI"));
+}
+END_TEST
+
+START_TEST(fields_that_do_not_apply_are_left_out)
+{
+	struct engine_event ev = {
+		.kind = EV_DROPPED, .reason = R_AH_OUTBOUND,
+	};
+	const char *s;
+
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	ev.remote = PEER;
+	ev.table = TABLE_ESP;
+	ev.reason = R_ESP_TRUNCATED;
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_str_eq(s,
+		"<4>packet dropped (ah_outbound) DECISION=dropped "
+		"REASON=ah_outbound\n"
+		"<4>ESP packet from 198.51.100.20 dropped (esp_truncated) "
+		"DECISION=dropped TABLE=esp PEER_ADDR=198.51.100.20 "
+		"REASON=esp_truncated\n");
+}
+END_TEST
+
+START_TEST(guess_lists_hosts_and_refusal_names_holder)
+{
+	uint32_t hosts[] = { LAN, LAN2, LAN3 };
+	struct engine_event ev = {
+		.kind = EV_GUESSED, .table = TABLE_ESP, .remote = PEER,
+		.host = LAN, .spi_in = 0xdeadbeef, .hosts = hosts, .n_hosts = 3,
+	};
+	const char *s;
+
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	ev = esp_event(EV_SERIALIZED);
+	ev.host = LAN2;
+	ev.spi_in = 0;
+	ev.reason = R_ESP_SERIALIZED;
+	ev.hosts = hosts;
+	ev.n_hosts = 1;
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 2);
+	ck_assert_ptr_nonnull(strstr(s, " ESP_SPI_IN=0xdeadbeef GUESS_HOSTS="
+					"192.168.1.10,192.168.1.11,192.168.1.12\n"));
+	ck_assert_ptr_nonnull(strstr(s, "<5>ESP init from 192.168.1.11 to "
+					"198.51.100.20 temporarily blocked"));
+	ck_assert_ptr_nonnull(strstr(s, " ESP_SPI_OUT=0x12345678 "
+					"REASON=esp_serialized "
+					"HOLDER_ADDR=192.168.1.10\n"));
+	ck_assert_int_eq(count_str(s, "ESP_SPI_IN="), 1);
+}
+END_TEST
+
+START_TEST(level_filters_messages_and_events)
+{
+	struct engine_event ev = esp_event(EV_CREATED);
+	const char *s;
+
+	capture_start(LOG_LEVEL_NOTICE);
+	log_engine_event(NULL, &ev);         /* info: filtered */
+	log_info("info %d", 1);
+	log_debug("debug %d", 2);
+	log_msg(LOG_NOTICE, "notice %d", 3);
+	log_warnx("warning %d", 4);
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_debug("debug %d", 5);
+	s = capture_end();
+	ck_assert_str_eq(s, "<5>notice 3\n<4>warning 4\n<7>debug 5\n");
+}
+END_TEST
+
+START_TEST(warn_appends_strerror_and_keeps_errno)
+{
+	const char *s;
+
+	capture_start(LOG_LEVEL_INFO);
+	errno = ENOENT;
+	log_warn("open %s", "/nonexistent");
+	ck_assert_int_eq(errno, ENOENT);
+	log_warnx("no errno here");
+	ck_assert_int_eq(errno, ENOENT);
+	s = capture_end();
+	ck_assert_str_eq(s, "<4>open /nonexistent: No such file or directory\n"
+			    "<4>no errno here\n");
+}
+END_TEST
+
+START_TEST(message_newlines_stay_one_line)
+{
+	capture_start(LOG_LEVEL_INFO);
+	log_info("two\nlines");
+	ck_assert_str_eq(capture_end(), "<6>two lines\n");
+}
+END_TEST
+
+START_TEST(terminal_gets_no_priority_prefix)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY), slave, saved;
+	char buf[256];
+	ssize_t n;
+
+	ck_assert_int_ge(master, 0);
+	ck_assert_int_eq(grantpt(master), 0);
+	ck_assert_int_eq(unlockpt(master), 0);
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(slave, 0);
+	saved = dup(STDERR_FILENO);
+	dup2(slave, STDERR_FILENO);
+	log_init("masqtest", LOG_LEVEL_INFO, LOG_BACKEND_STDERR);
+	log_warnx("hello %s", "tty");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = read(master, buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(!strncmp(buf, "masqtest: hello tty", 19), "%s", buf);
+	close(slave);
+	close(master);
+}
+END_TEST
+
+/* Sleep ms milliseconds. */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+START_TEST(rate_limit_passes_burst_then_counts_suppressed)
+{
+	struct engine_event ev = esp_event(EV_BLOCKED);
+	struct engine_event other = esp_event(EV_BLOCKED);
+	const char *s;
+
+	ev.reason = R_ESP_BLOCKED;
+	other.reason = R_TABLE_FULL;
+	capture_start(LOG_LEVEL_DEBUG);
+	for (int i = 0; i < 25; i++)
+		log_engine_event(NULL, &ev);
+	log_engine_event(NULL, &other);      /* its own (kind, reason) */
+	sleep_ms(1200);
+	log_engine_event(NULL, &ev);
+	log_engine_event(NULL, &ev);         /* the one token is spent */
+	s = capture_end();
+	ck_assert_int_eq(count_str(s, "REASON=esp_blocked"), 10 + 2);
+	ck_assert_int_eq(count_str(s, "REASON=table_full"), 1);
+	ck_assert_int_eq(count_lines(s), 10 + 1 + 2);
+	ck_assert_ptr_nonnull(strstr(s, "<5>15 similar messages suppressed "
+					"DECISION=blocked REASON=esp_blocked "
+					"SUPPRESSED=15\n<5>ESP from"));
+}
+END_TEST
+
+START_TEST(rate_limit_spares_lifecycle_events)
+{
+	struct engine_event ev = esp_event(EV_CREATED);
+	const char *s;
+
+	capture_start(LOG_LEVEL_DEBUG);
+	for (int i = 0; i < 40; i++)
+		log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 40);
+	ck_assert_ptr_null(strstr(s, "suppressed"));
+}
+END_TEST
+
+START_TEST(log_init_resets_the_limiter)
+{
+	struct engine_event ev = esp_event(EV_DROPPED);
+	const char *s;
+
+	ev.reason = R_ESP_TRUNCATED;
+	capture_start(LOG_LEVEL_DEBUG);
+	for (int i = 0; i < 15; i++)
+		log_engine_event(NULL, &ev);
+	log_init("ipsec-masqd", LOG_LEVEL_DEBUG, LOG_BACKEND_STDERR);
+	for (int i = 0; i < 5; i++)
+		log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 15);
+}
+END_TEST
+
+START_TEST(overlong_message_is_cut_with_ellipsis)
+{
+	static char big[8000];
+	const char *s;
+	size_t len;
+
+	memset(big, 'x', sizeof(big) - 1);
+	capture_start(LOG_LEVEL_INFO);
+	log_info("%s", big);
+	s = capture_end();
+	len = strlen(s);
+	ck_assert_int_eq(count_lines(s), 1);
+	ck_assert_uint_le(len, 1024 + 8);
+	ck_assert_uint_gt(len, 900);
+	ck_assert_str_eq(s + len - 5, "x...\n");
+	ck_assert(!strncmp(s, "<6>xxxx", 7));
+}
+END_TEST
+
+START_TEST(overlong_event_fields_are_cut_safely)
+{
+	uint32_t hosts[200];
+	struct engine_event ev = esp_event(EV_GUESSED);
+	const char *s;
+	size_t len;
+
+	for (unsigned i = 0; i < 200; i++)
+		hosts[i] = 0xc0a80000u + 100 + i;
+	ev.hosts = hosts;
+	ev.n_hosts = 200;                    /* more than the engine ever sends */
+	capture_start(LOG_LEVEL_DEBUG);
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	len = strlen(s);
+	ck_assert_int_eq(count_lines(s), 1);
+	ck_assert_uint_le(len, 1024 + 8);
+	ck_assert_str_eq(s + len - 4, "...\n");
+	ck_assert_ptr_nonnull(strstr(s, "GUESS_HOSTS=192.168.0.100,"));
+}
+END_TEST
+
+START_TEST(message_ids_are_unique_hex)
+{
+	for (int k = 0; k < EV_MAX; k++) {
+		const char *id = log_message_id((enum engine_event_kind)k);
+
+		ck_assert_ptr_nonnull(id);
+		ck_assert_uint_eq(strlen(id), 32);
+		ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 32);
+		for (int j = 0; j < k; j++)
+			ck_assert_str_ne(id, log_message_id(
+						(enum engine_event_kind)j));
+	}
+	ck_assert_ptr_null(log_message_id(EV_MAX));
+}
+END_TEST
+
+/* log_init with AUTO after setting JOURNAL_STREAM to env; returns the
+ * backend chosen. fd 2 is the capture file. */
+static enum log_backend auto_with(const char *env)
+{
+	if (env)
+		setenv("JOURNAL_STREAM", env, 1);
+	else
+		unsetenv("JOURNAL_STREAM");
+	log_init("ipsec-masqd", LOG_LEVEL_INFO, LOG_BACKEND_AUTO);
+	return log_get_backend();
+}
+
+START_TEST(auto_picks_journal_only_when_stream_matches)
+{
+	struct stat st;
+	char env[64];
+	enum log_backend match, other, garbage, none, empty;
+
+	capture_start(LOG_LEVEL_INFO);
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	match = auto_with(env);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
+	other = auto_with(env);
+	garbage = auto_with("12:34x");
+	empty = auto_with("");
+	none = auto_with(NULL);
+	capture_end();
+#ifdef HAVE_SYSTEMD
+	ck_assert_int_eq(match, LOG_BACKEND_JOURNAL);
+#else
+	ck_assert_int_eq(match, LOG_BACKEND_STDERR);
+#endif
+	ck_assert_int_eq(other, LOG_BACKEND_STDERR);
+	ck_assert_int_eq(garbage, LOG_BACKEND_STDERR);
+	ck_assert_int_eq(empty, LOG_BACKEND_STDERR);
+	ck_assert_int_eq(none, LOG_BACKEND_STDERR);
+}
+END_TEST
+
+START_TEST(journal_without_journald_falls_back_to_stderr)
+{
+	struct engine_event ev = esp_event(EV_ASSOCIATED);
+	const char *s;
+
+	if (access("/run/systemd/journal/socket", F_OK) == 0)
+		return;      /* a real journald would take the record */
+	capture_start(LOG_LEVEL_INFO);
+	log_init("ipsec-masqd", LOG_LEVEL_INFO, LOG_BACKEND_JOURNAL);
+	ck_assert_int_eq(log_get_backend(), LOG_BACKEND_STDERR);
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	ck_assert_int_eq(count_lines(s), 1);
+	ck_assert_ptr_nonnull(strstr(s, "DECISION=associated"));
+}
+END_TEST
+
+#ifdef HAVE_SYSTEMD
+/* In a private mount namespace, a datagram socket where journald's would
+ * be. Returns its fd, or -1 when this process may not do that (not root,
+ * no user namespaces): the caller then skips. */
+static int fake_journal(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0 ||
+	    mkdir("/run/systemd", 0755) < 0 ||
+	    mkdir("/run/systemd/journal", 0755) < 0)
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path),
+		 "/run/systemd/journal/socket");
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	return fd;
+}
+
+/* Whether the journal datagram rec has the line "field\n" (exact). */
+static int has_field(const char *rec, const char *field)
+{
+	size_t n = strlen(field);
+
+	for (const char *p = rec; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, field, n) && (p[n] == '\n' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* The child's half of the journal test: exit status 0 passed, 2 skipped,
+ * 1 + a message on stdout failed. */
+static int journal_child(void)
+{
+	struct engine_event ev = esp_event(EV_ASSOCIATED);
+	char rec[4096];
+	ssize_t n;
+	int fd = fake_journal();
+
+	if (fd < 0)
+		return 2;
+	log_init("masqtest", LOG_LEVEL_INFO, LOG_BACKEND_JOURNAL);
+	if (log_get_backend() != LOG_BACKEND_JOURNAL)
+		return printf("journal backend not chosen\n"), 1;
+	log_engine_event(NULL, &ev);
+	n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT);
+	if (n <= 0)
+		return printf("no journal record\n"), 1;
+	rec[n] = '\0';
+	if (!has_field(rec, "MESSAGE_ID=891497bc5a9249bc8c5db429451f5bd6") ||
+	    !has_field(rec, "PRIORITY=5") ||
+	    !has_field(rec, "SYSLOG_IDENTIFIER=masqtest") ||
+	    !has_field(rec, "DECISION=associated") ||
+	    !has_field(rec, "TABLE=esp") ||
+	    !has_field(rec, "PEER_ADDR=198.51.100.20") ||
+	    !has_field(rec, "LAN_ADDR=192.168.1.10") ||
+	    !has_field(rec, "ESP_SPI_OUT=0x12345678") ||
+	    !has_field(rec, "ESP_SPI_IN=0x9abcdef0") ||
+	    !has_field(rec, "MESSAGE=ESP init with 198.51.100.20 associated: "
+		      "inbound SPI bound to 192.168.1.10 DECISION=associated "
+		      "TABLE=esp PEER_ADDR=198.51.100.20 LAN_ADDR=192.168.1.10 "
+		      "ESP_SPI_OUT=0x12345678 ESP_SPI_IN=0x9abcdef0") ||
+	    strstr(rec, "REASON=") || strstr(rec, "CODE_FILE="))
+		return printf("bad record:\n%s\n", rec), 1;
+	return 0;
+}
+
+START_TEST(journal_record_has_the_fields)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int rc = journal_child();
+
+		fflush(stdout);
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 2)
+		fprintf(stdout, "journal_record_has_the_fields: skipped "
+				"(no private mount namespace)\n");
+	else
+		ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+#endif
+
+static Suite *log_suite(void)
+{
+	Suite *suite = suite_create("log");
+	TCase *lines = tcase_create("lines");
+	TCase *rl = tcase_create("ratelimit");
+	TCase *backend = tcase_create("backend");
+
+	tcase_add_test(lines, associated_line_is_sentence_then_fields);
+	tcase_add_loop_test(lines, every_kind_logs_one_line_with_its_priority,
+			    0, EV_MAX);
+	tcase_add_test(lines, isakmp_fields_have_cookies_not_spis);
+	tcase_add_test(lines, fields_that_do_not_apply_are_left_out);
+	tcase_add_test(lines, guess_lists_hosts_and_refusal_names_holder);
+	tcase_add_test(lines, level_filters_messages_and_events);
+	tcase_add_test(lines, warn_appends_strerror_and_keeps_errno);
+	tcase_add_test(lines, message_newlines_stay_one_line);
+	tcase_add_test(lines, terminal_gets_no_priority_prefix);
+	tcase_add_test(lines, overlong_message_is_cut_with_ellipsis);
+	tcase_add_test(lines, overlong_event_fields_are_cut_safely);
+	tcase_add_test(lines, message_ids_are_unique_hex);
+	suite_add_tcase(suite, lines);
+
+	tcase_add_test(rl, rate_limit_passes_burst_then_counts_suppressed);
+	tcase_add_test(rl, rate_limit_spares_lifecycle_events);
+	tcase_add_test(rl, log_init_resets_the_limiter);
+	suite_add_tcase(suite, rl);
+
+	tcase_add_test(backend, auto_picks_journal_only_when_stream_matches);
+	tcase_add_test(backend, journal_without_journald_falls_back_to_stderr);
+#ifdef HAVE_SYSTEMD
+	tcase_add_test(backend, journal_record_has_the_fields);
+#endif
+	suite_add_tcase(suite, backend);
+	return suite;
+}
+
+int main(void)
+{
+	SRunner *runner = srunner_create(log_suite());
+	int failed;
+
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
