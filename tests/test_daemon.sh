@@ -279,13 +279,42 @@ check "SIGTERM exits 0 ($rc)" [ $rc = 0 ]
 check "SIGTERM saves the state file" grep -qE "saved state to $TMP/state: [1-9][0-9]* ESP" "$LOG"
 check "the state file exists" [ -s "$TMP/state" ]
 
+# The restart also listens on a notify socket, as systemd would.
+NOTIFY=$TMP/notify.sock
+"$PY" -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); s.bind(sys.argv[1])
+f=open(sys.argv[2],"a")
+while True:
+    f.write(s.recv(4096).decode()+"\n--\n"); f.flush()' "$NOTIFY" "$TMP/notify.log" &
+PIDS+=("$!")
+sleep 0.3
 LOG2=$TMP/daemon2.log
-start_daemon "$LOG2" || fail "restart"
+NOTIFY_SOCKET=$NOTIFY start_daemon "$LOG2" || fail "restart"
 check "a restart restores the ESP entry" grep -qE "restored state from $TMP/state: [1-9][0-9]* ESP" "$LOG2"
 kill -USR1 "$DPID"
 check "the restored entry is in the table" wait_log "esp remote=198.51.100.20 host=192.168.1.10 .*spi_in=0x00002000" 30 "$LOG2"
+
+# Follow the interface instead of a fixed address: reload, lose, regain.
+sed -i 's/address = "198.51.100.1"/interface = "wan0"/' "$TMP/masqd.conf"
+out=$("$BIN" -P -c "$TMP/masqd.conf" | sed -n '2,3p' | tr '\n' ' ')
+check "-P with an interface ($out)" [ "$out" = "EXT_INTERFACE='wan0' EXT_ADDRESS='' " ]
+kill -HUP "$DPID"
+check "reload to interface wan0 finds its address" wait_log "external address of wan0 is now 198.51.100.1" 30 "$LOG2"
+in_ns "$RTR" ip addr del 198.51.100.1/24 dev wan0
+check "losing the address is logged" wait_log "wan0 lost its address" 30 "$LOG2"
+in_ns "$RTR" ip addr add 198.51.100.1/24 dev wan0
+for i in $(seq 30); do [ "$(grep -c "external address of wan0 is now 198.51.100.1" "$LOG2")" -ge 2 ] && break; sleep 0.1; done
+check "the regained address is logged" [ "$(grep -c "external address of wan0 is now 198.51.100.1" "$LOG2")" -ge 2 ]
+
 stop_daemon; rc=$?
 check "second SIGTERM exits 0" [ $rc = 0 ]
+if ldd "$BIN" 2>/dev/null | grep -q libsystemd; then
+	check "sd_notify: READY=1" grep -q "^READY=1" "$TMP/notify.log"
+	check "sd_notify: RELOADING=1 with MONOTONIC_USEC" grep -q "^MONOTONIC_USEC=[0-9]" "$TMP/notify.log"
+	check "sd_notify: STOPPING=1" grep -q "^STOPPING=1" "$TMP/notify.log"
+else
+	echo "skip - sd_notify checks: built without libsystemd"
+fi
 
 if [ "$FAILS" != 0 ]; then
 	echo "--- daemon log"; cat "$LOG"
