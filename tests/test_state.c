@@ -67,7 +67,7 @@ static void teardown(void)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	char p[256];
+	char p[512];
 
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
