@@ -469,7 +469,8 @@ static void masqd_log_counters(const struct masqd *d)
 	log_info("queue: received=%llu accepted=%llu modified=%llu "
 		 "dropped=%llu bad_packet=%llu bad_message=%llu "
 		 "verdict_errors=%llu verdicts_lost=%llu enobufs=%llu "
-		 "recv_errors=%llu", (unsigned long long)q->received,
+		 "recv_errors=%llu flushes=%llu",
+		 (unsigned long long)q->received,
 		 (unsigned long long)q->accepted,
 		 (unsigned long long)q->modified,
 		 (unsigned long long)q->dropped,
@@ -478,7 +479,8 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)q->verdict_errors,
 		 (unsigned long long)q->verdicts_lost,
 		 (unsigned long long)q->enobufs,
-		 (unsigned long long)q->recv_errors);
+		 (unsigned long long)q->recv_errors,
+		 (unsigned long long)q->flushes);
 	log_info("daemon: copies_sent=%llu copies_failed=%llu bad_hook=%llu "
 		 "reloads=%llu reload_errors=%llu address_changes=%llu "
 		 "netwatch_errors=%llu", (unsigned long long)d->raw.st.sent,

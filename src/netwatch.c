@@ -121,7 +121,7 @@ static void netwatch_apply(struct netwatch *nw, uint32_t addr)
  */
 static int netwatch_request_dump(struct netwatch *nw)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
+	char req[256];   /* one small request */
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 

@@ -445,7 +445,7 @@ int nfqueue_receive(struct nfqueue *q, unsigned max_msgs)
 /* Asks the kernel to forget the queue (its packets are then dropped). */
 static void nfqueue_unbind(struct nfqueue *q)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[256];   /* one small config message */
 	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->queue);
 
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
