@@ -298,6 +298,8 @@ static enum log_backend resolve_backend(enum log_backend want)
 #endif
 }
 
+/* (Re)start the logger: resolves the backend, resets the rate limiter;
+ * errno is preserved. */
 void log_init(const char *ident, enum log_level level,
 	      enum log_backend backend)
 {
@@ -316,11 +318,14 @@ void log_init(const char *ident, enum log_level level,
 	errno = saved;
 }
 
+/* Change the level at run time (reload, -v). */
 void log_set_level(enum log_level level)
 {
 	lg.level = level;
 }
 
+/* The backend in use, AUTO resolved (for the daemon's start-up line and
+ * tests). */
 enum log_backend log_get_backend(void)
 {
 	return lg.backend;
@@ -348,6 +353,7 @@ static void log_vmsg(int prio, int err, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+/* A message at an explicit syslog priority. */
 void log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
@@ -357,6 +363,7 @@ void log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A warning with ": strerror(errno)" appended; errno is preserved. */
 void log_warn(const char *fmt, ...)
 {
 	int err = errno;
@@ -368,6 +375,7 @@ void log_warn(const char *fmt, ...)
 	errno = err;
 }
 
+/* A warning without errno. */
 void log_warnx(const char *fmt, ...)
 {
 	va_list ap;
@@ -377,6 +385,7 @@ void log_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* An informational message. */
 void log_info(const char *fmt, ...)
 {
 	va_list ap;
@@ -386,6 +395,7 @@ void log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A debug message (shown with -v). */
 void log_debug(const char *fmt, ...)
 {
 	va_list ap;
@@ -397,6 +407,7 @@ void log_debug(const char *fmt, ...)
 
 /* ---- engine decisions ---------------------------------------------------------- */
 
+/* The MESSAGE_ID of a kind of decision, NULL for an unknown kind. */
 const char *log_message_id(enum engine_event_kind kind)
 {
 	/* Made once each with `systemd-id128 new`; never change them:
@@ -710,6 +721,8 @@ static bool event_allowed(const struct engine_event *ev, int prio)
 	return true;
 }
 
+/* The engine's log callback: one record per decision, filtered by level
+ * and rate limit; errno is preserved. */
 void log_engine_event(void *ctx, const struct engine_event *ev)
 {
 	struct log_fields fl;

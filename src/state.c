@@ -254,6 +254,8 @@ static int write_entries(FILE *f, const struct engine *eng,
 	return 0;
 }
 
+/* Save: temp file beside path, write, fflush, fsync, rename, fsync the
+ * directory. Returns 0, or -1 with a message (the old file intact). */
 int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
 	       time_t now_wall, char *err, size_t errlen)
 {
@@ -634,6 +636,8 @@ static int load_file(struct loader *ld, FILE *f)
 	return rc;
 }
 
+/* Load: header, then entry lines restored one by one. Returns 0 (also
+ * for a missing file), or -1 with "FILE:LINE: what". */
 int state_load(const char *path, struct engine *eng, uint64_t now_mono,
 	       time_t now_wall, struct state_counts *counts, char *err,
 	       size_t errlen)
