@@ -27,8 +27,9 @@ enum nfqueue_verdict {
  * Returns the verdict for the packet.
  */
 typedef enum nfqueue_verdict (*nfqueue_packet_fn)(void *ctx, uint32_t id,
-					  unsigned hook, uint8_t *payload,
-					  size_t len);
+						  unsigned hook,
+						  uint8_t *payload,
+						  size_t len);
 
 struct nfqueue_stats {
 	uint64_t received;       /* packets handed to the callback or dropped */
@@ -39,7 +40,7 @@ struct nfqueue_stats {
 	uint64_t bad_message;    /* unparseable netlink message: skipped */
 	uint64_t verdict_errors; /* verdict sends that failed, kernel NACKs */
 	uint64_t verdicts_lost;  /* verdicts given up after retries */
-	uint64_t enobufs;        /* ENOBUFS on receive: kernel dropped messages */
+	uint64_t enobufs;        /* ENOBUFS on receive: kernel dropped some */
 	uint64_t recv_errors;    /* other receive errors */
 	uint64_t flushes;        /* send buffers written */
 };
@@ -53,8 +54,8 @@ struct nfqueue;
  * given to cb(ctx, ...). Returns the handle, or NULL with errno (EBUSY: the
  * queue is bound by another process; EPERM: no CAP_NET_ADMIN).
  */
-struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen, nfqueue_packet_fn cb,
-		     void *ctx);
+struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen,
+			     nfqueue_packet_fn cb, void *ctx);
 
 /* The socket to poll for input. */
 int nfqueue_fd(const struct nfqueue *q);

@@ -41,7 +41,7 @@ struct netwatch {
 	bool dump_seen;               /* the dump listed addr */
 	uint32_t dump_candidate;      /* first primary address in the dump */
 	struct netwatch_stats st;
-	char buf[32768];               /* a dump datagram (MNL_SOCKET_DUMP_SIZE) */
+	char buf[32768];          /* a dump datagram (MNL_SOCKET_DUMP_SIZE) */
 };
 
 struct netwatch *netwatch_open(struct engine *eng)

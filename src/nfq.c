@@ -27,8 +27,8 @@
 
 #include "nfq.h"
 
-_Static_assert(NFQUEUE_HOOK_PRE_ROUTING == NF_INET_PRE_ROUTING, "hook numbering");
-_Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hook numbering");
+_Static_assert(NFQUEUE_HOOK_PRE_ROUTING == NF_INET_PRE_ROUTING, "hooks");
+_Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hooks");
 
 #define NFQ_COPY_RANGE 0xffff
 /* One packet message: a whole 64 KiB packet plus its attributes. */
@@ -65,7 +65,8 @@ struct nfqueue {
  */
 static int nfqueue_set_rcvbuf(int fd, int size)
 {
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		       sizeof(size)) == 0)
 		return 0;
 	return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
@@ -85,13 +86,13 @@ static int nfqueue_socket_setup(struct nfqueue *q)
 		return -1;
 	q->portid = mnl_socket_get_portid(q->nl);
 	fd = mnl_socket_get_fd(q->nl);
-	(void)nfqueue_set_rcvbuf(fd, NFQ_RCVBUF);   /* best effort: default works */
+	(void)nfqueue_set_rcvbuf(fd, NFQ_RCVBUF);   /* best effort */
 	/*
 	 * When the receive buffer overflows, the kernel has already dropped the
 	 * packets it could not deliver (we queue without bypass), and the
 	 * ENOBUFS it would report next can neither bring them back nor tell us
-	 * which they were: it would only abort a drain loop. So we ask it not to
-	 * report; nfqueue_receive() still counts and survives one should it come.
+	 * which they were: it would only abort a drain loop. So we ask it not
+	 * to report; nfqueue_receive() still counts and survives one anyway.
 	 */
 	if (setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one,
 		       sizeof(one)) < 0)
@@ -105,7 +106,8 @@ static int nfqueue_socket_setup(struct nfqueue *q)
  * the daemon ESP must stop, and GSO would hand us unfinished UDP checksums.
  * Returns the bytes used.
  */
-static size_t nfqueue_build_config(struct nfqueue *q, char *buf, uint32_t qmaxlen)
+static size_t nfqueue_build_config(struct nfqueue *q, char *buf,
+				   uint32_t qmaxlen)
 {
 	struct nlmsghdr *nlh;
 	size_t used = 0;
@@ -132,7 +134,8 @@ static size_t nfqueue_build_config(struct nfqueue *q, char *buf, uint32_t qmaxle
 	return used;
 }
 
-static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf, size_t len);
+static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf,
+				  size_t len);
 
 /*
  * Waits (blocking, bounded) until every config message is acknowledged;
@@ -141,7 +144,8 @@ static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf, size_t len
  */
 static int nfqueue_wait_acks(struct nfqueue *q)
 {
-	struct pollfd pfd = { .fd = mnl_socket_get_fd(q->nl), .events = POLLIN };
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(q->nl),
+			      .events = POLLIN };
 	int waited = 0;
 
 	while (q->acks_wanted > 0 && q->ack_errno == 0) {
@@ -212,8 +216,8 @@ static void nfqueue_destroy(struct nfqueue *q)
 	errno = saved;
 }
 
-struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen, nfqueue_packet_fn cb,
-		     void *ctx)
+struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen,
+			     nfqueue_packet_fn cb, void *ctx)
 {
 	struct nfqueue *q = calloc(1, sizeof(*q));
 
@@ -270,7 +274,8 @@ static int nfqueue_send_each(struct nfqueue *q)
 	int len = (int)q->tx_used, ret = 0;
 
 	while (mnl_nlmsg_ok(nlh, len)) {
-		if (nfqueue_send_raw(q, (const char *)nlh, nlh->nlmsg_len) < 0) {
+		if (nfqueue_send_raw(q, (const char *)nlh,
+				     nlh->nlmsg_len) < 0) {
 			q->st.verdict_errors++;
 			q->st.verdicts_lost++;
 			ret = -1;
@@ -304,8 +309,9 @@ int nfqueue_flush(struct nfqueue *q)
  * modified), flushing first when it would not fit and right after a drop.
  * Counts it. Returns 0, or -1 when a flush lost verdicts.
  */
-static int nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v,
-		       const uint8_t *payload, size_t len)
+static int nfqueue_verdict(struct nfqueue *q, uint32_t id,
+			   enum nfqueue_verdict v, const uint8_t *payload,
+			   size_t len)
 {
 	size_t need = NFQ_VERDICT_OVERHEAD;
 	struct nlmsghdr *nlh;
@@ -316,7 +322,8 @@ static int nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict 
 	if (q->tx_used + need > NFQ_TXBUF)
 		ret = nfqueue_flush(q);
 	nlh = nfq_nlmsg_put(q->tx + q->tx_used, NFQNL_MSG_VERDICT, q->queue);
-	nfq_nlmsg_verdict_put(nlh, (int)id, v == NFQUEUE_DROP ? NF_DROP : NF_ACCEPT);
+	nfq_nlmsg_verdict_put(nlh, (int)id,
+			      v == NFQUEUE_DROP ? NF_DROP : NF_ACCEPT);
 	if (v == NFQUEUE_ACCEPT_MODIFIED)
 		nfq_nlmsg_verdict_put_pkt(nlh, payload, (uint32_t)len);
 	q->tx_used += NLMSG_ALIGN(nlh->nlmsg_len);
@@ -363,7 +370,7 @@ static void nfqueue_handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 	plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	if (attr[NFQA_CAP_LEN] != NULL &&
 	    ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > plen) {
-		q->st.bad_packet++;   /* truncated copy: a rewrite would cut it */
+		q->st.bad_packet++;   /* cut copy: a rewrite would cut it */
 		(void)nfqueue_verdict(q, id, NFQUEUE_DROP, NULL, 0);
 		return;
 	}
@@ -395,7 +402,8 @@ static void nfqueue_handle_error(struct nfqueue *q, const struct nlmsghdr *nlh)
 }
 
 /* Dispatches every netlink message of one received datagram. */
-static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf, size_t len)
+static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf,
+				  size_t len)
 {
 	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 	int left = (int)len;
@@ -456,7 +464,7 @@ void nfqueue_close(struct nfqueue *q)
 {
 	if (q == NULL)
 		return;
-	/* Packets already in the socket get their verdicts, not a silent end. */
+	/* Packets already in the socket get verdicts, not a silent end. */
 	while (nfqueue_receive(q, 64) > 0)
 		;
 	(void)nfqueue_flush(q);
