@@ -314,6 +314,7 @@ static struct esp_entry *esp_new(struct engine *eng, uint32_t remote,
 	e->base.host = h;
 	e->base.last_seen = now;
 	e->since = now;
+	e->state = ESP_WAITING;       /* no slot until become_pending() */
 	dlist_push_front(&r->esp_mru, &e->in_remote);
 	eng->stats.esp_entries++;
 	return e;

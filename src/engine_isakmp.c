@@ -103,7 +103,9 @@ struct cookie_match {
 
 /* Walk the chain of (remote, cookie_i), expiring dead entries on the way,
  * and classify the live ones for a packet from/to `host` (0 inbound) with
- * responder cookie cookie_r. */
+ * responder cookie cookie_r. Outbound, another host's entry conflicts when
+ * the packet would be routed back ambiguously: a new exchange (no responder
+ * cookie) while that host's is unanswered, or the very same cookie pair. */
 static void match_cookies(struct engine *eng, uint32_t remote, uint32_t host,
 			  uint64_t cookie_i, uint64_t cookie_r, uint64_t now,
 			  struct cookie_match *m)
@@ -120,10 +122,13 @@ static void match_cookies(struct engine *eng, uint32_t remote, uint32_t host,
 		    e->base.remote->addr != remote ||
 		    !isakmp_catch_up(eng, e, now))
 			continue;
-		if (host && e->base.host->addr == host)
-			m->of_host = e;
-		else if (host && (!e->cookie_r || e->cookie_r == cookie_r))
+		if (host && e->base.host->addr == host) {
+			if (!e->cookie_r || !cookie_r || e->cookie_r == cookie_r)
+				m->of_host = e;
+		} else if (host && (cookie_r ? e->cookie_r == cookie_r
+					     : !e->cookie_r)) {
 			m->conflict = e;
+		}
 		if (cookie_r && e->cookie_r == cookie_r)
 			m->exact = e;
 		if (!e->cookie_r)

@@ -121,8 +121,13 @@ static double secs(uint64_t ms)
 /* Build the packet of a packet step; returns its length. */
 static size_t build(const struct scenario_step *st, uint8_t *pkt, size_t cap)
 {
-	uint32_t src = pb_addr(st->src), dst = pb_addr(st->dst);
+	uint32_t src, dst;
 
+	if (st->kind != STEP_ESP && st->kind != STEP_AH &&
+	    st->kind != STEP_ISAKMP)
+		return 0;
+	src = pb_addr(st->src);
+	dst = pb_addr(st->dst);
 	switch (st->kind) {
 	case STEP_ESP:
 		return pb_esp(pkt, cap, src, dst, st->spi, 1, 96);
@@ -142,21 +147,25 @@ static const char *verdict_name(enum verdict v)
 	       v == VERDICT_ACCEPT ? "ACCEPT unchanged" : "ACCEPT rewritten";
 }
 
-static void print_packet(const struct scenario_step *st,
-			 const struct engine_decision *d, const uint8_t *pkt,
-			 FILE *out)
+/* The packet as it arrives; its decisions and verdict follow. */
+static void print_packet(const struct scenario_step *st, FILE *out)
 {
-	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
-
 	fprintf(out, "%9.3fs %s %s -> %s ", secs(st->at_ms),
 		st->dir == DIR_OUTBOUND ? "out" : "in ", st->src, st->dst);
 	if (st->kind == STEP_ISAKMP)
-		fprintf(out, "IKE spi_i=%016" PRIx64 " spi_r=%016" PRIx64,
+		fprintf(out, "IKE spi_i=%016" PRIx64 " spi_r=%016" PRIx64 "\n",
 			st->cookie_i, st->cookie_r);
 	else
-		fprintf(out, "%s spi=0x%08" PRIx32,
+		fprintf(out, "%s spi=0x%08" PRIx32 "\n",
 			st->kind == STEP_AH ? "AH" : "ESP", st->spi);
-	fprintf(out, "\n           => %s", verdict_name(d->verdict));
+}
+
+static void print_verdict(const struct engine_decision *d,
+			  const uint8_t *pkt, FILE *out)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+	fprintf(out, "           => %s", verdict_name(d->verdict));
 	if (d->verdict == VERDICT_ACCEPT_MODIFIED)
 		fprintf(out, ": now %s -> %s",
 			dotted(pb_get32(pkt + 12), a),
@@ -219,9 +228,11 @@ size_t scenario_run(struct engine *eng, const struct scenario_step *steps,
 			control_step(eng, st, out);
 			continue;
 		}
+		if (out)
+			print_packet(st, out);
 		engine_process(eng, pkt, len, st->dir, st->at_ms, &d);
 		if (out)
-			print_packet(st, &d, pkt, out);
+			print_verdict(&d, pkt, out);
 		if (mismatch(st, &d, pkt)) {
 			wrong++;
 			if (out)

@@ -1003,7 +1003,7 @@ START_TEST(random_traffic_never_leaks_a_lan_source)
 		uint32_t host = LAN_A + rnd() % 8;
 		uint32_t remote = REMOTE + rnd() % 3;
 		uint32_t spi = 0x1000 + rnd() % 32;
-		int out = rnd() & 1;
+		int out = rnd() & 1, corrupt;
 
 		now += rnd() % (20 * SEC);
 		if (rnd() % 4 == 0)
@@ -1013,13 +1013,16 @@ START_TEST(random_traffic_never_leaks_a_lan_source)
 		else
 			s.len = pb_esp(s.pkt, sizeof(s.pkt), out ? host : remote,
 				       out ? remote : EXT, spi, i, rnd() % 64);
-		if (rnd() % 50 == 0)
+		corrupt = rnd() % 50 == 0;
+		if (corrupt)
 			s.pkt[rnd() % s.len] ^= (uint8_t)(1 + rnd() % 255);
 		run(out ? DIR_OUTBOUND : DIR_INBOUND, now);
 		if (out && s.d.verdict != VERDICT_DROP)
 			ck_assert_msg(!engine_is_internal(eng, src_of()),
 				      "LAN source let out at packet %u", i);
-		if (s.d.verdict == VERDICT_ACCEPT_MODIFIED)
+		/* a corrupted body keeps its (wrong) UDP checksum wrong: the
+		 * rewrite is incremental, as the kernel's NAT is */
+		if (s.d.verdict == VERDICT_ACCEPT_MODIFIED && !corrupt)
 			assert_checksums();
 		if (rnd() % 100 == 0)
 			engine_run_timers(eng, now);
