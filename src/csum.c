@@ -61,9 +61,14 @@ uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-/* RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), with m a 32-bit word taken as two
- * 16-bit halves. Unlike eqn. 2 it never turns a valid sum into -0 (0xffff
- * when the full recomputation gives 0). Returns the new field, host order. */
+/*
+ * RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), with m a 32-bit word taken as two
+ * 16-bit halves. Unlike eqn. 2 it gives 0x0000, as a full recomputation
+ * does, when the new sum is 0xffff. It equals the full recomputation unless
+ * all covered data is zero (+0, checksum 0xffff; eqn. 3 gives the equal -0,
+ * 0x0000), which no IPv4 header or UDP pseudo-header can be. Returns the new
+ * field, host order.
+ */
 uint16_t csum_replace32(uint16_t check, uint32_t old_word, uint32_t new_word)
 {
 	uint32_t nold = ~old_word;
