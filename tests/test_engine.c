@@ -613,6 +613,10 @@ START_TEST(isakmp_cookie_collision_is_dropped_until_answered)
 	ck_assert_uint_eq(dst_of(), LAN_A);
 	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0, 3),
 			 VERDICT_ACCEPT_MODIFIED);
+	/* B's exchange is unanswered, but A's known pair still goes to A */
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 3),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
 	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xbbbb, 4),
 			 VERDICT_ACCEPT_MODIFIED);
 	ck_assert_uint_eq(dst_of(), LAN_B);
