@@ -14,12 +14,15 @@ static inline uint32_t load_be32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* End-around-carry fold of a 64-bit accumulator to 32 bits; the result is
- * congruent to acc modulo 0xffff. */
+/* End-around-carry fold of a 64-bit accumulator to at most 0xffff,
+ * congruent to acc modulo 0xffff and non-zero when acc is: callers may add
+ * small terms to the result without overflowing 32 bits. */
 static inline uint32_t fold64(uint64_t acc)
 {
 	acc = (acc & 0xffffffffu) + (acc >> 32);
 	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
 	return (uint32_t)acc;
 }
 

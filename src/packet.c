@@ -270,8 +270,8 @@ uint16_t pkt_udp_checksum(const uint8_t *buf, size_t len, size_t l4_off)
 	if (len < l4_off + UDP_HDR_LEN)
 		return 0xffff;
 	ulen = len - l4_off;
-	sum = csum_partial(buf + IP_OFF_SADDR, 8, 0);
-	sum += IPPROTO_UDP_NUM + (uint32_t)ulen;
+	sum = csum_partial(buf + IP_OFF_SADDR, 8,
+			   IPPROTO_UDP_NUM + (uint32_t)ulen);
 	sum = csum_partial(buf + l4_off, UDP_OFF_CHECK, sum);
 	sum = csum_partial(buf + l4_off + UDP_HDR_LEN, ulen - UDP_HDR_LEN,
 			   sum);
