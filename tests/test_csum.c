@@ -13,7 +13,13 @@
 #include "csum.h"
 #include "pktbuild.h"
 
-static uint64_t rng_state;
+static uint64_t rng_seed, rng_state;
+
+/* Each test starts from the printed seed, forked or not (CK_FORK=no). */
+static void rng_reset(void)
+{
+	rng_state = rng_seed;
+}
 
 /* splitmix64: small, good enough, and independent of libc's rand(). */
 static uint64_t rng(void)
@@ -291,6 +297,7 @@ static Suite *csum_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, rng_reset, NULL);
 	tcase_add_test(tc, rfc1071_example);
 	tcase_add_test(tc, ipv4_header_known_answer);
 	tcase_add_test(tc, fold_edges);
@@ -309,7 +316,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	rng_state = seed;
+	rng_seed = seed;
 	printf("test_csum: seed 0x%" PRIx64 " (set TEST_SEED to change)\n",
 	       seed);
 	fflush(stdout);

@@ -21,7 +21,13 @@
 
 #define CAP 2048
 
-static uint64_t rng_state;
+static uint64_t rng_seed, rng_state;
+
+/* Each test starts from the printed seed, forked or not (CK_FORK=no). */
+static void rng_reset(void)
+{
+	rng_state = rng_seed;
+}
 
 /* splitmix64: independent of libc's rand() state. */
 static uint64_t rng(void)
@@ -119,9 +125,12 @@ static void load_fixture(const char *name, struct fixture *f)
 			if (!fgets(line, sizeof(line), fp))
 				break;
 			if (!strncmp(line, " expect: ", 9)) {
-				line[strcspn(line, "\n")] = 0;
-				snprintf(f->expect, sizeof(f->expect), "%s",
-					 line + 9);
+				size_t k = strcspn(line + 9, "\n");
+
+				ck_assert_msg(k < sizeof(f->expect),
+					      "%s: expect line too long", path);
+				memcpy(f->expect, line + 9, k);
+				f->expect[k] = 0;
 			} else if (!strchr(line, '\n')) {
 				ck_abort_msg("%s: comment too long", path);
 			}
@@ -1316,6 +1325,7 @@ static Suite *packet_suite(void)
 	TCase *rw = tcase_create("rewrite");
 	TCase *rs = tcase_create("reasons");
 
+	tcase_add_checked_fixture(fx, rng_reset, NULL);
 	tcase_add_test(fx, fixtures_parse_as_expected);
 	tcase_add_test(fx, fixtures_all_listed);
 	tcase_add_test(fx, fixture_esp_fields);
@@ -1324,6 +1334,7 @@ static Suite *packet_suite(void)
 	tcase_add_test(fx, ip_options_every_length);
 	suite_add_tcase(s, fx);
 
+	tcase_add_checked_fixture(bad, rng_reset, NULL);
 	tcase_add_test(bad, ip_truncated);
 	tcase_add_test(bad, ip_version);
 	tcase_add_test(bad, ip_ihl_short);
@@ -1345,11 +1356,13 @@ static Suite *packet_suite(void)
 	suite_add_tcase(s, bad);
 
 	tcase_set_timeout(cut, 120);
+	tcase_add_checked_fixture(cut, rng_reset, NULL);
 	tcase_add_test(cut, truncation_never_reads_past_end);
 	tcase_add_test(cut, random_garbage_is_bounded);
 	suite_add_tcase(s, cut);
 
 	tcase_set_timeout(rw, 120);
+	tcase_add_checked_fixture(rw, rng_reset, NULL);
 	tcase_add_test(rw, rewrite_random_matches_full);
 	tcase_add_test(rw, rewrite_identity_and_round_trip);
 	tcase_add_test(rw, rewrite_udp_zero_stays_zero);
@@ -1357,6 +1370,7 @@ static Suite *packet_suite(void)
 	tcase_add_test(rw, rewrite_esp_and_ah);
 	suite_add_tcase(s, rw);
 
+	tcase_add_checked_fixture(rs, rng_reset, NULL);
 	tcase_add_test(rs, reason_names_stable);
 	tcase_add_test(rs, reason_malformed_range);
 	suite_add_tcase(s, rs);
@@ -1370,7 +1384,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	rng_state = seed;
+	rng_seed = seed;
 	printf("test_packet: seed 0x%" PRIx64 " (set TEST_SEED to change)\n",
 	       seed);
 	fflush(stdout);
