@@ -262,6 +262,19 @@ check "the remote's ISAKMP reply reaches 192.168.1.10:500 ($n)" [ "$n" -ge 1 ]
 n=$(count "$TMP/wan.pcap" lansrc)
 check "no 192.168.1.0/24 source on the WAN ($n)" [ "$n" = 0 ]
 
+# --- a stalled daemon: the queue holds the packets, each gets its verdict ------
+start_capture "$WAN" eth0 "$TMP/stall.pcap" || fail "capture on WAN"
+kill -STOP "$DPID"
+in_ns "$LAN" "$PY" "$TMP/pkt.py" esp 192.168.1.10 198.51.100.20 0x1000 200
+n=$(count "$TMP/stall.pcap" esp "198.51.100.1>198.51.100.20" 0x1000)
+kill -CONT "$DPID"
+sleep 1
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+check "nothing passes while the daemon is stopped ($n)" [ "$n" = 0 ]
+n=$(count "$TMP/stall.pcap" esp "198.51.100.1>198.51.100.20" 0x1000)
+check "after SIGCONT the 200 queued packets go out ($n)" [ "$n" -ge 196 ]
+
 # --- signals ---------------------------------------------------------------------
 kill -USR1 "$DPID"
 check "SIGUSR1 dumps the ESP entry" wait_log "esp remote=198.51.100.20 host=192.168.1.10 .*spi_in=0x00002000" 30 "$LOG"
@@ -312,6 +325,16 @@ check "the regained address is logged" [ "$(grep -c "external address of wan0 is
 
 stop_daemon; rc=$?
 check "second SIGTERM exits 0" [ $rc = 0 ]
+
+# Fail closed: with no daemon the queue has no listener and ESP stops.
+start_capture "$WAN" eth0 "$TMP/down.pcap" || fail "capture on WAN"
+in_ns "$LAN" "$PY" "$TMP/pkt.py" esp 192.168.1.10 198.51.100.20 0x1000 5
+sleep 0.5
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+n=$(count "$TMP/down.pcap" esp "198.51.100.1>198.51.100.20" 0x1000)
+m=$(count "$TMP/down.pcap" lansrc)
+check "daemon down: no ESP reaches the WAN ($n masqueraded, $m LAN-sourced)" [ "$n" = 0 -a "$m" = 0 ]
 if ldd "$BIN" 2>/dev/null | grep -q libsystemd; then
 	check "sd_notify: READY=1" grep -q "^READY=1" "$TMP/notify.log"
 	check "sd_notify: RELOADING=1 with MONOTONIC_USEC" grep -q "^MONOTONIC_USEC=[0-9]" "$TMP/notify.log"
