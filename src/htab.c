@@ -1,0 +1,124 @@
+/*
+ * Intrusive chained hash table with caller-supplied hashing and comparison,
+ * and its keyed hash. Chains are doubly linked (pprev) so removal is O(1).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "htab.h"
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 1;
+
+	while (p < n && p < ((size_t)1 << (sizeof(size_t) * 8 - 2)))
+		p <<= 1;
+	return p;
+}
+
+int htab_init(struct htab *tab, size_t min_buckets)
+{
+	size_t n = pow2_at_least(min_buckets ? min_buckets : 1);
+
+	tab->bucket = calloc(n, sizeof(*tab->bucket));
+	if (!tab->bucket)
+		return -1;
+	tab->mask = n - 1;
+	tab->count = 0;
+	return 0;
+}
+
+void htab_destroy(struct htab *tab)
+{
+	free(tab->bucket);
+	tab->bucket = NULL;
+	tab->mask = 0;
+	tab->count = 0;
+}
+
+/* Link node at the head of its chain; count is the caller's business. */
+static void link_node(struct hnode **head, struct hnode *node)
+{
+	node->next = *head;
+	if (node->next)
+		node->next->pprev = &node->next;
+	*head = node;
+	node->pprev = head;
+}
+
+void htab_insert(struct htab *tab, struct hnode *node, uint32_t hash)
+{
+	node->hash = hash;
+	link_node(&tab->bucket[hash & tab->mask], node);
+	tab->count++;
+}
+
+void htab_remove(struct htab *tab, struct hnode *node)
+{
+	*node->pprev = node->next;
+	if (node->next)
+		node->next->pprev = node->pprev;
+	node->next = NULL;
+	node->pprev = NULL;
+	tab->count--;
+}
+
+int htab_resize(struct htab *tab, size_t min_buckets)
+{
+	size_t n = pow2_at_least(min_buckets ? min_buckets : 1);
+	struct hnode **fresh = calloc(n, sizeof(*fresh));
+
+	if (!fresh)
+		return -1;
+	for (size_t b = 0; b <= tab->mask; b++) {
+		struct hnode *node = tab->bucket[b];
+
+		while (node) {
+			struct hnode *next = node->next;
+
+			link_node(&fresh[node->hash & (n - 1)], node);
+			node = next;
+		}
+	}
+	free(tab->bucket);
+	tab->bucket = fresh;
+	tab->mask = n - 1;
+	return 0;
+}
+
+/* ---- SipHash-1-3 over two 64-bit words ------------------------------------
+ * Keys the table with a random per-engine seed so that a remote peer, which
+ * chooses SPIs and cookies, cannot aim many keys at one chain. One
+ * compression round and three finalisation rounds (the variant Rust and
+ * Python use for hash tables) is plenty for a 16-byte input. */
+
+static inline uint64_t rotl(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND(v0, v1, v2, v3) do { \
+	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
+	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
+} while (0)
+
+uint32_t htab_hash(uint64_t seed, uint64_t a, uint64_t b)
+{
+	uint64_t k0 = seed, k1 = rotl(seed, 29) ^ 0x9e3779b97f4a7c15ULL;
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
+	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t last = (uint64_t)16 << 56;
+
+	v3 ^= a; SIPROUND(v0, v1, v2, v3); v0 ^= a;
+	v3 ^= b; SIPROUND(v0, v1, v2, v3); v0 ^= b;
+	v3 ^= last; SIPROUND(v0, v1, v2, v3); v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	return (uint32_t)(v0 ^ v1 ^ v2 ^ v3);
+}
