@@ -183,6 +183,12 @@ START_TEST(partial_large_all_ones)
 							 0xfffffff0u)),
 				  csum_fold(want));
 	}
+	/* the partial sum comes back folded to 16 bits, so a caller may
+	 * add small terms (pseudo-header fields) without overflow */
+	ck_assert_uint_le(csum_partial(buf, sizeof(buf), 0xffffffffu), 0xffff);
+	ck_assert_uint_eq(csum_fold(csum_partial(buf, sizeof(buf),
+						 0xffffffffu) + 17 + 0xffff),
+			  csum_fold(0xffff + 17));
 	fill_random(buf, sizeof(buf));
 	ck_assert_uint_eq(csum_fold(csum_partial(buf, 65535, 0)),
 			  ref_csum(buf, 65535));

@@ -522,7 +522,7 @@ START_TEST(ip_fragment)
 	size_t n = pb_esp(b, CAP, LAN, REM, 0x1000, 1, 8);
 	struct pkt_view v;
 	static const uint16_t bad[] = { 0x0001, 0x1fff, 0x2001, 0x4001,
-					0x00b9 };
+					0x00b9, 0x1000, 0x0800, 0x0100 };
 	static const struct { uint16_t f; uint8_t mf; } good[] = {
 		{ 0x0000, 0 }, { 0x4000, 0 }, { 0x2000, 1 }, { 0x6000, 1 },
 	};
@@ -1244,6 +1244,7 @@ START_TEST(rewrite_udp_computed_zero)
 	ck_assert_uint_eq(pb_get16(b + 26), 0xffff);
 	ck_assert_uint_eq(v.udp.check, 0xffff);
 	ck_assert_uint_eq(pb_udp_csum(b, n), 0xffff);
+	ck_assert_uint_eq(pkt_udp_checksum(b, n, 20), 0xffff);
 	/* and from 0xffff back to LAN: incremental from a stored 0xffff */
 	pkt_set_saddr(&v, LAN);
 	ck_assert_uint_eq(pb_get16(b + 26), pb_udp_csum(b, n));
