@@ -68,7 +68,7 @@ struct pkt_view {
 };
 
 /*
- * Parses buf[0..len) into *view. Returns R_OK, or the malformed-input reason
+ * Parses buf[0..len) into *view. Returns R_PASS, or the malformed-input reason
  * that names the first thing wrong; on error *view is only partly filled and
  * must not be rewritten. AH is recognised but its body is not checked.
  */

@@ -6,7 +6,7 @@
 #define IPSEC_MASQD_REASON_H
 
 enum reason {
-	R_OK = 0,                 /* parsed / handled normally */
+	R_PASS = 0,                 /* parsed / handled normally */
 
 	/* Malformed input: the packet is dropped, never rewritten. */
 	R_IP_TRUNCATED,           /* shorter than a minimal IPv4 header */

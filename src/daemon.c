@@ -22,9 +22,6 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-/* unistd.h's access() R_OK clashes with enum reason's R_OK (reason.h). */
-#undef R_OK
-
 #include "daemon.h"
 #include "log.h"
 #include "netwatch.h"

@@ -395,7 +395,7 @@ void engine_process(struct engine *eng, uint8_t *buf, size_t len,
 	out->n_copies = 0;
 	eng->stats.packets[dir]++;
 	why = pkt_parse(buf, len, &pkt);
-	if (why != R_OK)
+	if (why != R_PASS)
 		drop_logged(eng, &pkt, dir, why, out);
 	else if (dir == DIR_OUTBOUND)
 		process_outbound(eng, &pkt, now, out);

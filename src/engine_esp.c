@@ -271,7 +271,7 @@ static void pass_outbound(struct engine *eng, struct esp_entry *e,
 	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
 	pkt_set_saddr(pkt, eng->cfg.external_addr);
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_OK;
+	out->reason = R_PASS;
 }
 
 static void pass_inbound(struct engine *eng, struct esp_entry *e,
@@ -285,7 +285,7 @@ static void pass_inbound(struct engine *eng, struct esp_entry *e,
 	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
 	pkt_set_daddr(pkt, e->base.host->addr);
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_OK;
+	out->reason = R_PASS;
 }
 
 /* A fresh entry of (remote, host), counted against the limits, linked into
@@ -542,7 +542,7 @@ static void guess(struct engine *eng, struct remote *r, struct pkt_view *pkt,
 	out->n_copies = n - 1;
 	memcpy(out->copy_to, hosts + 1, (n - 1) * sizeof(hosts[0]));
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_OK;
+	out->reason = R_PASS;
 	eng->stats.copies += n - 1;
 	ev.host = hosts[0];
 	ev.hosts = hosts;

@@ -147,7 +147,7 @@ static void pass(struct engine *eng, struct isakmp_entry *e,
 	dlist_move_front(&e->base.remote->isakmp_mru, &e->in_remote);
 	(void)eng;
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_OK;
+	out->reason = R_PASS;
 }
 
 static void drop_event(struct engine *eng, enum engine_event_kind kind,
@@ -258,7 +258,7 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	}
 	pkt_set_daddr(pkt, host);
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_OK;
+	out->reason = R_PASS;
 }
 
 int engine_restore_isakmp(struct engine *eng,

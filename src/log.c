@@ -33,10 +33,6 @@
 #include <systemd/sd-journal.h>
 #endif
 
-/* unistd.h's R_OK (an access(2) mode) clashes with enum reason's R_OK; this
- * file never calls access(). */
-#undef R_OK
-
 #include "engine.h"
 #include "log.h"
 #include "reason.h"
@@ -537,7 +533,7 @@ static void field_hosts(struct log_fields *fl, const char *key,
 }
 
 /* The structured fields that apply to ev, in a fixed order: no address
- * that is 0, no SPI that is 0, no cookie outside ISAKMP, no reason R_OK.
+ * that is 0, no SPI that is 0, no cookie outside ISAKMP, no reason R_PASS.
  * The hosts list is GUESS_HOSTS for a guess and HOLDER_ADDR (the LAN host
  * that holds the peer) for a refusal. */
 static void event_fields(const struct engine_event *ev, struct log_fields *fl)
@@ -564,7 +560,7 @@ static void event_fields(const struct engine_event *ev, struct log_fields *fl)
 	if (ev->table == TABLE_ISAKMP && ev->cookie_r)
 		field_add(fl, "IKE_SPI_R", "%016llx",
 			  (unsigned long long)ev->cookie_r);
-	if (ev->reason != R_OK)
+	if (ev->reason != R_PASS)
 		field_add(fl, "REASON", "%s", reason_name(ev->reason));
 	if (ev->hosts && ev->n_hosts)
 		field_hosts(fl, ev->kind == EV_GUESSED ? "GUESS_HOSTS"
@@ -667,7 +663,7 @@ static void event_sentence(const struct engine_event *ev, struct sbuf *sb)
 		sb_expand(sb, t, r, h);
 	else
 		sb_append(sb, "%s decision", engine_event_name(ev->kind));
-	if (ev->reason != R_OK)
+	if (ev->reason != R_PASS)
 		sb_append(sb, " (%s)", reason_name(ev->reason));
 }
 

@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-/* unistd.h's access() R_OK clashes with enum reason's R_OK (reason.h). */
-#undef R_OK
-
 #include "daemon.h"
 #include "log.h"
 #include "rawsock.h"

@@ -24,9 +24,6 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
-/* unistd.h (via libmnl.h) defines R_OK, which enum reason also names. */
-#undef R_OK
-
 #include "log.h"
 #include "netwatch.h"
 

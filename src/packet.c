@@ -56,7 +56,7 @@ static inline void put32(uint8_t *p, uint32_t v)
 /*
  * The IPv4 header, checked in the order the reasons are listed in reason.h
  * so that the first thing wrong names the drop. Fills addresses, protocol,
- * l4_off and more_fragments. Returns R_OK or an R_IP_* reason.
+ * l4_off and more_fragments. Returns R_PASS or an R_IP_* reason.
  */
 static enum reason parse_ip(const uint8_t *buf, size_t len,
 			    struct pkt_view *v)
@@ -87,11 +87,11 @@ static enum reason parse_ip(const uint8_t *buf, size_t len,
 	v->saddr = get32(buf + IP_OFF_SADDR);
 	v->daddr = get32(buf + IP_OFF_DADDR);
 	v->l4_off = ihl;
-	return R_OK;
+	return R_PASS;
 }
 
 /* ESP (RFC 4303): SPI and sequence number. SPI 0 is invalid and 1..255 are
- * reserved. Returns R_OK or an R_ESP_* reason. */
+ * reserved. Returns R_PASS or an R_ESP_* reason. */
 static enum reason parse_esp(const uint8_t *l4, size_t avail,
 			     struct pkt_view *v)
 {
@@ -107,14 +107,14 @@ static enum reason parse_esp(const uint8_t *l4, size_t avail,
 	v->kind = PKT_ESP;
 	v->esp.spi = spi;
 	v->esp.seq = get32(l4 + 4);
-	return R_OK;
+	return R_PASS;
 }
 
 /*
  * The ISAKMP / IKEv2 header (RFC 2408 3.1, RFC 7296 3.1): both share the
  * layout, IKEv2's IKE SA SPIs sitting where the cookies are. `avail` is the
  * UDP payload present, `declared` the one the UDP length claims (they are
- * equal unless the packet is a first fragment). Returns R_OK or an
+ * equal unless the packet is a first fragment). Returns R_PASS or an
  * R_ISAKMP_* reason.
  */
 static enum reason parse_isakmp(const uint8_t *h, size_t avail,
@@ -144,13 +144,13 @@ static enum reason parse_isakmp(const uint8_t *h, size_t avail,
 	k->message_id = get32(h + 20);
 	k->length = hlen;
 	v->kind = PKT_ISAKMP;
-	return R_OK;
+	return R_PASS;
 }
 
 /*
  * UDP (RFC 768), and ISAKMP when either port is 500. Unfragmented, the UDP
  * length must equal the bytes present. On a first fragment (MF) the datagram
- * continues in later fragments, so the length must exceed them. Returns R_OK
+ * continues in later fragments, so the length must exceed them. Returns R_PASS
  * or an R_UDP_* / R_ISAKMP_* reason.
  */
 static enum reason parse_udp(const uint8_t *l4, size_t avail,
@@ -171,7 +171,7 @@ static enum reason parse_udp(const uint8_t *l4, size_t avail,
 	v->udp.check = get16(l4 + UDP_OFF_CHECK);
 	if (v->udp.sport != ISAKMP_PORT && v->udp.dport != ISAKMP_PORT) {
 		v->kind = PKT_UDP;
-		return R_OK;
+		return R_PASS;
 	}
 	return parse_isakmp(l4 + UDP_HDR_LEN, avail - UDP_HDR_LEN,
 			    ulen - UDP_HDR_LEN, v);
@@ -186,7 +186,7 @@ enum reason pkt_parse(uint8_t *buf, size_t len, struct pkt_view *view)
 
 	*view = (struct pkt_view){ .buf = buf, .len = len, .kind = PKT_OTHER };
 	r = parse_ip(buf, len, view);
-	if (r != R_OK)
+	if (r != R_PASS)
 		return r;
 	avail = len - view->l4_off;
 	switch (view->protocol) {
@@ -194,11 +194,11 @@ enum reason pkt_parse(uint8_t *buf, size_t len, struct pkt_view *view)
 		return parse_esp(buf + view->l4_off, avail, view);
 	case IPPROTO_AH_NUM:
 		view->kind = PKT_AH;
-		return R_OK;
+		return R_PASS;
 	case IPPROTO_UDP_NUM:
 		return parse_udp(buf + view->l4_off, avail, view);
 	default:
-		return R_OK;
+		return R_PASS;
 	}
 }
 

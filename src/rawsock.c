@@ -17,9 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-/* unistd.h's access() R_OK clashes with enum reason's R_OK (reason.h). */
-#undef R_OK
-
 #include "packet.h"
 #include "rawsock.h"
 
@@ -68,7 +65,7 @@ static int rawsock_send_one(struct rawsock *rs, const uint8_t *pkt,
 	struct pkt_view view;
 
 	memcpy(rs->scratch, pkt, len);
-	if (pkt_parse(rs->scratch, len, &view) != R_OK) {
+	if (pkt_parse(rs->scratch, len, &view) != R_PASS) {
 		errno = EINVAL;
 		return -1;
 	}

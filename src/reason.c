@@ -5,7 +5,7 @@
 #include "reason.h"
 
 static const char *const reason_names[R_MAX] = {
-	[R_OK] = "ok",
+	[R_PASS] = "ok",
 	[R_IP_TRUNCATED] = "ip_truncated",
 	[R_IP_VERSION] = "ip_version",
 	[R_IP_IHL_SHORT] = "ip_ihl_short",

@@ -103,7 +103,7 @@ static void print_summary(const struct engine *eng)
 	       (unsigned long long)st->verdicts[VERDICT_DROP],
 	       (unsigned long long)st->copies);
 	for (int r = 0; r < R_MAX; r++)
-		if (st->reasons[r] && r != R_OK)
+		if (st->reasons[r] && r != R_PASS)
 			printf("  %-22s %llu\n", reason_name(r),
 			       (unsigned long long)st->reasons[r]);
 }

@@ -46,9 +46,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-/* unistd.h's R_OK (an access(2) mode) clashes with enum reason's R_OK. */
-#undef R_OK
-
 #include "engine.h"
 #include "state.h"
 

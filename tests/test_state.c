@@ -15,9 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-/* unistd.h's R_OK (access mode) clashes with enum reason's R_OK. */
-#undef R_OK
-
 #include "engine.h"
 #include "pktbuild.h"
 #include "state.h"
