@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "conffile.h"
 #include "engine.h"
 #include "rawsock.h"
 

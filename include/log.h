@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "conffile.h"
 #include "engine.h"
 
 enum log_backend {

@@ -1,0 +1,54 @@
+/*
+ * /etc/ipsec-masqd.conf (libconfig syntax), parsed and validated into a
+ * struct that the daemon swaps in whole on reload. Every error names the
+ * file and the line.
+ */
+#ifndef IPSEC_MASQD_CONFFILE_H
+#define IPSEC_MASQD_CONFFILE_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#define CONFIG_MAX_PRELOAD 1024
+
+enum log_level {                 /* syslog priorities */
+	LOG_LEVEL_ERROR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
+
+struct config_preload {          /* preload = ( { remote; host; spi_in; ... } ) */
+	uint32_t remote, host, spi_in, spi_out;  /* host order; spi_out 0 = unset */
+	int line;
+};
+
+struct masqd_config {
+	char path[4096];                      /* file it came from */
+	unsigned queue;                       /* NFQUEUE number */
+	char ext_interface[IF_NAMESIZE];      /* "" when address is given */
+	/* engine.external_addr: the fixed address, or 0 to follow the interface */
+	struct engine_config engine;
+	char control_socket[108];             /* sun_path */
+	char state_file[4096];                /* "" = no state file */
+	enum log_level log_level;
+	size_t n_preload;
+	struct config_preload preload[CONFIG_MAX_PRELOAD];
+};
+
+/* Built-in defaults (what an empty file means, but for the required keys). */
+void config_defaults(struct masqd_config *cfg);
+
+/*
+ * Parse and validate `path` into *cfg (defaults first). Returns 0, or -1 with
+ * "FILE:LINE: what is wrong" (or "FILE: what is wrong" when no line applies)
+ * in err. *cfg is undefined on error: parse into a scratch struct and swap.
+ */
+int config_load(const char *path, struct masqd_config *cfg, char *err,
+		size_t errlen);
+
+#endif
