@@ -5,6 +5,8 @@
  * capture (raw IPv4, Ethernet or Linux cooked), inferring the direction
  * from the addresses; -n repeats a capture to time the engine.
  */
+#include <config.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -13,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "engine.h"
 #include "pcap_reader.h"
 #include "scenario.h"

@@ -10,6 +10,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* posix_openpt, unshare */
 #endif
+#include <config.h>   /* HAVE_SYSTEMD, as log.c sees it */
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
