@@ -5,11 +5,13 @@
 # and a SIGTERM/restart round trip of the state file.
 # Exit 77 (skip) when not root or a tool is missing.
 
+# make check runs it as "$(SHELL) test_daemon.sh": it needs bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
 
 P=imds-                       # this test's namespace prefix
 LAN=${P}lan RTR=${P}rtr WAN=${P}wan
-BIN=${IPSEC_MASQD:-./ipsec-masqd}
+BIN=${IPSEC_MASQD:-${top_builddir:-.}/ipsec-masqd}
 PY=/usr/bin/python3           # the system python, where python3-scapy lives
 TMP=
 DPID= PIDS=()
