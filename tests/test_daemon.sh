@@ -103,8 +103,28 @@ setup_net() {
 	# the remote has no route to the LAN: a leaked source would only show
 }
 
-# DESIGN.md section 2, written inline (the shipped rules file may replace it).
+# The shipped rules through the shipped helper, rendered from this tree, fed
+# by the daemon's own -P; IMDS_RULES=inline (or no helper source) uses the
+# inline copy of DESIGN.md section 2 below instead.
+SRC=${top_srcdir:-$(dirname "$0")/..}
 setup_rules() {
+	if [ "${IMDS_RULES:-helper}" = inline ] ||
+	   [ ! -f "$SRC/src/ipsec-masqd-firewall.in" ]; then
+		setup_rules_inline
+		return
+	fi
+	sed -e "s|@sbindir@|$TMP|g" -e "s|@sysconfdir@|$TMP|g" \
+	    -e "s|@pkgdatadir@|$SRC/etc|g" \
+	    "$SRC/src/ipsec-masqd-firewall.in" > "$TMP/ipsec-masqd-firewall"
+	chmod +x "$TMP/ipsec-masqd-firewall"
+	echo "rules: ipsec-masqd-firewall up (shipped template)"
+	in_ns "$RTR" env IPSEC_MASQD="$BIN" IPSEC_MASQD_RULES_DIR="$SRC/etc" \
+		"$TMP/ipsec-masqd-firewall" -c "$TMP/masqd.conf" up
+}
+
+# DESIGN.md section 2, written inline.
+setup_rules_inline() {
+	echo "rules: inline"
 	local ipt="in_ns $RTR iptables -w"
 	$ipt -t raw -A PREROUTING -p esp -j CT --notrack &&
 	$ipt -t raw -A PREROUTING -p udp --dport 500 -j CT --notrack &&
@@ -215,11 +235,11 @@ stop_daemon() {   # SIGTERM; returns its exit status
 }
 
 setup_net || { echo "cannot build the namespaces"; exit 99; }
+write_config "$TMP/masqd.conf" 1800.0 info
 setup_rules || { echo "cannot load the rules"; exit 99; }
 ok "namespaces and rules"
 
 # --- config check and shell export -------------------------------------------
-write_config "$TMP/masqd.conf" 1800.0 info
 out=$("$BIN" -t -c "$TMP/masqd.conf" 2>/dev/null); rc=$?
 check "-t on a good config prints FILE: OK" [ $rc = 0 -a "$out" = "$TMP/masqd.conf: OK" ]
 printf 'queue = 0;\nexternal = { address = "198.51.100.1"; };\nbogus_key = 3;\n' > "$TMP/bad.conf"
