@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -461,14 +460,14 @@ static int opt_duration(struct load *ld, const config_setting_t *group,
 	}
 	key_path(s, p, sizeof(p));
 	m = v * 1000.0;
-	if (!isfinite(v) || m < DURATION_MIN_MS - 1e-6 ||
-	    m > DURATION_MAX_MS + 1e-6)
+	if (!(m >= DURATION_MIN_MS - 1e-6 && m <= DURATION_MAX_MS + 1e-6))
 		return fail(ld, s, "%s must be between 0.001 and %llu seconds, "
-			    "got %g", p, DURATION_MAX_MS / 1000, v);
-	if (fabs(m - round(m)) > 1e-6 * (m > 1 ? m : 1))
+			    "got %.10g", p, DURATION_MAX_MS / 1000, v);
+	*ms = (uint64_t)(m + 0.5);   /* in range, so positive: rounds */
+	m -= (double)*ms;            /* what rounding dropped, in ms */
+	if (m > 1e-6 || m < -1e-6)
 		return fail(ld, s, "%s must be a whole number of milliseconds, "
-			    "got %.9g", p, v);
-	*ms = (uint64_t)llround(m);
+			    "got %.10g", p, v);
 	return 0;
 }
 
@@ -784,8 +783,8 @@ static int load_esp(struct load *ld, const config_setting_t *root)
 
 		if (s == NULL && g != NULL)
 			s = config_setting_get_member(g, "lifetime");
-		return fail(ld, s, "esp.init_timeout (%g s) must be less than "
-			    "esp.lifetime (%g s)",
+		return fail(ld, s, "esp.init_timeout (%.10g s) must be less than "
+			    "esp.lifetime (%.10g s)",
 			    (double)ec->esp_init_timeout_ms / 1000,
 			    (double)ec->esp_lifetime_ms / 1000);
 	}
