@@ -36,7 +36,10 @@
 #define GUESS_RATE_MAX 10000
 #define GUESS_BURST_MAX 10000
 #define MAX_ENTRIES_MAX (4U * 1024 * 1024)
-#define DEFAULT_CONTROL_SOCKET "/run/ipsec-masqd/control"
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"   /* the build may pass $(runstatedir) */
+#endif
+#define DEFAULT_CONTROL_SOCKET RUNSTATEDIR "/ipsec-masqd/control"
 
 /* One load: where errors go and what is being filled. */
 struct load {

@@ -20,6 +20,9 @@
 #include "conffile.h"
 
 #define SEC 1000ULL
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"   /* as src/conffile.c */
+#endif
 
 static struct masqd_config *cfg;
 static char err[1024];
@@ -106,7 +109,7 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 1800 * SEC);
 	ck_assert_uint_eq(e->max_entries, 65536);
 	ck_assert_uint_eq(e->max_per_host, 1024);
-	ck_assert_str_eq(c->control_socket, "/run/ipsec-masqd/control");
+	ck_assert_str_eq(c->control_socket, RUNSTATEDIR "/ipsec-masqd/control");
 	ck_assert_str_eq(c->state_file, "");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->n_preload, 0);
