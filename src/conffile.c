@@ -407,7 +407,7 @@ static int int_value(struct load *ld, const config_setting_t *s,
 		     long long min, long long max, long long *out)
 {
 	char p[256];
-	long long v;
+	long long v = 0;
 
 	if (config_setting_type(s) == CONFIG_TYPE_INT) {
 		v = config_setting_get_int(s);
@@ -433,7 +433,7 @@ static int opt_unsigned(struct load *ld, const config_setting_t *group,
 {
 	config_setting_t *s = group ? config_setting_get_member(group, name)
 				    : NULL;
-	long long v;
+	long long v = 0;
 
 	if (s == NULL)
 		return 0;
@@ -503,7 +503,7 @@ static int string_value(struct load *ld, const config_setting_t *s,
 static int path_value(struct load *ld, const config_setting_t *s, char *buf,
 		      size_t len)
 {
-	const char *v;
+	const char *v = NULL;
 	char p[256];
 
 	if (string_value(ld, s, &v) < 0)
@@ -563,7 +563,7 @@ static int parse_cidr(const char *s, struct prefix4 *pfx)
 	const char *slash = strchr(s, '/');
 	char addr[INET_ADDRSTRLEN];
 	unsigned len = 0;
-	uint32_t a;
+	uint32_t a = 0;
 	size_t i;
 
 	if (slash == NULL || (size_t)(slash - s) >= sizeof(addr) ||
@@ -597,7 +597,7 @@ static bool is_internal(const struct engine_config *ec, uint32_t addr)
 static int addr_value(struct load *ld, const config_setting_t *s,
 		      uint32_t *addr)
 {
-	const char *v;
+	const char *v = NULL;
 	char p[256];
 
 	if (string_value(ld, s, &v) < 0)
@@ -632,7 +632,7 @@ static bool ifname_ok(const char *name)
 /* external.interface into cfg. Returns 0 or -1. */
 static int load_ext_interface(struct load *ld, const config_setting_t *s)
 {
-	const char *v;
+	const char *v = NULL;
 	char p[256];
 
 	if (string_value(ld, s, &v) < 0)
@@ -649,7 +649,7 @@ static int load_ext_interface(struct load *ld, const config_setting_t *s)
 /* external.address into cfg. Returns 0 or -1. */
 static int load_ext_address(struct load *ld, const config_setting_t *s)
 {
-	uint32_t a;
+	uint32_t a = 0;
 	char p[256];
 
 	if (addr_value(ld, s, &a) < 0)
@@ -692,7 +692,7 @@ static int load_prefix(struct load *ld, const config_setting_t *s)
 {
 	struct engine_config *ec = &ld->cfg->engine;
 	struct prefix4 pfx;
-	const char *v;
+	const char *v = NULL;
 	char p[256], a[INET_ADDRSTRLEN];
 	int r;
 
@@ -869,7 +869,7 @@ static int load_log(struct load *ld, const config_setting_t *root)
 		{ "error", LOG_LEVEL_ERROR },
 	};
 	config_setting_t *g, *s;
-	const char *v;
+	const char *v = NULL;
 
 	if (get_group(ld, root, "log", keys_log, &g) < 0)
 		return -1;
@@ -936,7 +936,7 @@ static int preload_spis(struct load *ld, const config_setting_t *e,
 {
 	config_setting_t *in = preload_member(ld, e, "spi_in");
 	config_setting_t *out = config_setting_get_member(e, "spi_out");
-	long long v;
+	long long v = 0;
 
 	if (in == NULL || int_value(ld, in, 256, UINT32_MAX, &v) < 0)
 		return -1;

@@ -49,7 +49,7 @@ static uint32_t ip(const char *s)
 /* Loads tests/data/conf/<rel> and asserts it loaded cleanly. */
 static void load_ok(const char *rel)
 {
-	char path[4096], full[4200];
+	char path[4096], full[256];
 
 	snprintf(full, sizeof(full), "tests/data/conf/%s", rel);
 	data_path(path, sizeof(path), full);
@@ -109,7 +109,8 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 1800 * SEC);
 	ck_assert_uint_eq(e->max_entries, 65536);
 	ck_assert_uint_eq(e->max_per_host, 1024);
-	ck_assert_str_eq(c->control_socket, RUNSTATEDIR "/ipsec-masqd/control");
+	ck_assert_str_eq(c->control_socket,
+			 RUNSTATEDIR "/ipsec-masqd/control");
 	ck_assert_str_eq(c->state_file, "");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->n_preload, 0);
