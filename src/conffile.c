@@ -70,6 +70,8 @@ static const char *const keys_preload[] = {
 	"remote", "host", "spi_in", "spi_out", NULL
 };
 
+/* What an empty file would mean (header): the engine's defaults plus the
+ * shell's. Returns nothing; *cfg is fully overwritten. */
 void config_defaults(struct masqd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1010,6 +1012,8 @@ static int load_root(struct load *ld, const config_setting_t *root)
 	return 0;
 }
 
+/* Read, parse, scan and validate path into *cfg (header). Every path out
+ * destroys the libconfig object and frees the text. Returns 0 or -1. */
 int config_load(const char *path, struct masqd_config *cfg, char *err,
 		size_t errlen)
 {
