@@ -269,6 +269,48 @@ void entry_release_host(struct engine *eng, struct host *h)
 	eng->stats.hosts--;
 }
 
+static struct pool *entry_pool(struct engine *eng, enum entry_table table)
+{
+	return table == ENTRY_ESP ? &eng->esp_pool : &eng->isakmp_pool;
+}
+
+struct entry *entry_new(struct engine *eng, enum entry_table table,
+			uint32_t remote, uint32_t host, uint64_t now,
+			enum reason *why)
+{
+	struct host *h = entry_claim_host(eng, host, why);
+	struct entry *e;
+	struct remote *r;
+
+	if (!h)
+		return NULL;
+	r = remote_get(eng, remote);
+	/* Both entry kinds start with their struct entry. */
+	e = r ? pool_get(entry_pool(eng, table)) : NULL;
+	if (!e) {
+		if (r)
+			remote_put_if_unused(eng, r);
+		entry_release_host(eng, h);
+		*why = R_TABLE_FULL;
+		return NULL;
+	}
+	e->table = table;
+	e->remote = r;
+	e->host = h;
+	e->last_seen = now;
+	return e;
+}
+
+void entry_free(struct engine *eng, struct entry *e)
+{
+	struct remote *r = e->remote;
+
+	tw_cancel(&eng->wheel, &e->timer);
+	entry_release_host(eng, e->host);
+	pool_put(entry_pool(eng, e->table), e);
+	remote_put_if_unused(eng, r);
+}
+
 struct remote *remote_find(const struct engine *eng, uint32_t addr)
 {
 	uint32_t h = addr_hash(eng, addr, 4);

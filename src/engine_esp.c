@@ -101,7 +101,6 @@ void esp_remove(struct engine *eng, struct esp_entry *e,
 	struct remote *r = e->base.remote;
 	struct engine_event ev = esp_event(e, why);
 
-	tw_cancel(&eng->wheel, &e->base.timer);
 	if (e->spi_out)
 		htab_remove(&eng->esp_out, &e->by_out);
 	if (e->spi_in)
@@ -113,9 +112,7 @@ void esp_remove(struct engine *eng, struct esp_entry *e,
 	dlist_del(&e->in_remote);
 	eng->stats.esp_entries--;
 	engine_emit(eng, &ev);
-	entry_release_host(eng, e->base.host);
-	pool_put(&eng->esp_pool, e);
-	remote_put_if_unused(eng, r);
+	entry_free(eng, &e->base);
 }
 
 /* The remote never answered this init: free the remote's slot. The entry
@@ -294,28 +291,15 @@ static struct esp_entry *esp_new(struct engine *eng, uint32_t remote,
 				 uint32_t host, uint64_t now,
 				 enum reason *why)
 {
-	struct host *h = entry_claim_host(eng, host, why);
+	struct entry *base = entry_new(eng, ENTRY_ESP, remote, host, now, why);
 	struct esp_entry *e;
-	struct remote *r;
 
-	if (!h)
+	if (!base)
 		return NULL;
-	r = remote_get(eng, remote);
-	e = r ? pool_get(&eng->esp_pool) : NULL;
-	if (!e) {
-		if (r)
-			remote_put_if_unused(eng, r);
-		entry_release_host(eng, h);
-		*why = R_TABLE_FULL;
-		return NULL;
-	}
-	e->base.table = ENTRY_ESP;
-	e->base.remote = r;
-	e->base.host = h;
-	e->base.last_seen = now;
+	e = container_of(base, struct esp_entry, base);
 	e->since = now;
 	e->state = ESP_WAITING;       /* no slot until become_pending() */
-	dlist_push_front(&r->esp_mru, &e->in_remote);
+	dlist_push_front(&base->remote->esp_mru, &e->in_remote);
 	eng->stats.esp_entries++;
 	return e;
 }

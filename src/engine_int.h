@@ -133,6 +133,15 @@ struct host *entry_claim_host(struct engine *eng, uint32_t addr,
 			      enum reason *why);
 void entry_release_host(struct engine *eng, struct host *h);
 void entry_arm(struct engine *eng, struct entry *e, uint64_t when);
+/* A zeroed entry of `table` for (remote, host), counted against the limits
+ * and tied to its host and remote objects, not linked anywhere else yet.
+ * NULL with *why on refusal. The caller embeds struct entry first. */
+struct entry *entry_new(struct engine *eng, enum entry_table table,
+			uint32_t remote, uint32_t host, uint64_t now,
+			enum reason *why);
+/* Give back what entry_new() took: timer, host count, memory, and the
+ * remote when this was its last entry. Unlinking is the caller's. */
+void entry_free(struct engine *eng, struct entry *e);
 size_t engine_entries(const struct engine *eng);
 
 /* engine_esp.c */

@@ -37,17 +37,13 @@ static struct engine_event isakmp_event(const struct isakmp_entry *e,
 void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
 		   enum engine_event_kind why)
 {
-	struct remote *r = e->base.remote;
 	struct engine_event ev = isakmp_event(e, why);
 
-	tw_cancel(&eng->wheel, &e->base.timer);
 	htab_remove(&eng->isakmp, &e->by_cookie);
 	dlist_del(&e->in_remote);
 	eng->stats.isakmp_entries--;
 	engine_emit(eng, &ev);
-	entry_release_host(eng, e->base.host);
-	pool_put(&eng->isakmp_pool, e);
-	remote_put_if_unused(eng, r);
+	entry_free(eng, &e->base);
 }
 
 int isakmp_catch_up(struct engine *eng, struct isakmp_entry *e, uint64_t now)
@@ -63,30 +59,18 @@ struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
 				   uint64_t cookie_r, uint64_t now,
 				   enum reason *why)
 {
-	struct host *h = entry_claim_host(eng, host, why);
+	struct entry *base = entry_new(eng, ENTRY_ISAKMP, remote, host, now,
+				       why);
 	struct isakmp_entry *e;
-	struct remote *r;
 
-	if (!h)
+	if (!base)
 		return NULL;
-	r = remote_get(eng, remote);
-	e = r ? pool_get(&eng->isakmp_pool) : NULL;
-	if (!e) {
-		if (r)
-			remote_put_if_unused(eng, r);
-		entry_release_host(eng, h);
-		*why = R_TABLE_FULL;
-		return NULL;
-	}
-	e->base.table = ENTRY_ISAKMP;
-	e->base.remote = r;
-	e->base.host = h;
-	e->base.last_seen = now;
+	e = container_of(base, struct isakmp_entry, base);
 	e->cookie_i = cookie_i;
 	e->cookie_r = cookie_r;
 	htab_insert(&eng->isakmp, &e->by_cookie,
 		    cookie_hash(eng, remote, cookie_i));
-	dlist_push_front(&r->isakmp_mru, &e->in_remote);
+	dlist_push_front(&base->remote->isakmp_mru, &e->in_remote);
 	eng->stats.isakmp_entries++;
 	entry_arm(eng, &e->base, now + entry_lifetime(eng, &e->base));
 	return e;
