@@ -34,6 +34,9 @@ struct masqd_config {
 	/* engine.external_addr: the fixed address, or 0 to follow the interface */
 	struct engine_config engine;
 	char control_socket[108];             /* sun_path */
+	unsigned control_mode;                /* permission bits: 0660 */
+	char control_owner[64];               /* user name or uid; "" = ours */
+	char control_group[64];               /* group name or gid; "" = ours */
 	char state_file[4096];                /* "" = no state file */
 	enum log_level log_level;
 	size_t n_preload;

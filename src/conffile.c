@@ -60,7 +60,9 @@ static const char *const keys_esp[] = {
 	"parallel_sessions", "guess_copies", "guess_rate", "guess_burst", NULL
 };
 static const char *const keys_isakmp[] = { "lifetime", NULL };
-static const char *const keys_control[] = { "socket", NULL };
+static const char *const keys_control[] = {
+	"socket", "mode", "owner", "group", NULL
+};
 static const char *const keys_state[] = { "file", NULL };
 static const char *const keys_limits[] = {
 	"max_entries", "max_per_host", NULL
@@ -79,6 +81,7 @@ void config_defaults(struct masqd_config *cfg)
 	engine_config_defaults(&cfg->engine);
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 DEFAULT_CONTROL_SOCKET);
+	cfg->control_mode = 0660;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -807,7 +810,63 @@ static int load_isakmp(struct load *ld, const config_setting_t *root)
 			    &ld->cfg->engine.isakmp_lifetime_ms);
 }
 
-/* control = { socket } and state = { file }. Returns 0 or -1. */
+/* control.mode: a string of three or four octal digits, at most "0777"
+ * (libconfig has no octal integers). Returns 0 or -1. */
+static int control_mode(struct load *ld, const config_setting_t *s)
+{
+	const char *v = NULL;
+	unsigned mode = 0;
+	size_t n;
+
+	if (string_value(ld, s, &v) < 0)
+		return -1;
+	n = strlen(v);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '7')
+			n = 0;
+		else
+			mode = mode * 8 + (unsigned)(v[i] - '0');
+	}
+	if (n < 3 || n > 4 || mode > 0777)
+		return fail(ld, s, "control.mode must be an octal mode from "
+			    "\"000\" to \"0777\" (a string), got \"%s\"", v);
+	ld->cfg->control_mode = mode;
+	return 0;
+}
+
+/* control.owner / control.group: a user or group name (letters, digits,
+ * '_', '-', '.', not starting with '-') or a number, resolved when the
+ * daemon creates the socket. Returns 0 or -1. */
+static int control_id(struct load *ld, const config_setting_t *g,
+		      const char *name, char *buf, size_t len)
+{
+	config_setting_t *s = config_setting_get_member(g, name);
+	const char *v = NULL;
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	if (string_value(ld, s, &v) < 0)
+		return -1;
+	n = strlen(v);
+	for (size_t i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+		      (ch == '-' && i > 0) || (ch == '$' && i + 1 == n)))
+			n = 0;
+	}
+	if (n == 0 || n >= len)
+		return fail(ld, s, "control.%s must be a %s name or number "
+			    "(at most %zu characters), got \"%s\"", name,
+			    name[0] == 'o' ? "user" : "group", len - 1, v);
+	memcpy(buf, v, n + 1);
+	return 0;
+}
+
+/* control = { socket; mode; owner; group } and state = { file }. Returns
+ * 0 or -1. */
 static int load_paths(struct load *ld, const config_setting_t *root)
 {
 	struct masqd_config *cfg = ld->cfg;
@@ -818,6 +877,14 @@ static int load_paths(struct load *ld, const config_setting_t *root)
 	s = g ? config_setting_get_member(g, "socket") : NULL;
 	if (s && path_value(ld, s, cfg->control_socket,
 			    sizeof(cfg->control_socket)) < 0)
+		return -1;
+	s = g ? config_setting_get_member(g, "mode") : NULL;
+	if (s && control_mode(ld, s) < 0)
+		return -1;
+	if (g && (control_id(ld, g, "owner", cfg->control_owner,
+			     sizeof(cfg->control_owner)) < 0 ||
+		  control_id(ld, g, "group", cfg->control_group,
+			     sizeof(cfg->control_group)) < 0))
 		return -1;
 	if (get_group(ld, root, "state", keys_state, &g) < 0)
 		return -1;

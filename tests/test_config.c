@@ -111,6 +111,9 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(e->max_per_host, 1024);
 	ck_assert_str_eq(c->control_socket,
 			 RUNSTATEDIR "/ipsec-masqd/control");
+	ck_assert_uint_eq(c->control_mode, 0660);
+	ck_assert_str_eq(c->control_owner, "");
+	ck_assert_str_eq(c->control_group, "");
 	ck_assert_str_eq(c->state_file, "");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->n_preload, 0);
@@ -176,6 +179,9 @@ START_TEST(good_full)
 	ck_assert_uint_eq(e->guess_burst, 0);
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 7200 * SEC);
 	ck_assert_str_eq(cfg->control_socket, "/run/masq/ctl.sock");
+	ck_assert_uint_eq(cfg->control_mode, 0640);
+	ck_assert_str_eq(cfg->control_owner, "root");
+	ck_assert_str_eq(cfg->control_group, "ipsec-masqd");
 	ck_assert_str_eq(cfg->state_file, "/var/lib/masq/state");
 	ck_assert_uint_eq(e->max_entries, 1000);
 	ck_assert_uint_eq(e->max_per_host, 1000);
