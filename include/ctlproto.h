@@ -1,0 +1,85 @@
+/*
+ * The control protocol, version 1, without the socket: parsing a request
+ * line and answering it from the engine. Pure but for the engine calls and
+ * the callbacks in struct ctl_env, so it is unit-tested with a real engine.
+ *
+ * Request: one line, at most CTL_MAX_REQUEST bytes with its newline:
+ *     v1 COMMAND [key=value ...]
+ * COMMAND is ping, show, stats, flush, add-esp, del-esp or reload; keys are
+ * remote, host (dotted quads), spi_in, spi_out (0x hex or decimal, 256 and
+ * up), ttl (whole seconds) and format (text or json).
+ * Response: a status line, "ok" or "error KIND message", then the body
+ * (for ok), then the server closes the connection.
+ */
+#ifndef IPSEC_MASQD_CTLPROTO_H
+#define IPSEC_MASQD_CTLPROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "json.h"
+#include "nfq.h"
+
+#define CTL_VERSION 1
+#define CTL_MAX_REQUEST 4096          /* one request line, newline included */
+#define CTL_MAX_RESPONSE (4u << 20)   /* one response, bytes */
+#define CTL_MAX_TTL_S 604800u         /* add-esp ttl: one week */
+
+enum ctl_cmd {
+	CTL_PING, CTL_SHOW, CTL_STATS, CTL_FLUSH, CTL_ADD_ESP, CTL_DEL_ESP,
+	CTL_RELOAD,
+};
+
+struct ctl_request {
+	enum ctl_cmd cmd;
+	bool json;
+	bool has_remote, has_host, has_spi_in, has_spi_out;
+	uint32_t remote, host, spi_in, spi_out;   /* host order */
+	uint64_t ttl_ms;                          /* 0 = esp.lifetime */
+};
+
+struct ctl_counter {
+	const char *name;
+	uint64_t value;
+};
+
+#define CTL_MAX_COUNTERS 24
+
+/* What a request may see and do, filled in by the daemon per request. */
+struct ctl_env {
+	struct engine *eng;
+	uint64_t now;                      /* engine clock, ms */
+	uint64_t started;                  /* engine clock at start, ms */
+	const struct nfqueue_stats *queue; /* NULL: no queue section */
+	struct ctl_counter daemon[CTL_MAX_COUNTERS];  /* "daemon" section */
+	size_t n_daemon;
+	int (*reload)(void *ctx);          /* 0 applied, -1 refused; NULL: no */
+	void (*note)(void *ctx, const char *what);   /* flush/add/del log */
+	void *ctx;
+};
+
+/*
+ * Parses one request line (without or with its newline) into *req. Returns
+ * 0, or -1 with a one-line reason in err: "protocol ..." for an unknown
+ * version, command or key, "invalid ..." for a bad value.
+ */
+int ctl_parse(const char *line, struct ctl_request *req, char *err,
+	      size_t errlen);
+
+/* Answers req into out (status line and body). Never fails: errors become
+ * an "error" response. A response larger than out's limit becomes
+ * "error toolarge ...". */
+void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
+		 struct jbuf *out);
+
+/* Parses and answers one line: ctl_parse + ctl_execute. */
+void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out);
+
+/* Strict parsers shared with the client. Return 0 or -1. */
+int ctl_parse_addr(const char *s, uint32_t *addr);
+int ctl_parse_spi(const char *s, uint32_t *spi);
+int ctl_parse_seconds(const char *s, uint64_t max, uint64_t *out);
+
+#endif

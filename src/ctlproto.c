@@ -1,0 +1,811 @@
+/*
+ * Control protocol v1 (include/ctlproto.h): request parsing and the
+ * answers. Show collects the matching entries first (walk), then writes
+ * them as JSON or as aligned tables; times are seconds relative to now.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctlproto.h"
+#include "reason.h"
+
+/* ---- parsing ------------------------------------------------------------ */
+
+int ctl_parse_addr(const char *s, uint32_t *addr)
+{
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, s, &in) != 1)
+		return -1;
+	*addr = ntohl(in.s_addr);
+	return 0;
+}
+
+int ctl_parse_spi(const char *s, uint32_t *spi)
+{
+	unsigned long long v = 0;
+	const char *p = s;
+	unsigned base = 10, digits = 0;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	for (; *p != '\0'; p++, digits++) {
+		unsigned d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = (unsigned)(*p - 'a' + 10);
+		else if (base == 16 && *p >= 'A' && *p <= 'F')
+			d = (unsigned)(*p - 'A' + 10);
+		else
+			return -1;
+		v = v * base + d;
+		if (v > 0xffffffffull || digits > 10)
+			return -1;
+	}
+	if (digits == 0 || v < 256)   /* 0 invalid, 1..255 reserved */
+		return -1;
+	*spi = (uint32_t)v;
+	return 0;
+}
+
+int ctl_parse_seconds(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p == '\0')
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - s > 12)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static const char *const cmd_names[] = {
+	[CTL_PING] = "ping", [CTL_SHOW] = "show", [CTL_STATS] = "stats",
+	[CTL_FLUSH] = "flush", [CTL_ADD_ESP] = "add-esp",
+	[CTL_DEL_ESP] = "del-esp", [CTL_RELOAD] = "reload",
+};
+
+/* One key=value argument into req. Returns 0 or -1 (err written). */
+static int parse_arg(char *arg, struct ctl_request *req, char *err,
+		     size_t errlen)
+{
+	char *v = strchr(arg, '=');
+	uint64_t ttl;
+
+	if (v == NULL) {
+		snprintf(err, errlen, "protocol argument without '=': %.64s",
+			 arg);
+		return -1;
+	}
+	*v++ = '\0';
+	if (strcmp(arg, "remote") == 0 || strcmp(arg, "host") == 0) {
+		bool r = arg[0] == 'r';
+
+		if (ctl_parse_addr(v, r ? &req->remote : &req->host) < 0)
+			goto bad;
+		*(r ? &req->has_remote : &req->has_host) = true;
+	} else if (strcmp(arg, "spi_in") == 0) {
+		if (ctl_parse_spi(v, &req->spi_in) < 0)
+			goto bad;
+		req->has_spi_in = true;
+	} else if (strcmp(arg, "spi_out") == 0) {
+		if (ctl_parse_spi(v, &req->spi_out) < 0)
+			goto bad;
+		req->has_spi_out = true;
+	} else if (strcmp(arg, "ttl") == 0) {
+		if (ctl_parse_seconds(v, CTL_MAX_TTL_S, &ttl) < 0)
+			goto bad;
+		req->ttl_ms = ttl * 1000u;
+	} else if (strcmp(arg, "format") == 0) {
+		if (strcmp(v, "json") == 0)
+			req->json = true;
+		else if (strcmp(v, "text") == 0)
+			req->json = false;
+		else
+			goto bad;
+	} else {
+		snprintf(err, errlen, "protocol unknown key %.64s", arg);
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid %s: %.64s", arg, v);
+	return -1;
+}
+
+/* Which keys each command takes and needs. */
+static int check_args(const struct ctl_request *req, char *err,
+		      size_t errlen)
+{
+	bool filt = req->cmd == CTL_SHOW || req->cmd == CTL_FLUSH;
+	bool esp = req->cmd == CTL_ADD_ESP || req->cmd == CTL_DEL_ESP;
+
+	if ((req->has_remote || req->has_host) && !filt && !esp)
+		goto extra;
+	if (req->has_spi_in && !esp)
+		goto extra;
+	if ((req->has_spi_out || req->ttl_ms) && req->cmd != CTL_ADD_ESP)
+		goto extra;
+	if (req->has_host && req->cmd == CTL_DEL_ESP)
+		goto extra;
+	if (esp && (!req->has_remote || !req->has_spi_in ||
+		    (req->cmd == CTL_ADD_ESP && !req->has_host))) {
+		snprintf(err, errlen, "protocol %s needs remote=, spi_in=%s",
+			 cmd_names[req->cmd],
+			 req->cmd == CTL_ADD_ESP ? " and host=" : "");
+		return -1;
+	}
+	return 0;
+extra:
+	snprintf(err, errlen, "protocol argument not taken by %s",
+		 cmd_names[req->cmd]);
+	return -1;
+}
+
+int ctl_parse(const char *line, struct ctl_request *req, char *err,
+	      size_t errlen)
+{
+	char buf[CTL_MAX_REQUEST + 1], *save = NULL, *tok;
+	size_t len = strlen(line);
+	size_t i;
+
+	memset(req, 0, sizeof(*req));
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len >= sizeof(buf) - 1) {
+		snprintf(err, errlen, "protocol request too long");
+		return -1;
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	tok = strtok_r(buf, " \t", &save);
+	if (tok == NULL || strcmp(tok, "v1") != 0) {
+		snprintf(err, errlen, "protocol version not supported "
+			 "(this daemon speaks v%d)", CTL_VERSION);
+		return -1;
+	}
+	tok = strtok_r(NULL, " \t", &save);
+	for (i = 0; tok && i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+		if (strcmp(tok, cmd_names[i]) == 0)
+			break;
+	if (tok == NULL || i == sizeof(cmd_names) / sizeof(cmd_names[0])) {
+		snprintf(err, errlen, "protocol unknown command %.32s",
+			 tok ? tok : "(none)");
+		return -1;
+	}
+	req->cmd = (enum ctl_cmd)i;
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
+		if (parse_arg(tok, req, err, errlen) < 0)
+			return -1;
+	return check_args(req, err, errlen);
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static const char *ip4(uint32_t addr, char *buf)
+{
+	struct in_addr in = { .s_addr = htonl(addr) };
+
+	return inet_ntop(AF_INET, &in, buf, INET_ADDRSTRLEN);
+}
+
+/* Whole seconds from `then` to `now` (0 when then is later). */
+static uint64_t secs_since(uint64_t now, uint64_t then)
+{
+	return now > then ? (now - then) / 1000u : 0;
+}
+
+/* Whole seconds left until `when`, rounded up (0 when past). */
+static uint64_t secs_until(uint64_t now, uint64_t when)
+{
+	return when > now ? (when - now + 999u) / 1000u : 0;
+}
+
+static void error_reply(struct jbuf *out, const char *kind, const char *msg)
+{
+	jbuf_reset(out);
+	jbuf_printf(out, "error %s %s\n", kind, msg);
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+struct collect {
+	const struct ctl_request *req;
+	struct engine_esp_info *esp;
+	struct engine_isakmp_info *isa;
+	size_t n_esp, n_isa, cap_esp, cap_isa;
+	bool nomem;
+};
+
+static bool matches(const struct ctl_request *req, uint32_t remote,
+		    uint32_t host)
+{
+	return (!req->has_remote || req->remote == remote) &&
+	       (!req->has_host || req->host == host);
+}
+
+/* Appends one element of size sz to *arr (grown by doubling). */
+static void *push(void *arr, size_t *n, size_t *cap, size_t sz, bool *nomem)
+{
+	char *a = arr;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		char *na = realloc(a, nc * sz);
+
+		if (na == NULL) {
+			*nomem = true;
+			return NULL;
+		}
+		a = na;
+		*cap = nc;
+	}
+	(*n)++;
+	return a;
+}
+
+static void collect_esp(void *ctx, const struct engine_esp_info *e)
+{
+	struct collect *c = ctx;
+	struct engine_esp_info *a;
+
+	if (c->nomem || !matches(c->req, e->remote, e->host))
+		return;
+	a = push(c->esp, &c->n_esp, &c->cap_esp, sizeof(*a), &c->nomem);
+	if (a == NULL)
+		return;
+	c->esp = a;
+	a[c->n_esp - 1] = *e;
+}
+
+static void collect_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	struct collect *c = ctx;
+	struct engine_isakmp_info *a;
+
+	if (c->nomem || !matches(c->req, e->remote, e->host))
+		return;
+	a = push(c->isa, &c->n_isa, &c->cap_isa, sizeof(*a), &c->nomem);
+	if (a == NULL)
+		return;
+	c->isa = a;
+	a[c->n_isa - 1] = *e;
+}
+
+static void spi_json(struct jbuf *out, const char *key, uint32_t spi)
+{
+	json_key(out, key);
+	if (spi == 0) {
+		json_null(out);
+		return;
+	}
+	json_rawf(out, "\"0x%08x\"", spi);
+}
+
+static void show_json(const struct collect *c, uint64_t now, struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+	json_obj_begin(out);
+	json_kv_uint(out, "version", CTL_VERSION);
+	json_key(out, "isakmp");
+	json_arr_begin(out);
+	for (size_t i = 0; i < c->n_isa; i++) {
+		const struct engine_isakmp_info *e = &c->isa[i];
+
+		json_obj_begin(out);
+		json_kv_str(out, "remote", ip4(e->remote, a));
+		json_kv_str(out, "host", ip4(e->host, h));
+		json_key(out, "cookie_i");
+		json_rawf(out, "\"%016llx\"", (unsigned long long)e->cookie_i);
+		json_key(out, "cookie_r");
+		if (e->cookie_r == 0)
+			json_null(out);
+		else
+			json_rawf(out, "\"%016llx\"",
+				  (unsigned long long)e->cookie_r);
+		json_kv_uint(out, "idle", secs_since(now, e->last_seen));
+		json_kv_uint(out, "ttl", secs_until(now, e->expires));
+		json_obj_end(out);
+	}
+	json_arr_end(out);
+	json_key(out, "esp");
+	json_arr_begin(out);
+	for (size_t i = 0; i < c->n_esp; i++) {
+		const struct engine_esp_info *e = &c->esp[i];
+
+		json_obj_begin(out);
+		json_kv_str(out, "remote", ip4(e->remote, a));
+		json_kv_str(out, "host", ip4(e->host, h));
+		spi_json(out, "spi_out", e->spi_out);
+		spi_json(out, "spi_in", e->spi_in);
+		json_kv_str(out, "state", esp_state_name(e->state));
+		json_kv_uint(out, "pkts_out", e->pkts_out);
+		json_kv_uint(out, "pkts_in", e->pkts_in);
+		json_kv_uint(out, "bytes_out", e->bytes_out);
+		json_kv_uint(out, "bytes_in", e->bytes_in);
+		json_kv_uint(out, "idle", secs_since(now, e->last_seen));
+		json_kv_uint(out, "ttl", secs_until(now, e->expires));
+		json_kv_uint(out, "age", secs_since(now, e->since));
+		json_obj_end(out);
+	}
+	json_arr_end(out);
+	json_key(out, "pending");
+	json_arr_begin(out);
+	for (size_t i = 0; i < c->n_esp; i++) {
+		const struct engine_esp_info *e = &c->esp[i];
+
+		if (e->state != ESP_PENDING)
+			continue;
+		json_obj_begin(out);
+		json_kv_str(out, "remote", ip4(e->remote, a));
+		json_kv_str(out, "host", ip4(e->host, h));
+		spi_json(out, "spi_out", e->spi_out);
+		json_kv_uint(out, "since", secs_since(now, e->since));
+		json_kv_uint(out, "ttl", secs_until(now, e->expires));
+		json_obj_end(out);
+	}
+	json_arr_end(out);
+	json_obj_end(out);
+	jbuf_puts(out, "\n");
+}
+
+/* An aligned text table: cells of at most CELL-1 characters. */
+#define CELL 24
+struct table {
+	size_t ncols, nrows, cap;
+	char (*cell)[CELL];
+};
+
+static int table_init(struct table *t, size_t ncols, size_t rows)
+{
+	t->ncols = ncols;
+	t->nrows = 0;
+	t->cap = rows + 1;
+	t->cell = calloc(t->cap * ncols, CELL);
+	return t->cell ? 0 : -1;
+}
+
+/* Sets cell col of the current last row (row added by table_row). */
+static void table_set(struct table *t, size_t col, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void table_set(struct table *t, size_t col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->cell[(t->nrows - 1) * t->ncols + col], CELL, fmt, ap);
+	va_end(ap);
+}
+
+static void table_row(struct table *t)
+{
+	if (t->nrows < t->cap)
+		t->nrows++;
+}
+
+static void table_print(struct table *t, struct jbuf *out)
+{
+	size_t w[16] = { 0 };
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols && c < 16; c++) {
+			size_t l = strlen(t->cell[r * t->ncols + c]);
+
+			if (l > w[c])
+				w[c] = l;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols && c < 16; c++) {
+			if (c + 1 == t->ncols)
+				jbuf_printf(out, "%s", t->cell[r * t->ncols + c]);
+			else
+				jbuf_printf(out, "%-*s  ", (int)w[c],
+					    t->cell[r * t->ncols + c]);
+		}
+		jbuf_puts(out, "\n");
+	}
+	free(t->cell);
+	t->cell = NULL;
+}
+
+static const char *spi_text(uint32_t spi, const char *none, char *buf)
+{
+	if (spi == 0)
+		return none;
+	snprintf(buf, 11, "0x%08x", spi);
+	return buf;
+}
+
+static int show_text(const struct collect *c, uint64_t now, struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], s1[11], s2[11];
+	struct table t;
+	size_t np = 0;
+
+	if (table_init(&t, 6, c->n_isa) < 0)
+		return -1;
+	jbuf_printf(out, "ISAKMP entries: %zu\n", c->n_isa);
+	table_row(&t);
+	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
+	table_set(&t, 2, "COOKIE_I"); table_set(&t, 3, "COOKIE_R");
+	table_set(&t, 4, "IDLE"); table_set(&t, 5, "TTL");
+	for (size_t i = 0; i < c->n_isa; i++) {
+		const struct engine_isakmp_info *e = &c->isa[i];
+
+		table_row(&t);
+		table_set(&t, 0, "%s", ip4(e->remote, a));
+		table_set(&t, 1, "%s", ip4(e->host, h));
+		table_set(&t, 2, "%016llx", (unsigned long long)e->cookie_i);
+		if (e->cookie_r)
+			table_set(&t, 3, "%016llx",
+				  (unsigned long long)e->cookie_r);
+		else
+			table_set(&t, 3, "-");
+		table_set(&t, 4, "%llus", (unsigned long long)
+			  secs_since(now, e->last_seen));
+		table_set(&t, 5, "%llus", (unsigned long long)
+			  secs_until(now, e->expires));
+	}
+	table_print(&t, out);
+
+	if (table_init(&t, 11, c->n_esp) < 0)
+		return -1;
+	jbuf_printf(out, "\nESP entries: %zu\n", c->n_esp);
+	table_row(&t);
+	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
+	table_set(&t, 2, "SPI_OUT"); table_set(&t, 3, "SPI_IN");
+	table_set(&t, 4, "STATE"); table_set(&t, 5, "PKTS_OUT");
+	table_set(&t, 6, "PKTS_IN"); table_set(&t, 7, "BYTES_OUT");
+	table_set(&t, 8, "BYTES_IN"); table_set(&t, 9, "IDLE");
+	table_set(&t, 10, "TTL");
+	for (size_t i = 0; i < c->n_esp; i++) {
+		const struct engine_esp_info *e = &c->esp[i];
+
+		np += e->state == ESP_PENDING;
+		table_row(&t);
+		table_set(&t, 0, "%s", ip4(e->remote, a));
+		table_set(&t, 1, "%s", ip4(e->host, h));
+		table_set(&t, 2, "%s", spi_text(e->spi_out, "-", s1));
+		table_set(&t, 3, "%s", spi_text(e->spi_in, "pending", s2));
+		table_set(&t, 4, "%s", esp_state_name(e->state));
+		table_set(&t, 5, "%llu", (unsigned long long)e->pkts_out);
+		table_set(&t, 6, "%llu", (unsigned long long)e->pkts_in);
+		table_set(&t, 7, "%llu", (unsigned long long)e->bytes_out);
+		table_set(&t, 8, "%llu", (unsigned long long)e->bytes_in);
+		table_set(&t, 9, "%llus", (unsigned long long)
+			  secs_since(now, e->last_seen));
+		table_set(&t, 10, "%llus", (unsigned long long)
+			  secs_until(now, e->expires));
+	}
+	table_print(&t, out);
+
+	if (table_init(&t, 5, np) < 0)
+		return -1;
+	jbuf_printf(out, "\nPending inits: %zu\n", np);
+	table_row(&t);
+	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
+	table_set(&t, 2, "SPI_OUT"); table_set(&t, 3, "SINCE");
+	table_set(&t, 4, "TTL");
+	for (size_t i = 0; i < c->n_esp; i++) {
+		const struct engine_esp_info *e = &c->esp[i];
+
+		if (e->state != ESP_PENDING)
+			continue;
+		table_row(&t);
+		table_set(&t, 0, "%s", ip4(e->remote, a));
+		table_set(&t, 1, "%s", ip4(e->host, h));
+		table_set(&t, 2, "%s", spi_text(e->spi_out, "-", s1));
+		table_set(&t, 3, "%llus", (unsigned long long)
+			  secs_since(now, e->since));
+		table_set(&t, 4, "%llus", (unsigned long long)
+			  secs_until(now, e->expires));
+	}
+	table_print(&t, out);
+	return 0;
+}
+
+static void do_show(const struct ctl_request *req, struct ctl_env *env,
+		    struct jbuf *out)
+{
+	struct collect c = { .req = req };
+
+	engine_walk_isakmp(env->eng, collect_isakmp, &c);
+	engine_walk_esp(env->eng, collect_esp, &c);
+	jbuf_puts(out, "ok\n");
+	if (c.nomem)
+		error_reply(out, "failed", "out of memory");
+	else if (req->json)
+		show_json(&c, env->now, out);
+	else if (show_text(&c, env->now, out) < 0)
+		error_reply(out, "failed", "out of memory");
+	free(c.esp);
+	free(c.isa);
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+/* The counters as (section, name, value) triples, written as JSON objects
+ * per section or as "section.name value" lines. */
+struct statw {
+	struct jbuf *out;
+	bool json;
+	const char *section;
+	struct table t;
+};
+
+static void st_section(struct statw *w, const char *name)
+{
+	if (w->json) {
+		if (w->section != NULL)
+			json_obj_end(w->out);
+		if (name != NULL) {
+			json_key(w->out, name);
+			json_obj_begin(w->out);
+		}
+	}
+	w->section = name;
+}
+
+static void st_val(struct statw *w, const char *name, uint64_t v)
+{
+	if (w->json) {
+		json_kv_uint(w->out, name, v);
+		return;
+	}
+	table_row(&w->t);
+	table_set(&w->t, 0, "%s.%s", w->section, name);
+	table_set(&w->t, 1, "%llu", (unsigned long long)v);
+}
+
+static void do_stats(const struct ctl_request *req, struct ctl_env *env,
+		     struct jbuf *out)
+{
+	static const char *const verdicts[] = { "accept", "accept_modified",
+						"drop" };
+	const struct engine_stats *es = engine_get_stats(env->eng);
+	const struct engine_config *ec = engine_get_config(env->eng);
+	const struct nfqueue_stats *q = env->queue;
+	struct statw w = { .out = out, .json = req->json };
+
+	if (!w.json && table_init(&w.t, 2, 128 + R_MAX + EV_MAX) < 0) {
+		error_reply(out, "failed", "out of memory");
+		return;
+	}
+	jbuf_puts(out, "ok\n");
+	if (w.json) {
+		json_obj_begin(out);
+		json_kv_uint(out, "version", CTL_VERSION);
+		json_kv_uint(out, "uptime", secs_since(env->now, env->started));
+	} else {
+		jbuf_printf(out, "uptime %llus\n", (unsigned long long)
+			    secs_since(env->now, env->started));
+	}
+	st_section(&w, "packets");
+	st_val(&w, "inbound", es->packets[DIR_INBOUND]);
+	st_val(&w, "outbound", es->packets[DIR_OUTBOUND]);
+	st_section(&w, "verdicts");
+	for (size_t i = 0; i < 3; i++)
+		st_val(&w, verdicts[i], es->verdicts[i]);
+	st_section(&w, "reasons");
+	for (int r = 0; r < R_MAX; r++)
+		if (!reason_is_malformed((enum reason)r))
+			st_val(&w, reason_name((enum reason)r), es->reasons[r]);
+	st_section(&w, "malformed");
+	for (int r = 0; r < R_MAX; r++)
+		if (reason_is_malformed((enum reason)r))
+			st_val(&w, reason_name((enum reason)r), es->reasons[r]);
+	st_section(&w, "decisions");
+	for (int k = 0; k < EV_MAX; k++)
+		st_val(&w, engine_event_name((enum engine_event_kind)k),
+		       es->events[k]);
+	st_val(&w, "copies", es->copies);
+	st_section(&w, "tables");
+	st_val(&w, "esp", es->esp_entries);
+	st_val(&w, "isakmp", es->isakmp_entries);
+	st_val(&w, "hosts", es->hosts);
+	st_val(&w, "remotes", es->remotes);
+	st_val(&w, "pending", es->pending);
+	st_val(&w, "max_entries", ec->max_entries);
+	st_val(&w, "max_per_host", ec->max_per_host);
+	if (q != NULL) {
+		st_section(&w, "queue");
+		st_val(&w, "received", q->received);
+		st_val(&w, "accepted", q->accepted);
+		st_val(&w, "modified", q->modified);
+		st_val(&w, "dropped", q->dropped);
+		st_val(&w, "bad_packet", q->bad_packet);
+		st_val(&w, "bad_message", q->bad_message);
+		st_val(&w, "verdict_errors", q->verdict_errors);
+		st_val(&w, "verdicts_lost", q->verdicts_lost);
+		st_val(&w, "enobufs", q->enobufs);
+		st_val(&w, "recv_errors", q->recv_errors);
+		st_val(&w, "flushes", q->flushes);
+	}
+	if (env->n_daemon > 0) {
+		st_section(&w, "daemon");
+		for (size_t i = 0; i < env->n_daemon; i++)
+			st_val(&w, env->daemon[i].name, env->daemon[i].value);
+	}
+	st_section(&w, NULL);
+	if (w.json) {
+		json_obj_end(out);
+		jbuf_puts(out, "\n");
+	} else {
+		table_print(&w.t, out);
+	}
+}
+
+/* ---- changes ------------------------------------------------------------------ */
+
+static void note(struct ctl_env *env, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note(struct ctl_env *env, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (env->note == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	env->note(env->ctx, msg);
+}
+
+/* "ok" and a one-key JSON object or a sentence. */
+static void ok_count(struct jbuf *out, bool json, const char *key,
+		     uint64_t n, const char *text)
+{
+	jbuf_puts(out, "ok\n");
+	if (json) {
+		json_obj_begin(out);
+		json_kv_uint(out, "version", CTL_VERSION);
+		json_kv_uint(out, key, n);
+		json_obj_end(out);
+		jbuf_puts(out, "\n");
+	} else if (text != NULL) {
+		jbuf_printf(out, "%s\n", text);
+	}
+}
+
+static void do_flush(const struct ctl_request *req, struct ctl_env *env,
+		     struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], text[64];
+	size_t n = engine_flush(env->eng, req->has_remote ? req->remote : 0,
+				req->has_host ? req->host : 0);
+
+	note(env, "control: flush remote=%s host=%s: %zu entries removed",
+	     req->has_remote ? ip4(req->remote, a) : "any",
+	     req->has_host ? ip4(req->host, h) : "any", n);
+	snprintf(text, sizeof(text), "%zu entries removed", n);
+	ok_count(out, req->json, "removed", n, text);
+}
+
+static void do_add(const struct ctl_request *req, struct ctl_env *env,
+		   struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], msg[160];
+
+	ip4(req->remote, a);
+	ip4(req->host, h);
+	if (engine_preload(env->eng, req->remote, req->host, req->spi_in,
+			   req->has_spi_out ? req->spi_out : 0, req->ttl_ms,
+			   env->now) < 0) {
+		int e = errno;
+
+		snprintf(msg, sizeof(msg), "remote %s SPI 0x%08x to %s: %s", a,
+			 req->spi_in, h,
+			 e == EEXIST ? "the SPI belongs to another host" :
+			 e == ENOSPC ? "table limits reached" :
+			 e == EINVAL ? "host is not internal" : strerror(e));
+		note(env, "control: add-esp refused: %s", msg);
+		error_reply(out, e == EEXIST ? "exists" : e == ENOSPC ?
+			    "nospace" : "invalid", msg);
+		return;
+	}
+	note(env, "control: add-esp remote=%s spi_in=0x%08x host=%s "
+	     "spi_out=0x%08x ttl=%llus", a, req->spi_in, h,
+	     req->has_spi_out ? req->spi_out : 0,
+	     (unsigned long long)(req->ttl_ms / 1000u));
+	ok_count(out, req->json, "added", 1, NULL);
+}
+
+static void do_del(const struct ctl_request *req, struct ctl_env *env,
+		   struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], msg[96];
+
+	ip4(req->remote, a);
+	if (engine_del_esp(env->eng, req->remote, req->spi_in) < 0) {
+		snprintf(msg, sizeof(msg), "no ESP entry of remote %s with "
+			 "SPI 0x%08x", a, req->spi_in);
+		error_reply(out, "notfound", msg);
+		return;
+	}
+	note(env, "control: del-esp remote=%s spi_in=0x%08x", a, req->spi_in);
+	ok_count(out, req->json, "removed", 1, NULL);
+}
+
+void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
+		 struct jbuf *out)
+{
+	jbuf_reset(out);
+	switch (req->cmd) {
+	case CTL_PING:
+		ok_count(out, req->json, "pong", 1, "pong");
+		break;
+	case CTL_SHOW:
+		do_show(req, env, out);
+		break;
+	case CTL_STATS:
+		do_stats(req, env, out);
+		break;
+	case CTL_FLUSH:
+		do_flush(req, env, out);
+		break;
+	case CTL_ADD_ESP:
+		do_add(req, env, out);
+		break;
+	case CTL_DEL_ESP:
+		do_del(req, env, out);
+		break;
+	case CTL_RELOAD:
+		if (env->reload == NULL || env->reload(env->ctx) < 0)
+			error_reply(out, "failed", "reload refused: see the "
+				    "daemon's log");
+		else
+			ok_count(out, req->json, "reloaded", 1, "reloaded");
+		break;
+	}
+	if (out->overflow) {
+		char msg[128];
+		size_t limit = out->limit;
+
+		out->overflow = false;
+		jbuf_reset(out);
+		snprintf(msg, sizeof(msg), "response larger than %zu bytes: "
+			 "narrow it with --remote or --host", limit);
+		error_reply(out, "toolarge", msg);
+	}
+}
+
+void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out)
+{
+	struct ctl_request req;
+	char err[160];
+
+	if (ctl_parse(line, &req, err, sizeof(err)) < 0) {
+		char *sp = strchr(err, ' ');
+
+		jbuf_reset(out);
+		if (sp != NULL)
+			*sp++ = '\0';
+		error_reply(out, err, sp ? sp : "");
+		return;
+	}
+	ctl_execute(&req, env, out);
+}
