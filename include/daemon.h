@@ -17,6 +17,7 @@
 
 struct nfqueue;
 struct netwatch;
+struct control;
 
 struct masqd_stats {
 	uint64_t bad_hook;        /* packet from a hook our rules do not use */
@@ -32,6 +33,7 @@ struct masqd {
 	struct engine *eng;
 	struct nfqueue *nfq;
 	struct netwatch *nw;
+	struct control *ctl;          /* control socket; NULL if not open */
 	struct rawsock raw;
 	int epfd, sigfd, timerfd;
 	bool running;
@@ -40,6 +42,7 @@ struct masqd {
 	uint64_t watchdog_ms;         /* 0 = no watchdog */
 	uint64_t next_watchdog;
 	uint64_t next_status;
+	uint64_t started;             /* ms, engine clock at start (uptime) */
 	struct masqd_stats st;
 };
 

@@ -371,7 +371,7 @@ static void show_json(const struct collect *c, uint64_t now, struct jbuf *out)
 }
 
 /* An aligned text table: cells of at most CELL-1 characters. */
-#define CELL 24
+#define CELL 40
 struct table {
 	size_t ncols, nrows, cap;
 	char (*cell)[CELL];

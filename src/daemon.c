@@ -22,6 +22,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "netwatch.h"
@@ -29,7 +30,8 @@
 #include "notify.h"
 #include "state.h"
 
-enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH };
+enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
+       EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT = 0x100 };
 
 #define MASQD_RX_BATCH 64            /* queue messages per wakeup */
 #define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
@@ -285,6 +287,65 @@ static int masqd_start_io(struct masqd *d)
 	return 0;
 }
 
+static int masqd_reload(struct masqd *d);
+
+/* Control request: reload like SIGHUP. Returns 0 or -1. */
+static int masqd_ctl_reload(void *ctx)
+{
+	struct masqd *d = ctx;
+
+	log_info("control: reload requested");
+	return masqd_reload(d);
+}
+
+/* Control request: a change (flush, add, del) for the log. */
+static void masqd_ctl_note(void *ctx, const char *what)
+{
+	(void)ctx;
+	log_info("%s", what);
+}
+
+/* What a control request sees: the engine, the clock, the counters. */
+static void masqd_ctl_env(void *ctx, struct ctl_env *env)
+{
+	struct masqd *d = ctx;
+	const struct netwatch_stats *w = netwatch_get_stats(d->nw);
+	const struct ctl_counter c[] = {
+		{ "copies_sent", d->raw.st.sent },
+		{ "copies_failed", d->raw.st.failed },
+		{ "bad_hook", d->st.bad_hook },
+		{ "reloads", d->st.reloads },
+		{ "reload_errors", d->st.reload_errors },
+		{ "queue_errors", d->st.queue_errors },
+		{ "watch_errors", d->st.watch_errors },
+		{ "address_changes", w->changes },
+		{ "netwatch_errors", w->errors + w->enobufs },
+	};
+
+	env->eng = d->eng;
+	env->now = d->now;
+	env->started = d->started;
+	env->queue = d->nfq ? nfqueue_get_stats(d->nfq) : NULL;
+	memcpy(env->daemon, c, sizeof(c));
+	env->n_daemon = sizeof(c) / sizeof(c[0]);
+	env->reload = masqd_ctl_reload;
+	env->note = masqd_ctl_note;
+	env->ctx = d;
+}
+
+/* The control socket from control.* (after the epoll set exists). Returns
+ * 0 or -1, logged. */
+static int masqd_start_control(struct masqd *d)
+{
+	const struct masqd_config *c = d->cfg;
+
+	d->ctl = control_open(c->control_socket, c->control_mode,
+			      c->control_owner, c->control_group, d->epfd,
+			      EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT,
+			      masqd_ctl_env, d);
+	return d->ctl ? 0 : -1;
+}
+
 /* One line saying what runs, for the log and STATUS=. */
 static void masqd_describe(const struct masqd *d, char *buf, size_t len)
 {
@@ -312,12 +373,13 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	d->force_debug = force_debug;
 	d->epfd = d->sigfd = d->timerfd = d->raw.fd = -1;
 	d->now = mono_ms();
+	d->started = d->now;
 	if (masqd_start_engine(d) < 0)
 		return -1;
 	masqd_load_state(d);
 	masqd_preload(d, d->cfg);
 	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
-	    masqd_start_io(d) < 0)
+	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0)
 		return -1;
 	d->watchdog_ms = notify_watchdog_usec() / 2000u;
 	d->next_watchdog = d->watchdog_ms ? d->now : UINT64_MAX;
@@ -331,6 +393,8 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 
 void masqd_fini(struct masqd *d)
 {
+	control_close(d->ctl);
+	d->ctl = NULL;
 	nfqueue_close(d->nfq);   /* verdicts for what is still queued */
 	d->nfq = NULL;
 	netwatch_close(d->nw);
@@ -406,6 +470,12 @@ static int masqd_reload(struct masqd *d)
 		goto fail;
 	}
 	masqd_apply_shell(d, next);
+	if (strcmp(next->control_socket, d->cfg->control_socket) != 0 ||
+	    next->control_mode != d->cfg->control_mode ||
+	    strcmp(next->control_owner, d->cfg->control_owner) != 0 ||
+	    strcmp(next->control_group, d->cfg->control_group) != 0)
+		log_msg(LOG_LEVEL_WARNING, "control socket settings take "
+			"effect at the next restart");
 	free(d->cfg);
 	d->cfg = next;   /* same path: `path` now reads next's copy */
 	path = d->cfg->path;
@@ -532,6 +602,7 @@ static void masqd_on_timer(struct masqd *d)
 	(void)read(d->timerfd, &expirations, sizeof(expirations));
 	d->armed = 0;
 	(void)engine_run_timers(d->eng, d->now);
+	control_run_timers(d->ctl, d->now);
 	if (d->now >= d->next_watchdog) {
 		notify_watchdog();   /* from the loop itself: it is alive */
 		d->next_watchdog = d->now + d->watchdog_ms;
@@ -558,6 +629,8 @@ static void masqd_arm_timer(struct masqd *d)
 		when = d->next_watchdog;
 	if (d->next_status < when)
 		when = d->next_status;
+	if (control_next_deadline(d->ctl) < when)
+		when = control_next_deadline(d->ctl);
 	if (when == d->armed)
 		return;
 	if (when == 0)
@@ -572,8 +645,13 @@ static void masqd_arm_timer(struct masqd *d)
 }
 
 /* One ready descriptor. */
-static void masqd_dispatch(struct masqd *d, uint32_t tag)
+static void masqd_dispatch(struct masqd *d, uint32_t tag, uint32_t events)
 {
+	if (tag >= EV_TAG_CONTROL_CLIENT) {
+		control_on_client(d->ctl, tag - EV_TAG_CONTROL_CLIENT, events,
+				  d->now);
+		return;
+	}
 	switch (tag) {
 	case EV_TAG_NFQ:
 		if (nfqueue_receive(d->nfq, MASQD_RX_BATCH) < 0) {
@@ -586,6 +664,9 @@ static void masqd_dispatch(struct masqd *d, uint32_t tag)
 		break;
 	case EV_TAG_TIMER:
 		masqd_on_timer(d);
+		break;
+	case EV_TAG_CONTROL:
+		control_on_listen(d->ctl, d->now);
 		break;
 	case EV_TAG_NETWATCH:
 		if (netwatch_receive(d->nw) < 0) {
@@ -615,7 +696,7 @@ int masqd_run(struct masqd *d)
 		}
 		d->now = mono_ms();
 		for (int i = 0; i < n; i++)
-			masqd_dispatch(d, evs[i].data.u32);
+			masqd_dispatch(d, evs[i].data.u32, evs[i].events);
 	}
 	notify_stopping();
 	d->now = mono_ms();

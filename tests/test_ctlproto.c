@@ -1,0 +1,390 @@
+/*
+ * Control protocol v1 without the socket: request parsing (good lines, each
+ * kind of bad one), JSON escaping, and the answers of a real engine fed with
+ * real packets: show as JSON and as a table, add/del/flush, the size limit.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctlproto.h"
+#include "json.h"
+#include "pktbuild.h"
+
+static struct engine *eng;
+static struct jbuf out;
+static struct ctl_env env;
+static char notes[1024];
+static int reloads;
+
+static void record_note(void *ctx, const char *what)
+{
+	(void)ctx;
+	snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes), "%s\n",
+		 what);
+}
+
+static int fake_reload(void *ctx)
+{
+	(void)ctx;
+	return reloads++ == 0 ? 0 : -1;
+}
+
+static void setup(void)
+{
+	struct engine_config cfg;
+
+	engine_config_defaults(&cfg);
+	cfg.external_addr = pb_addr("198.51.100.1");
+	cfg.internal[0].addr = pb_addr("192.168.1.0");
+	cfg.internal[0].mask = 0xffffff00u;
+	cfg.n_internal = 1;
+	cfg.parallel_sessions = true;
+	eng = engine_new(&cfg, 7, 1000, NULL, NULL);
+	ck_assert_ptr_nonnull(eng);
+	jbuf_init(&out, CTL_MAX_RESPONSE);
+	memset(&env, 0, sizeof(env));
+	env.eng = eng;
+	env.now = 1000;
+	env.started = 1000;
+	env.note = record_note;
+	env.reload = fake_reload;
+	notes[0] = '\0';
+	reloads = 0;
+}
+
+static void teardown(void)
+{
+	jbuf_free(&out);
+	engine_free(eng);
+}
+
+/* Sends one ESP packet through the engine at env.now. */
+static void esp(const char *src, const char *dst, uint32_t spi, int inbound)
+{
+	uint8_t pkt[256];
+	size_t len = pb_esp(pkt, sizeof(pkt), pb_addr(src), pb_addr(dst), spi,
+			    1, 32);
+	struct engine_decision dec;
+
+	engine_process(eng, pkt, len, inbound ? DIR_INBOUND : DIR_OUTBOUND,
+		       env.now, &dec);
+	ck_assert_int_ne(dec.verdict, VERDICT_DROP);
+}
+
+static const char *ask(const char *line)
+{
+	ctl_handle_line(line, &env, &out);
+	ck_assert(!out.overflow);
+	return out.p;
+}
+
+START_TEST(parse_good)
+{
+	struct ctl_request r;
+	char err[128];
+
+	ck_assert_int_eq(ctl_parse("v1 ping\n", &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.cmd, CTL_PING);
+	ck_assert(!r.json);
+	ck_assert_int_eq(ctl_parse("v1 show format=json remote=198.51.100.20 "
+				   "host=192.168.1.10", &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.cmd, CTL_SHOW);
+	ck_assert(r.json && r.has_remote && r.has_host);
+	ck_assert_uint_eq(r.remote, pb_addr("198.51.100.20"));
+	ck_assert_uint_eq(r.host, pb_addr("192.168.1.10"));
+	ck_assert_int_eq(ctl_parse("v1 add-esp remote=198.51.100.20 "
+				   "host=192.168.1.11 spi_in=0x5000 "
+				   "spi_out=4096 ttl=60\r\n", &r, err,
+				   sizeof(err)), 0);
+	ck_assert_int_eq(r.cmd, CTL_ADD_ESP);
+	ck_assert_uint_eq(r.spi_in, 0x5000);
+	ck_assert_uint_eq(r.spi_out, 4096);
+	ck_assert_uint_eq(r.ttl_ms, 60000);
+	ck_assert_int_eq(ctl_parse("v1 del-esp remote=1.2.3.4 spi_in=0xFFFFFFFF",
+				   &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.spi_in, 0xffffffffu);
+}
+END_TEST
+
+START_TEST(parse_bad)
+{
+	static const struct { const char *line, *err; } cases[] = {
+		{ "", "protocol version" },
+		{ "v2 ping", "protocol version" },
+		{ "ping", "protocol version" },
+		{ "v1", "protocol unknown command (none)" },
+		{ "v1 frob", "protocol unknown command frob" },
+		{ "v1 show remote", "protocol argument without '='" },
+		{ "v1 show colour=red", "protocol unknown key colour" },
+		{ "v1 show remote=1.2.3", "invalid remote: 1.2.3" },
+		{ "v1 show host=192.168.001.1", "invalid host" },
+		{ "v1 show format=xml", "invalid format" },
+		{ "v1 ping host=1.2.3.4", "protocol argument not taken by ping" },
+		{ "v1 show spi_in=0x1000", "protocol argument not taken" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=0x1000 host=1.2.3.5",
+		  "protocol argument not taken by del-esp" },
+		{ "v1 add-esp remote=1.2.3.4 spi_in=0x1000",
+		  "protocol add-esp needs remote=, spi_in= and host=" },
+		{ "v1 del-esp remote=1.2.3.4", "protocol del-esp needs" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=0", "invalid spi_in: 0" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=255", "invalid spi_in" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=0x100000000", "invalid" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=0x", "invalid" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=-5", "invalid" },
+		{ "v1 del-esp remote=1.2.3.4 spi_in=0x12g4", "invalid" },
+		{ "v1 add-esp remote=1.2.3.4 host=1.2.3.5 spi_in=0x1000 ttl=0",
+		  "invalid ttl" },
+		{ "v1 add-esp remote=1.2.3.4 host=1.2.3.5 spi_in=0x1000 "
+		  "ttl=604801", "invalid ttl" },
+	};
+	struct ctl_request r;
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(ctl_parse(cases[i].line, &r, err,
+					sizeof(err)) < 0, "%s", cases[i].line);
+		ck_assert_msg(strncmp(err, cases[i].err,
+				      strlen(cases[i].err)) == 0,
+			      "%s: got \"%s\"", cases[i].line, err);
+	}
+}
+END_TEST
+
+START_TEST(parse_too_long)
+{
+	char line[CTL_MAX_REQUEST + 16];
+	struct ctl_request r;
+	char err[128];
+
+	memset(line, ' ', sizeof(line) - 1);
+	memcpy(line, "v1 ping", 7);
+	line[sizeof(line) - 1] = '\0';
+	ck_assert_int_lt(ctl_parse(line, &r, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "protocol request too long");
+	ck_assert_str_eq(ask(line), "error protocol request too long\n");
+}
+END_TEST
+
+START_TEST(json_escapes)
+{
+	struct jbuf b;
+
+	jbuf_init(&b, 1024);
+	json_obj_begin(&b);
+	json_kv_str(&b, "q\"k", "a\"b\\c\n\t\x01\x7f\xc3\xa9");
+	json_key(&b, "list");
+	json_arr_begin(&b);
+	json_uint(&b, 1);
+	json_null(&b);
+	json_bool(&b, true);
+	json_int(&b, -3);
+	json_obj_begin(&b);
+	json_obj_end(&b);
+	json_arr_end(&b);
+	json_kv_str(&b, "none", NULL);
+	json_obj_end(&b);
+	ck_assert(!b.overflow);
+	ck_assert_str_eq(b.p, "{\"q\\\"k\":\"a\\\"b\\\\c\\n\\t\\u0001\\u007f"
+			 "\xc3\xa9\",\"list\":[1,null,true,-3,{}],"
+			 "\"none\":null}");
+	jbuf_free(&b);
+
+	jbuf_init(&b, 8);
+	jbuf_puts(&b, "1234567");
+	ck_assert(!b.overflow);
+	jbuf_puts(&b, "8");
+	ck_assert(b.overflow);
+	jbuf_free(&b);
+}
+END_TEST
+
+START_TEST(ping_and_reload)
+{
+	ck_assert_str_eq(ask("v1 ping"), "ok\npong\n");
+	ck_assert_str_eq(ask("v1 ping format=json"),
+			 "ok\n{\"version\":1,\"pong\":1}\n");
+	ck_assert_str_eq(ask("v1 reload"), "ok\nreloaded\n");
+	ck_assert_str_eq(ask("v1 reload"),
+			 "error failed reload refused: see the daemon's log\n");
+	ck_assert_str_eq(ask("v2 ping"), "error protocol version not "
+			 "supported (this daemon speaks v1)\n");
+}
+END_TEST
+
+START_TEST(show_json_from_traffic)
+{
+	esp("192.168.1.10", "198.51.100.20", 0x1000, 0);
+	env.now = 2000;
+	esp("198.51.100.20", "198.51.100.1", 0x2000, 1);
+	env.now = 5500;
+	esp("192.168.1.11", "198.51.100.20", 0x3000, 0);   /* pending */
+	env.now = 7000;
+	ck_assert_str_eq(ask("v1 show format=json host=192.168.1.10"),
+		"ok\n{\"version\":1,\"isakmp\":[],\"esp\":[{"
+		"\"remote\":\"198.51.100.20\",\"host\":\"192.168.1.10\","
+		"\"spi_out\":\"0x00001000\",\"spi_in\":\"0x00002000\","
+		"\"state\":\"established\",\"pkts_out\":1,\"pkts_in\":1,"
+		"\"bytes_out\":60,\"bytes_in\":60,\"idle\":5,\"ttl\":1795,"
+		"\"age\":6}],\"pending\":[]}\n");
+	ck_assert_str_eq(ask("v1 show format=json host=192.168.1.11"),
+		"ok\n{\"version\":1,\"isakmp\":[],\"esp\":[{"
+		"\"remote\":\"198.51.100.20\",\"host\":\"192.168.1.11\","
+		"\"spi_out\":\"0x00003000\",\"spi_in\":null,"
+		"\"state\":\"pending\",\"pkts_out\":1,\"pkts_in\":0,"
+		"\"bytes_out\":60,\"bytes_in\":0,\"idle\":1,\"ttl\":119,"
+		"\"age\":1}],\"pending\":[{\"remote\":\"198.51.100.20\","
+		"\"host\":\"192.168.1.11\",\"spi_out\":\"0x00003000\","
+		"\"since\":1,\"ttl\":119}]}\n");
+	ck_assert_str_eq(ask("v1 show format=json remote=203.0.113.1"),
+		"ok\n{\"version\":1,\"isakmp\":[],\"esp\":[],\"pending\":[]}\n");
+}
+END_TEST
+
+START_TEST(show_isakmp_json_and_table)
+{
+	uint8_t pkt[256];
+	struct engine_decision dec;
+	size_t len = pb_isakmp(pkt, sizeof(pkt), pb_addr("192.168.1.10"),
+			       pb_addr("198.51.100.20"),
+			       0x1122334455667788ull, 0, 1, 0);
+	const char *t;
+
+	engine_process(eng, pkt, len, DIR_OUTBOUND, env.now, &dec);
+	ck_assert_int_ne(dec.verdict, VERDICT_DROP);
+	esp("192.168.1.10", "198.51.100.20", 0x1000, 0);
+	env.now += 3000;
+	ck_assert_ptr_nonnull(strstr(ask("v1 show format=json"),
+		"\"isakmp\":[{\"remote\":\"198.51.100.20\",\"host\":"
+		"\"192.168.1.10\",\"cookie_i\":\"1122334455667788\","
+		"\"cookie_r\":null,\"idle\":3,\"ttl\":1797}]"));
+	t = ask("v1 show");
+	ck_assert_ptr_nonnull(strstr(t, "ok\nISAKMP entries: 1\n"
+		"REMOTE         HOST          COOKIE_I          COOKIE_R  "
+		"IDLE  TTL\n198.51.100.20  192.168.1.10  1122334455667788  "
+		"-         3s    1797s\n"));
+	ck_assert_ptr_nonnull(strstr(t, "\nESP entries: 1\nREMOTE         "
+		"HOST          SPI_OUT     SPI_IN   STATE    PKTS_OUT  "));
+	ck_assert_ptr_nonnull(strstr(t, "0x00001000  pending  pending  1 "));
+	ck_assert_ptr_nonnull(strstr(t, "\nPending inits: 1\n"));
+}
+END_TEST
+
+START_TEST(add_del_flush)
+{
+	const char *r;
+
+	ck_assert_str_eq(ask("v1 add-esp remote=198.51.100.20 "
+			     "host=192.168.1.10 spi_in=0x5000 ttl=60"),
+			 "ok\n");
+	ck_assert_ptr_nonnull(strstr(notes, "control: add-esp "
+		"remote=198.51.100.20 spi_in=0x00005000 host=192.168.1.10 "
+		"spi_out=0x00000000 ttl=60s"));
+	r = ask("v1 show format=json");
+	ck_assert_ptr_nonnull(strstr(r, "\"spi_out\":null,\"spi_in\":"
+				     "\"0x00005000\",\"state\":\"preloaded\""));
+	ck_assert_ptr_nonnull(strstr(r, "\"ttl\":60,"));
+	/* the same SPI for another host: refused */
+	ck_assert_str_eq(ask("v1 add-esp remote=198.51.100.20 "
+			     "host=192.168.1.11 spi_in=0x5000"),
+			 "error exists remote 198.51.100.20 SPI 0x00005000 to "
+			 "192.168.1.11: the SPI belongs to another host\n");
+	ck_assert_str_eq(ask("v1 add-esp remote=198.51.100.20 "
+			     "host=10.9.9.9 spi_in=0x6000"),
+			 "error invalid remote 198.51.100.20 SPI 0x00006000 to "
+			 "10.9.9.9: host is not internal\n");
+	ck_assert_str_eq(ask("v1 del-esp remote=198.51.100.20 spi_in=0x5000 "
+			     "format=json"),
+			 "ok\n{\"version\":1,\"removed\":1}\n");
+	ck_assert_str_eq(ask("v1 del-esp remote=198.51.100.20 spi_in=0x5000"),
+			 "error notfound no ESP entry of remote 198.51.100.20 "
+			 "with SPI 0x00005000\n");
+	esp("192.168.1.10", "198.51.100.20", 0x1000, 0);
+	esp("192.168.1.11", "198.51.100.21", 0x1001, 0);
+	ck_assert_str_eq(ask("v1 flush host=192.168.1.11"),
+			 "ok\n1 entries removed\n");
+	ck_assert_ptr_nonnull(strstr(notes, "control: flush remote=any "
+				     "host=192.168.1.11: 1 entries removed"));
+	ck_assert_str_eq(ask("v1 flush format=json"),
+			 "ok\n{\"version\":1,\"removed\":1}\n");
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+}
+END_TEST
+
+START_TEST(stats_shapes)
+{
+	const char *r;
+
+	esp("192.168.1.10", "198.51.100.20", 0x1000, 0);
+	env.now = 62000;
+	env.daemon[0] = (struct ctl_counter){ "copies_sent", 4 };
+	env.n_daemon = 1;
+	r = ask("v1 stats format=json");
+	ck_assert_ptr_nonnull(strstr(r, "ok\n{\"version\":1,\"uptime\":61,"
+		"\"packets\":{\"inbound\":0,\"outbound\":1},\"verdicts\":{"
+		"\"accept\":0,\"accept_modified\":1,\"drop\":0},"
+		"\"reasons\":{\"ok\":1,"));
+	ck_assert_ptr_nonnull(strstr(r, "\"malformed\":{\"ip_truncated\":0,"));
+	ck_assert_ptr_nonnull(strstr(r, "\"decisions\":{\"created\":1,"));
+	ck_assert_ptr_nonnull(strstr(r, "\"tables\":{\"esp\":1,\"isakmp\":0,"
+		"\"hosts\":1,\"remotes\":1,\"pending\":1,\"max_entries\":65536,"
+		"\"max_per_host\":1024},\"daemon\":{\"copies_sent\":4}}\n"));
+	r = ask("v1 stats");
+	ck_assert_ptr_nonnull(strstr(r, "ok\nuptime 61s\npackets.inbound"));
+	/* aligned: every value starts in the same column */
+	r = strstr(r, "\ndaemon.copies_sent ");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(strspn(r + 19, " "), 28 + 2 - 18);
+	ck_assert(strncmp(r + 19 + 12, "4\n", 2) == 0);
+	ck_assert_ptr_nonnull(strstr(out.p, "\nmalformed.isakmp_cookie_zero  0\n"));
+}
+END_TEST
+
+START_TEST(response_limit)
+{
+	jbuf_free(&out);
+	jbuf_init(&out, 200);
+	for (uint32_t i = 0; i < 20; i++)
+		ck_assert_int_eq(engine_preload(eng, pb_addr("198.51.100.20"),
+						pb_addr("192.168.1.10"),
+						0x1000 + i, 0, 0, env.now), 0);
+	ctl_handle_line("v1 show format=json", &env, &out);
+	ck_assert_str_eq(out.p, "error toolarge response larger than 200 "
+			 "bytes: narrow it with --remote or --host\n");
+}
+END_TEST
+
+static Suite *ctlproto_suite(void)
+{
+	Suite *s = suite_create("ctlproto");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, parse_good);
+	tcase_add_test(tc, parse_bad);
+	tcase_add_test(tc, parse_too_long);
+	tcase_add_test(tc, json_escapes);
+	tcase_add_test(tc, ping_and_reload);
+	tcase_add_test(tc, show_json_from_traffic);
+	tcase_add_test(tc, show_isakmp_json_and_table);
+	tcase_add_test(tc, add_del_flush);
+	tcase_add_test(tc, stats_shapes);
+	tcase_add_test(tc, response_limit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(ctlproto_suite());
+	int failed;
+
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
