@@ -290,6 +290,8 @@ int main(int argc, char **argv)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;   /* refused at once ("busy"): read why */
 		if (n < 0)
 			die(EX_COMM, "send: %s", strerror(errno));
 		off += (size_t)n;
@@ -313,6 +315,8 @@ int main(int argc, char **argv)
 		n = recv(fd, buf + len, cap - 1 - len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ECONNRESET && len > 0)
+			break;   /* closed with our request unread: answer in */
 		if (n < 0)
 			die(EX_COMM, "receive: %s", strerror(errno));
 		if (n == 0)
