@@ -129,8 +129,7 @@ begin() {
 # returns 1 if anything in the scenario failed.
 end() {
 	local rc n q i
-	sleep 0.3
-	[ -n "$CAP_PID" ] && nl_stop "$CAP_PID"
+	[ -n "$CAP_PID" ] && nl_capture_stop "$CAP_PID"
 	# SIGUSR1 dumps the tables and the queue counters into the log.
 	q=$(grep -c "^<[0-9]>queue: received=" "$LOG")
 	[ -n "$NL_DPID" ] && kill -USR1 "$NL_DPID"
@@ -252,8 +251,7 @@ scenario_blocked() {
 		--inner-local "$H2_IN" --inner-peer "$R1_IN" --sa-out "$(sa $A2)" --sa-in "$(sa $B2)" \
 		--count 8 --timeout 0.4 --interval 0.1 --linger 1.0
 	alive=no; kill -0 "${IPID[s3.h1]}" 2>/dev/null && alive=yes
-	sleep 0.3
-	nl_stop "$cap"
+	nl_capture_stop "$cap"
 	: > "$TMP/s3.stop"
 	init_wait s3.h1
 	nl_check "s3: h1 was still talking while h2 tried (its entry lived)" [ $alive = yes ]
@@ -286,8 +284,7 @@ scenario_blocked() {
 	init "$NL_H2" s3.h2.after --local "$NL_H2_IP" --peer "$NL_R1_IP" \
 		--inner-local "$H2_IN" --inner-peer "$R1_IN" --sa-out "$(sa $A2)" --sa-in "$(sa $B2)" \
 		--count 10 --interval 0.1
-	sleep 0.3
-	nl_stop "$cap"
+	nl_capture_stop "$cap"
 	resp_end s3.r1
 	n=$(json "$TMP/s3.h2.after.json" answered)
 	nl_check "s3: after the expiry h2 gets through: >= 8 of 10 answered and verified ($n)" ge "$n" 8
@@ -374,8 +371,7 @@ done
 
 # --- 5: over all of them, nothing with a LAN source on the WAN ---------------
 echo "# scenario s5"
-sleep 0.3
-nl_stop "$ALL_CAP"
+nl_capture_stop "$ALL_CAP"
 n=$(nl_pcap_count "$TMP/all.wan.pcap" "ip proto 50")
 nl_check "s5: the WAN capture saw the ESP of all scenarios ($n packets)" ge "$n" 200
 n=$(nl_pcap_count "$TMP/all.wan.pcap" "src net $NL_LAN_NET")

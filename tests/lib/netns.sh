@@ -274,15 +274,24 @@ nl_daemon_stop() {
 
 # Starts a capture in namespace $1 on $2 into pcap $3 (optional BPF $4);
 # the PID is in NL_LAST. Returns 1 if tcpdump is not listening within 5 s.
+# --immediate-mode: libpcap's TPACKET_V3 ring otherwise hands packets over
+# in blocks, up to a second late, and a capture stopped right after the
+# traffic would lose its last block (and "zero packets" would lie). Stop it
+# with nl_capture_stop, which leaves a second for the last packets.
 nl_capture_start() {
-	nl_spawn "$1" tcpdump -i "$2" -n -U -s 256 -w "$3" ${4:+"$4"} 2>"$3.err"
+	nl_spawn "$1" tcpdump -i "$2" -n -U --immediate-mode -s 256 -w "$3" ${4:+"$4"} 2>"$3.err"
 	nl_wait_log "listening on" 50 "$3.err"
 }
 
-# Packets in pcap $1 matching BPF $2 (-1 if the file cannot be read).
+nl_capture_stop() { sleep 1; nl_stop "$1"; }
+
+# Packets in pcap $1 matching BPF $2; -1 if the file cannot be read or the
+# filter does not compile (a typo must not count as "zero packets").
 nl_pcap_count() {
+	local out
 	[ -r "$1" ] || { echo -1; return; }
-	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
+	out=$(tcpdump -n -r "$1" "$2" 2>/dev/null) || { echo -1; return; }
+	[ -z "$out" ] && echo 0 || printf '%s\n' "$out" | wc -l
 }
 
 # BPF for ESP with SPI $1 (the 4 bytes after the IP header).
