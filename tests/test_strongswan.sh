@@ -17,7 +17,10 @@
 # source port 500, and each host gets its own replies (by IKE SPI). Then
 # both tunnels carry pings (both ways), the gateway has no route to the LAN,
 # and a capture on the WAN sees no 192.168.0.0/16 source and no inner
-# (10.0.0.0/8) packet at all.
+# (10.0.0.0/8) packet at all. strongSwan alone copes with plain MASQUERADE
+# (it floats to UDP/4500 either way; the second host's IKE_SA_INIT then
+# leaves with a remapped source port): the SAs and pings passing prove the
+# path works, the wire and table checks prove it went through ipsec-masqd.
 #
 # The charon configs are the templates in tests/strongswan/. Each charon
 # reads only its own STRONGSWAN_CONF (vici socket, log file, plugin list);
@@ -243,7 +246,7 @@ start_charon() {
 swan() {
 	local ns=$1 dir=$TMP/$1; shift
 	in_ns "$ns" env STRONGSWAN_CONF="$dir/strongswan.conf" SWANCTL_DIR="$dir" \
-		timeout 60 swanctl "$@" --uri "unix://$dir/charon.vici"
+		timeout 40 swanctl "$@" --uri "unix://$dir/charon.vici"
 }
 
 # Loads the instance's swanctl.conf (no certificate directories: PSK only,
@@ -274,16 +277,16 @@ for ns in "$GW" "$H1" "$H2"; do
 		cat "$TMP/$ns/stderr" "$TMP/$ns/charon.log" 2>/dev/null | tail -30
 		exit 1
 	fi
-	check "$ns: kernel-libipsec is the IPsec backend" \
-		grep -q "loaded plugins:.*kernel-libipsec" "$TMP/$ns/charon.log"
+	check "$ns: kernel-libipsec loaded, its TUN device ipsec0 created" \
+		grep -q "created TUN device: ipsec0" "$TMP/$ns/charon.log"
 	check "$ns: swanctl --load-all loads the PSKs and connections" load_all "$ns"
 done
 
 # --- both hosts at the same time ---------------------------------------------
 T1=$SECONDS
-swan "$H1" --initiate --child tun --timeout 45 >"$TMP/$H1/initiate.out" 2>&1 &
+swan "$H1" --initiate --child tun --timeout 30 >"$TMP/$H1/initiate.out" 2>&1 &
 I1=$!
-swan "$H2" --initiate --child tun --timeout 45 >"$TMP/$H2/initiate.out" 2>&1 &
+swan "$H2" --initiate --child tun --timeout 30 >"$TMP/$H2/initiate.out" 2>&1 &
 I2=$!
 wait $I1; R1=$?
 wait $I2; R2=$?
@@ -305,11 +308,11 @@ check "the gateway has host-a's IKE SA from $EXT with CHILD SA tun-a installed" 
 check "the gateway has host-b's IKE SA from $EXT with CHILD SA tun-b installed" sa_up host-b tun-b
 
 # --- pings through each tunnel -----------------------------------------------
-# Up to 10 single pings, at least 3 answers.
+# Up to 10 single pings (1 s each), at least 3 answers.
 pings() {   # $1 ns, $2 from, $3 to
 	local n=0 i
 	for ((i = 0; i < 10 && n < 3; i++)); do
-		in_ns "$1" ping -n -c1 -W2 -I "$2" "$3" >/dev/null 2>&1 && n=$((n + 1))
+		in_ns "$1" ping -n -c1 -W1 -I "$2" "$3" >/dev/null 2>&1 && n=$((n + 1))
 	done
 	echo "$n"
 	[ "$n" -ge 3 ]
