@@ -55,7 +55,7 @@ done
 command -v swanctl >/dev/null 2>&1 || skip "swanctl missing (apt-get install strongswan-swanctl)"
 for p in kernel-libipsec kernel-netlink socket-default vici openssl kdf random nonce aes sha2 hmac; do
 	[ -f "$PLUGINDIR/libstrongswan-$p.so" ] ||
-		skip "strongSwan plugin $p missing in $PLUGINDIR (apt-get install libcharon-extra-plugins libstrongswan-extra-plugins)"
+		skip "strongSwan plugin $p missing in $PLUGINDIR (apt-get install charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins)"
 done
 [ -c /dev/net/tun ] || skip "no /dev/net/tun (kernel-libipsec needs a TUN device)"
 [ -x "$BIN" ] || skip "$BIN not built"
