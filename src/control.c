@@ -363,8 +363,13 @@ static int read_request(struct control *c, struct client *k, uint64_t now)
 				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		}
-		if (n == 0)
-			return -1;   /* gone before its newline */
+		if (n == 0 && k->in_len == 0)
+			return -1;   /* gone without a word */
+		if (n == 0) {        /* end of input ends the line too */
+			k->in[k->in_len] = '\0';   /* in_len < size: above */
+			answer(c, k);
+			return flush_out(c, k, now);
+		}
 		nl = memchr(k->in + k->in_len, '\n', (size_t)n);
 		k->in_len += (size_t)n;
 		if (nl == NULL)
