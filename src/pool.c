@@ -2,6 +2,8 @@
  * Fixed-size object pool. Chunks come from malloc while the tables grow and
  * stay until pool_destroy(); a freed object goes on a free list threaded
  * through its own first bytes, so steady-state get/put never allocates.
+ * Under AddressSanitizer free objects are poisoned, so a use after
+ * pool_put() is reported like a use after free().
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -12,22 +14,36 @@
 
 #include "pool.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct pool_chunk {
 	struct pool_chunk *next;
 	alignas(max_align_t) unsigned char objects[];
 };
 
 /* Object size rounded up so every object in a chunk is max-aligned and can
- * hold the free-list link. */
+ * hold the free-list link. Saturates instead of wrapping; such a size then
+ * fails in pool_grow(). */
 static size_t slot_size(size_t obj_size)
 {
 	size_t align = alignof(max_align_t);
 
 	if (obj_size < sizeof(void *))
 		obj_size = sizeof(void *);
+	if (obj_size > SIZE_MAX - (align - 1))
+		return SIZE_MAX & ~(align - 1);
 	return (obj_size + align - 1) / align * align;
 }
 
+/* Set up an empty pool; nothing is allocated before the first get.
+ * pool->obj_size becomes the rounded slot size. */
 void pool_init(struct pool *pool, size_t obj_size, size_t per_chunk)
 {
 	memset(pool, 0, sizeof(*pool));
@@ -35,6 +51,8 @@ void pool_init(struct pool *pool, size_t obj_size, size_t per_chunk)
 	pool->per_chunk = per_chunk ? per_chunk : 1;
 }
 
+/* Free every chunk, objects still out included: the owner is going away.
+ * Leaves an empty pool that can be used again. */
 void pool_destroy(struct pool *pool)
 {
 	struct pool_chunk *c = pool->chunks;
@@ -42,12 +60,21 @@ void pool_destroy(struct pool *pool)
 	while (c) {
 		struct pool_chunk *next = c->next;
 
+		UNPOISON(c, sizeof(*c) + pool->per_chunk * pool->obj_size);
 		free(c);
 		c = next;
 	}
 	pool->chunks = NULL;
 	pool->free_list = NULL;
 	pool->in_use = pool->capacity = 0;
+}
+
+/* Push an object on the free list and poison it. */
+static void push_free(struct pool *pool, void *obj)
+{
+	*(void **)obj = pool->free_list;
+	pool->free_list = obj;
+	POISON(obj, pool->obj_size);
 }
 
 /* Add a chunk and thread its objects onto the free list. Returns 0, or -1
@@ -68,16 +95,14 @@ static int pool_grow(struct pool *pool)
 	}
 	c->next = pool->chunks;
 	pool->chunks = c;
-	for (size_t i = n; i-- > 0;) {
-		void *obj = c->objects + i * pool->obj_size;
-
-		*(void **)obj = pool->free_list;
-		pool->free_list = obj;
-	}
+	for (size_t i = n; i-- > 0;)
+		push_free(pool, c->objects + i * pool->obj_size);
 	pool->capacity += n;
 	return 0;
 }
 
+/* A zeroed, max-aligned object: from the free list, or from a new chunk
+ * when it is empty. Returns NULL with errno = ENOMEM on failure. */
 void *pool_get(struct pool *pool)
 {
 	void *obj;
@@ -85,15 +110,18 @@ void *pool_get(struct pool *pool)
 	if (!pool->free_list && pool_grow(pool))
 		return NULL;
 	obj = pool->free_list;
+	UNPOISON(obj, pool->obj_size);
 	pool->free_list = *(void **)obj;
 	memset(obj, 0, pool->obj_size);
 	pool->in_use++;
 	return obj;
 }
 
+/* Give an object back for reuse; NULL is ignored, like free(NULL). */
 void pool_put(struct pool *pool, void *obj)
 {
-	*(void **)obj = pool->free_list;
-	pool->free_list = obj;
+	if (!obj)
+		return;
+	push_free(pool, obj);
 	pool->in_use--;
 }
