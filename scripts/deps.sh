@@ -9,7 +9,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 packages="build-essential autoconf automake pkg-config clang valgrind mandoc groff-base
 	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev
-	iproute2 iptables nftables tcpdump python3-scapy systemd ethtool"
+	iproute2 iptables nftables tcpdump python3-scapy systemd ethtool iputils-ping
+	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"
 # apt-get update only when something is missing: keeps repeated runs fast.
 missing=""
 for p in $packages; do
