@@ -10,7 +10,9 @@
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
 
-P=imctl-                      # this test's namespace prefix
+# This test's namespace prefix, with our PID: two runs (two build trees)
+# may go at once; namespaces of runs whose process is gone are stale.
+P=imctl-$$-
 LAN=${P}lan RTR=${P}rtr WAN=${P}wan
 BIN=${IPSEC_MASQD:-${top_builddir:-.}/ipsec-masqd}
 CTL=${IPSEC_MASQCTL:-${top_builddir:-.}/ipsec-masqctl}
@@ -80,7 +82,15 @@ wait_log() {
 	return 1
 }
 
-remove_namespaces
+remove_stale() {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^imctl-'); do
+		pid=${ns#imctl-}; pid=${pid%%-*}
+		kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+	done
+}
+
+remove_stale
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 TMP=$(mktemp -d /tmp/imctl.XXXXXX)
