@@ -232,6 +232,17 @@ START_TEST(good_preload)
 }
 END_TEST
 
+START_TEST(good_control_numeric)
+{
+	load_ok("good/control-numeric.conf");
+	ck_assert_uint_eq(cfg->control_mode, 0600);
+	ck_assert_str_eq(cfg->control_owner, "0");
+	ck_assert_str_eq(cfg->control_group, "65534");
+	ck_assert_str_eq(cfg->control_socket,
+			 RUNSTATEDIR "/ipsec-masqd/control");
+}
+END_TEST
+
 START_TEST(good_limits_edge)
 {
 	const struct engine_config *e = &cfg->engine;
@@ -276,7 +287,7 @@ START_TEST(every_good_file_loads)
 	static const char *const known[] = {
 		"fractional.conf", "full.conf", "limits-edge.conf",
 		"minimal-address.conf", "minimal-interface.conf",
-		"preload.conf", NULL
+		"preload.conf", "control-numeric.conf", NULL
 	};
 	char pattern[4096];
 	glob_t g;
@@ -503,6 +514,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, good_fractional);
 	tcase_add_test(tc, good_preload);
 	tcase_add_test(tc, good_limits_edge);
+	tcase_add_test(tc, good_control_numeric);
 	tcase_add_test(tc, sample_loads_with_defaults);
 	tcase_add_test(tc, every_good_file_loads);
 	tcase_add_test(tc, every_bad_file_fails_on_its_line);

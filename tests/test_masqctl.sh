@@ -135,12 +135,15 @@ setup_rules() {
 	$ipt -t nat -A POSTROUTING -o wan0 -j MASQUERADE
 }
 
+# The socket's group: members may use it, others may not.
+GRP=$(getent group 65534 | cut -d: -f1)
+[ -n "$GRP" ] || skip "no group 65534 (nogroup)"
 cat > "$TMP/masqd.conf" <<CONF
 queue = 0;
 external = { address = "198.51.100.1"; };
 internal = [ "192.168.1.0/24" ];
 esp = { parallel_sessions = true; };
-control = { socket = "$SOCK"; };
+control = { socket = "$SOCK"; group = "$GRP"; };
 log = { level = "info"; };
 CONF
 
@@ -209,8 +212,8 @@ ok "daemon started (pid $DPID)"
 
 out=$(ctl ping); rc=$?
 check "ping answers pong ($rc, $out)" [ $rc = 0 -a "$out" = pong ]
-m=$(stat -c %a "$SOCK")
-check "the socket has mode 0660 ($m)" [ "$m" = 660 ]
+m=$(stat -c %a:%G "$SOCK")
+check "the socket has mode 0660 and group $GRP ($m)" [ "$m" = "660:$GRP" ]
 
 # --- an association made by traffic -----------------------------------------------
 pkt "$LAN" esp 192.168.1.10 198.51.100.20 0x1000
@@ -300,8 +303,10 @@ ctl frobnicate 2>/dev/null; rc=$?
 check "unknown command: exit 2 ($rc)" [ $rc = 2 ]
 ctl add esp --remote 198.51.100.20 2>/dev/null; rc=$?
 check "missing arguments: exit 2 ($rc)" [ $rc = 2 ]
-setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" -s "$SOCK" ping 2>"$TMP/err"; rc=$?
+setpriv --reuid=65533 --regid=65533 --clear-groups "$CTL" -s "$SOCK" ping 2>"$TMP/err"; rc=$?
 check "socket without permission: exit 5 ($rc: $(cat "$TMP/err"))" [ $rc = 5 ]
+out=$(setpriv --reuid=65533 --regid=65534 --clear-groups "$CTL" -s "$SOCK" ping 2>&1); rc=$?
+check "a member of the socket's group may use it ($rc: $out)" [ $rc = 0 -a "$out" = pong ]
 
 # --- slow and hostile clients ------------------------------------------------------------
 # 8 clients that never send: the 9th is refused at once, packets still pass,
