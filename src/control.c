@@ -66,6 +66,7 @@ static int lookup_user(const char *name, uid_t *uid)
 	return 0;
 }
 
+/* A group name or number into *gid. Returns 0 or -1 (errno ENOENT). */
 static int lookup_group(const char *name, gid_t *gid)
 {
 	struct group *gr;

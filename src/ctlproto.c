@@ -221,6 +221,7 @@ static uint64_t secs_until(uint64_t now, uint64_t when)
 	return when > now ? (when - now + 999u) / 1000u : 0;
 }
 
+/* Replaces whatever out holds by "error KIND MSG". */
 static void error_reply(struct jbuf *out, const char *kind, const char *msg)
 {
 	jbuf_reset(out);
@@ -237,6 +238,7 @@ struct collect {
 	bool nomem;
 };
 
+/* Whether an entry passes the request's remote/host filters. */
 static bool matches(const struct ctl_request *req, uint32_t remote,
 		    uint32_t host)
 {
@@ -264,6 +266,7 @@ static void *push(void *arr, size_t *n, size_t *cap, size_t sz, bool *nomem)
 	return a;
 }
 
+/* Walk callback: copies a matching ESP entry. */
 static void collect_esp(void *ctx, const struct engine_esp_info *e)
 {
 	struct collect *c = ctx;
@@ -278,6 +281,7 @@ static void collect_esp(void *ctx, const struct engine_esp_info *e)
 	a[c->n_esp - 1] = *e;
 }
 
+/* Walk callback: copies a matching ISAKMP entry. */
 static void collect_isakmp(void *ctx, const struct engine_isakmp_info *e)
 {
 	struct collect *c = ctx;
@@ -292,6 +296,7 @@ static void collect_isakmp(void *ctx, const struct engine_isakmp_info *e)
 	a[c->n_isa - 1] = *e;
 }
 
+/* key: "0x%08x", or null for an unknown (0) SPI. */
 static void spi_json(struct jbuf *out, const char *key, uint32_t spi)
 {
 	json_key(out, key);
@@ -302,6 +307,7 @@ static void spi_json(struct jbuf *out, const char *key, uint32_t spi)
 	json_rawf(out, "\"0x%08x\"", spi);
 }
 
+/* The collected entries as the documented show --json object. */
 static void show_json(const struct collect *c, uint64_t now, struct jbuf *out)
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
@@ -377,6 +383,7 @@ struct table {
 	char (*cell)[CELL];
 };
 
+/* A table of ncols columns for a header and `rows` rows. Returns 0/-1. */
 static int table_init(struct table *t, size_t ncols, size_t rows)
 {
 	t->ncols = ncols;
@@ -399,12 +406,15 @@ static void table_set(struct table *t, size_t col, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Starts the next row (ignored past the capacity). */
 static void table_row(struct table *t)
 {
 	if (t->nrows < t->cap)
 		t->nrows++;
 }
 
+/* Writes the table with each column padded to its widest cell, then
+ * frees it. */
 static void table_print(struct table *t, struct jbuf *out)
 {
 	size_t w[16] = { 0 };
@@ -430,6 +440,7 @@ static void table_print(struct table *t, struct jbuf *out)
 	t->cell = NULL;
 }
 
+/* "0x%08x" into buf (11 bytes), or `none` for SPI 0. */
 static const char *spi_text(uint32_t spi, const char *none, char *buf)
 {
 	if (spi == 0)
@@ -438,6 +449,7 @@ static const char *spi_text(uint32_t spi, const char *none, char *buf)
 	return buf;
 }
 
+/* The collected entries as three aligned tables. Returns 0 or -1. */
 static int show_text(const struct collect *c, uint64_t now, struct jbuf *out)
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], s1[11], s2[11];
@@ -526,6 +538,7 @@ static int show_text(const struct collect *c, uint64_t now, struct jbuf *out)
 	return 0;
 }
 
+/* show: collect, then format; the answer into out. */
 static void do_show(const struct ctl_request *req, struct ctl_env *env,
 		    struct jbuf *out)
 {
@@ -555,6 +568,7 @@ struct statw {
 	struct table t;
 };
 
+/* Closes the current stats section and opens `name` (NULL: none). */
 static void st_section(struct statw *w, const char *name)
 {
 	if (w->json) {
@@ -568,6 +582,7 @@ static void st_section(struct statw *w, const char *name)
 	w->section = name;
 }
 
+/* One counter of the current section. */
 static void st_val(struct statw *w, const char *name, uint64_t v)
 {
 	if (w->json) {
@@ -579,6 +594,7 @@ static void st_val(struct statw *w, const char *name, uint64_t v)
 	table_set(&w->t, 1, "%llu", (unsigned long long)v);
 }
 
+/* stats: every counter, by section. */
 static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 		     struct jbuf *out)
 {
@@ -691,6 +707,7 @@ static void ok_count(struct jbuf *out, bool json, const char *key,
 	}
 }
 
+/* flush: engine_flush with the filters (0 = any), logged. */
 static void do_flush(const struct ctl_request *req, struct ctl_env *env,
 		     struct jbuf *out)
 {
@@ -705,6 +722,7 @@ static void do_flush(const struct ctl_request *req, struct ctl_env *env,
 	ok_count(out, req->json, "removed", n, text);
 }
 
+/* add-esp: engine_preload; a refusal is logged and answered with why. */
 static void do_add(const struct ctl_request *req, struct ctl_env *env,
 		   struct jbuf *out)
 {
@@ -734,6 +752,7 @@ static void do_add(const struct ctl_request *req, struct ctl_env *env,
 	ok_count(out, req->json, "added", 1, NULL);
 }
 
+/* del-esp: engine_del_esp, logged. */
 static void do_del(const struct ctl_request *req, struct ctl_env *env,
 		   struct jbuf *out)
 {

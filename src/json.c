@@ -119,6 +119,7 @@ static void sep(struct jbuf *b)
 	b->first[b->depth] = false;
 }
 
+/* Opens an object or array: separator, bracket, a new level. */
 static void jopen(struct jbuf *b, char c)
 {
 	sep(b);
@@ -130,6 +131,7 @@ static void jopen(struct jbuf *b, char c)
 	b->first[++b->depth] = true;
 }
 
+/* Closes the current level. */
 static void jclose(struct jbuf *b, char c)
 {
 	if (b->depth > 0)

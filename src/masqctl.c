@@ -46,6 +46,7 @@ enum exit_code {
 
 static const char *prog = "ipsec-masqctl";
 
+/* The command summary. */
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -60,6 +61,8 @@ static void usage(FILE *f)
 		prog);
 }
 
+/* Prints "ipsec-masqctl: message" (and the usage for EX_USAGE_) and exits
+ * with code. */
 static int die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -91,6 +94,8 @@ static void arg(char *req, size_t len, const char *key, const char *val)
 enum { O_JSON = 1, O_REMOTE = 2, O_HOST = 4, O_SPI_IN = 8, O_SPI_OUT = 16,
        O_TTL = 32 };
 
+/* Checks each option against `allowed` and its value strictly (exit 3 on
+ * a malformed one) and appends it to the request. Returns the options seen. */
 static unsigned parse_opts(int argc, char **argv, unsigned allowed,
 			   char *req, size_t len)
 {
@@ -225,6 +230,7 @@ static int connect_socket(const char *path)
 	return -1;
 }
 
+/* Milliseconds of CLOCK_MONOTONIC, for the answer's deadline. */
 static long long ms_now(void)
 {
 	struct timespec ts;
