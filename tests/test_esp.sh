@@ -9,8 +9,8 @@
 #     third host to the other remote): every tunnel works, nothing misrouted
 #   3 parallel sessions off: a second host is blocked while the first's
 #     entry lives (no packet of it reaches the WAN), passes after expiry
-#   4 remote-initiated rekey: the guess (copies, the wrong host cannot
-#     decrypt), then the right host's answer and the association
+#   4 remote-initiated rekey: the guess (a copy fails the wrong host's
+#     ICV), then the right host's answer and the association
 #   5 over the whole run the WAN sees no LAN source and no inner packet
 # Exit 77 (skip) when not root or a tool is missing.
 

@@ -60,16 +60,16 @@ nl_namespaces() {
 # Removes namespaces of our prefix, ending the processes still inside them
 # (left by a run that was killed) by PID first.
 nl_remove_namespaces() {
-	local ns pid
+	local ns pid pids=
 	for ns in $(nl_namespaces); do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill "$pid" 2>/dev/null
-		done
+		pids="$pids $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
 	done
+	if [ -n "${pids// /}" ]; then
+		for pid in $pids; do kill "$pid" 2>/dev/null; done
+		sleep 0.5
+		for pid in $pids; do kill -9 "$pid" 2>/dev/null; done
+	fi
 	for ns in $(nl_namespaces); do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			sleep 0.2; kill -9 "$pid" 2>/dev/null
-		done
 		ip netns del "$ns" 2>/dev/null
 	done
 }

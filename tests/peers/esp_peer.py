@@ -123,10 +123,13 @@ class Endpoint:
         sa = self.sa_in[spi][0]
         try:
             inner = sa.decrypt(IP(bytes(ip)))
-        except (IPSecIntegrityError, ValueError, TypeError, IndexError) as e:
+        except IPSecIntegrityError as e:
             st["bad_icv"] += 1
-            print("bad ICV or undecryptable, spi 0x%x: %s" % (spi, e),
-                  file=sys.stderr)
+            print("bad ICV, spi 0x%x: %s" % (spi, e), file=sys.stderr)
+            return False
+        except Exception as e:  # ICV good but the plaintext is garbage
+            st["bad_icv"] += 1
+            print("undecryptable, spi 0x%x: %r" % (spi, e), file=sys.stderr)
             return False
         if not isinstance(inner, IP):
             st["bad_icv"] += 1
