@@ -323,12 +323,41 @@ check "a 9th client is refused while 8 hang ($rc: $out)" [ $rc = 1 ]
 start_capture "$WAN" eth0 "$TMP/wan.pcap" || fail "capture on WAN"
 pkt "$LAN" esp 192.168.1.10 198.51.100.20 0x1000 3
 sleep 0.3
-kill "${PIDS[-1]}" 2>/dev/null   # tcpdump
+kill "${PIDS[-1]}" 2>/dev/null; wait "${PIDS[-1]}" 2>/dev/null   # tcpdump
 n=$(count "$TMP/wan.pcap" "198.51.100.1>198.51.100.20" 0x1000)
 check "packets pass while the control clients hang ($n)" [ "$n" -ge 1 ]
 check "hanging clients are dropped after the timeout" wait_log "control client dropped: no request" 80 "$LOG"
 out=$(ctl ping 2>&1); rc=$?
 check "ping works again ($rc $out)" [ $rc = 0 ]
+# A client that asks for a large answer and never reads it: the daemon's
+# writes stop at the full socket, packets and other clients go on, and the
+# reader is dropped after the timeout with no progress.
+v=$("$PY" -c 'import socket,sys
+n = 0
+for i in range(1500):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    s.sendall(("v1 add-esp remote=203.0.113.%d host=192.168.1.%d spi_in=%d\n"
+               % (1 + i % 50, 100 + i % 50, 0x10000 + i)).encode())
+    n += s.recv(100).startswith(b"ok")
+    s.close()
+print(n)' "$SOCK" 2>&1)
+check "1500 preloads over the socket ($v)" [ "$v" = 1500 ]
+"$PY" -c 'import socket,sys,time
+s=socket.socket(socket.AF_UNIX); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1]); s.sendall(b"v1 show format=json\n"); time.sleep(30)' "$SOCK" &
+PIDS+=("$!")
+sleep 0.5
+out=$(ctl ping 2>&1); rc=$?
+check "ping answers while a reader stalls ($rc $out)" [ $rc = 0 ]
+start_capture "$WAN" eth0 "$TMP/wan2.pcap" || fail "capture on WAN"
+pkt "$LAN" esp 192.168.1.10 198.51.100.20 0x1000 3
+sleep 0.3
+kill "${PIDS[-1]}" 2>/dev/null; wait "${PIDS[-1]}" 2>/dev/null   # tcpdump
+n=$(count "$TMP/wan2.pcap" "198.51.100.1>198.51.100.20" 0x1000)
+check "packets pass while a reader stalls ($n)" [ "$n" -ge 1 ]
+check "the stalled reader is dropped" wait_log "control client dropped: no progress reading its answer" 80 "$LOG"
+out=$(ctl flush --remote 203.0.113.7); rc=$?
+check "flush --remote removes that remote's 30 preloads ($rc, $out)" [ $rc = 0 -a "$out" = "30 entries removed" ]
 # an over-long request line is refused with a protocol error
 v=$("$PY" -c 'import socket,sys
 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
