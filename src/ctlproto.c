@@ -538,6 +538,12 @@ static int show_text(const struct collect *c, uint64_t now, struct jbuf *out)
 	return 0;
 }
 
+/* Lower bounds of an entry's size in the answer (all numbers 0). */
+#define SHOW_MIN_JSON_ESP 150
+#define SHOW_MIN_JSON_ISAKMP 100
+#define SHOW_MIN_TEXT_ESP 70
+#define SHOW_MIN_TEXT_ISAKMP 60
+
 /* show: collect, then format; the answer into out. */
 static void do_show(const struct ctl_request *req, struct ctl_env *env,
 		    struct jbuf *out)
@@ -547,7 +553,14 @@ static void do_show(const struct ctl_request *req, struct ctl_env *env,
 	engine_walk_isakmp(env->eng, collect_isakmp, &c);
 	engine_walk_esp(env->eng, collect_esp, &c);
 	jbuf_puts(out, "ok\n");
-	if (c.nomem)
+	/* Every entry takes at least this much: an answer bound to pass the
+	 * limit is refused before the formatting, which is the costly part
+	 * (the loop does no packet work meanwhile). */
+	if ((c.n_esp * (req->json ? SHOW_MIN_JSON_ESP : SHOW_MIN_TEXT_ESP) +
+	     c.n_isa * (req->json ? SHOW_MIN_JSON_ISAKMP :
+			SHOW_MIN_TEXT_ISAKMP)) >= out->limit)
+		out->overflow = true;
+	else if (c.nomem)
 		error_reply(out, "failed", "out of memory");
 	else if (req->json)
 		show_json(&c, env->now, out);
