@@ -619,8 +619,11 @@ static int preload_target(struct engine *eng, uint32_t remote, uint32_t host,
 	struct esp_entry *by_out = spi_out ? find_out(eng, remote, spi_out)
 					   : NULL;
 
-	if (by_in && !esp_catch_up(eng, by_in, now))
+	if (by_in && !esp_catch_up(eng, by_in, now)) {
+		if (by_out == by_in)     /* gone: both named one entry */
+			by_out = NULL;
 		by_in = NULL;
+	}
 	if (by_out && by_out != by_in && !esp_catch_up(eng, by_out, now))
 		by_out = NULL;
 	if ((by_in && by_in->base.host->addr != host) ||

@@ -923,6 +923,25 @@ START_TEST(preload_ttl_bounds_its_life)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_engine: a preload naming both SPIs of an entry
+ * that had expired (its timer not run yet) removed that entry twice. */
+START_TEST(preload_over_expired_entry_with_both_spis)
+{
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0x4000,
+					10 * SEC, 0), 0);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0x4000,
+					0, 20 * SEC), 0);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 1);
+	ck_assert_uint_eq(esp_in(REMOTE, 0x3000, 21 * SEC),
+			  VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(esp_out(LAN_A, REMOTE, 0x4000, 21 * SEC),
+			  VERDICT_ACCEPT_MODIFIED);
+}
+END_TEST
+
 START_TEST(del_and_flush_remove_entries)
 {
 	cfg.parallel_sessions = true;
@@ -1101,6 +1120,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(pre, preload_does_not_take_the_pending_slot);
 	tcase_add_test(pre, preload_rejects_bad_and_conflicting_mappings);
 	tcase_add_test(pre, preload_ttl_bounds_its_life);
+	tcase_add_test(pre, preload_over_expired_entry_with_both_spis);
 	tcase_add_test(pre, del_and_flush_remove_entries);
 	tcase_add_test(pre, walk_and_restore_keep_associations);
 	suite_add_tcase(suite, pre);
