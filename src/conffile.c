@@ -309,9 +309,11 @@ static size_t number_len(const char *p)
 	}
 }
 
-/* Checks, after a clean parse, every integer literal of text for a value
+/* Checks, before libconfig parses text, every integer literal for a value
  * libconfig would have truncated, and refuses @include (one file holds
- * the whole config, so this scan sees everything). Returns 0 or -1. */
+ * the whole config, so this scan sees everything; scanned after the parse,
+ * libconfig would already have opened and read the included file).
+ * Returns 0 or -1. */
 static int scan_literals(struct load *ld, const char *text)
 {
 	unsigned line = 1;
@@ -350,8 +352,8 @@ static int scan_literals(struct load *ld, const char *text)
 	return 0;
 }
 
-/* Parses text with libconfig into *c. Returns 0, or -1 with the syntax
- * error (file, line, libconfig's text). */
+/* Scans text (scan_literals) and parses it with libconfig into *c.
+ * Returns 0, or -1 with the first error (file, line, what is wrong). */
 static int parse_text(struct load *ld, config_t *c, const char *text,
 		      size_t len)
 {
@@ -359,6 +361,8 @@ static int parse_text(struct load *ld, config_t *c, const char *text,
 
 	if (strlen(text) != len)
 		return fail_at(ld, ld->path, 0, "contains a NUL byte");
+	if (scan_literals(ld, text) < 0)
+		return -1;
 	if (config_read_string(c, text) == CONFIG_TRUE)
 		return 0;
 	file = config_error_file(c);
@@ -1101,8 +1105,6 @@ int config_load(const char *path, struct masqd_config *cfg, char *err,
 		return -1;
 	config_init(&c);
 	r = parse_text(&ld, &c, text, (size_t)len);
-	if (r == 0)
-		r = scan_literals(&ld, text);
 	if (r == 0)
 		r = load_root(&ld, config_root_setting(&c));
 	config_destroy(&c);
