@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-packages="build-essential autoconf automake pkg-config clang valgrind mandoc groff-base
+packages="build-essential autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
 	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev
 	iproute2 iptables nftables tcpdump python3-scapy systemd ethtool iputils-ping
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"
