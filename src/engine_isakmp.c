@@ -162,7 +162,9 @@ void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	match_cookies(eng, pkt->daddr, pkt->saddr, ike->cookie_i,
 		      ike->cookie_r, now, &m);
 	e = m.of_host;
-	if (!e && m.conflict) {
+	/* a new entry, or the host's unanswered one learning a responder
+	 * cookie, must not take a pair another host holds */
+	if (m.conflict && (!e || (!e->cookie_r && ike->cookie_r))) {
 		uint32_t holder = m.conflict->base.host->addr;
 
 		drop_event(eng, EV_COLLIDED, pkt, R_ISAKMP_COLLISION, &holder,

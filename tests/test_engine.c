@@ -629,6 +629,32 @@ START_TEST(isakmp_cookie_collision_is_dropped_until_answered)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_engine (restoring the walked state refused the
+ * result): a host whose own exchange was unanswered took another host's
+ * full cookie pair by sending it, and both held the pair. */
+START_TEST(isakmp_unanswered_host_cannot_take_another_hosts_pair)
+{
+	ike_out(LAN_A, REMOTE, 0xc0c0, 0, 0);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0, 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0xaaaa, 3),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_COLLISION);
+	ck_assert_uint_eq(last_event(EV_COLLIDED)->hosts[0], LAN_A);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 4 + i),
+				 VERDICT_ACCEPT_MODIFIED);
+		ck_assert_uint_eq(dst_of(), LAN_A);
+	}
+	/* B's own answer still reaches B */
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xbbbb, 8),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+}
+END_TEST
+
 START_TEST(isakmp_unknown_cookie_goes_to_most_recent_host)
 {
 	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
@@ -1095,6 +1121,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(ike, isakmp_two_hosts_one_remote_each_gets_its_replies);
 	tcase_add_test(ike, isakmp_ikev2_spis_route_like_cookies);
 	tcase_add_test(ike, isakmp_cookie_collision_is_dropped_until_answered);
+	tcase_add_test(ike, isakmp_unanswered_host_cannot_take_another_hosts_pair);
 	tcase_add_test(ike, isakmp_unknown_cookie_goes_to_most_recent_host);
 	tcase_add_test(ike, isakmp_is_never_serialized);
 	tcase_add_test(ike, isakmp_entry_expires_at_its_lifetime);
