@@ -17,11 +17,14 @@
  *    (tracked here from what the engine accepted, not from its state);
  *  - every entry is on the timer wheel, and none outlives its deadline once
  *    the timers have run.
- * engine_free() at the end lets LeakSanitizer see anything left behind.
+ * A step may also restart the engine from its walked state (the state
+ * file's restore path). engine_free() at the end lets LeakSanitizer see
+ * anything left behind.
  *
  * Input layout: 8 bytes of config and hash seed, then steps of
  * [op][clock step][operands...]; missing bytes read as 0.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -681,6 +684,59 @@ static void new_config(struct rd *r, struct engine_config *c, bool first)
 		H.parallel_ever = true;
 }
 
+/* A daemon restart with its state file: the associations (established
+ * and preloaded ESP, ISAKMP) walked out of the engine and restored into a
+ * fresh one, which takes over. Every one of them must restore. */
+struct restore {
+	struct engine *to;
+	size_t esp, isakmp;
+};
+
+static void restore_esp(void *ctx, const struct engine_esp_info *e)
+{
+	struct restore *rs = ctx;
+
+	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED)
+		return;
+	FUZZ_ASSERT(engine_restore_esp(rs->to, e) == 0,
+		    "restore of %s %08x/%08x SPIs %08x/%08x: %s",
+		    esp_state_name(e->state), e->remote, e->host, e->spi_out,
+		    e->spi_in, strerror(errno));
+	rs->esp++;
+}
+
+static void restore_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	struct restore *rs = ctx;
+
+	FUZZ_ASSERT(engine_restore_isakmp(rs->to, e) == 0,
+		    "restore of ISAKMP %08x/%08x cookies %016llx/%016llx: %s",
+		    e->remote, e->host, (unsigned long long)e->cookie_i,
+		    (unsigned long long)e->cookie_r, strerror(errno));
+	rs->isakmp++;
+}
+
+static void restart(uint64_t seed)
+{
+	struct restore rs = { 0 };
+	const struct engine_stats *st;
+
+	rs.to = engine_new(&H.cfg, seed, H.now, on_event, NULL);
+	FUZZ_ASSERT(rs.to != NULL, "engine_new");
+	engine_walk_esp(H.eng, restore_esp, &rs);
+	engine_walk_isakmp(H.eng, restore_isakmp, &rs);
+	st = engine_get_stats(rs.to);
+	FUZZ_ASSERT(st->esp_entries == rs.esp &&
+			    st->isakmp_entries == rs.isakmp,
+		    "restored %zu/%zu, stats say %zu/%zu", rs.esp, rs.isakmp,
+		    st->esp_entries, st->isakmp_entries);
+	TRACE("  restart: %zu esp, %zu isakmp restored\n", rs.esp,
+	      rs.isakmp);
+	engine_free(H.eng);
+	H.eng = rs.to;
+	H.last_run = H.now;
+}
+
 /* Milliseconds to advance: mostly small, sometimes past every lifetime. */
 static uint64_t clock_step(uint8_t b)
 {
@@ -781,10 +837,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			H.cfg = c;
 			break;
 		}
-		case 15:
-			H.cfg.external_addr = externals[u8(&r) & 3];
+		case 15: {
+			uint8_t w = u8(&r);
+
+			if (w & 0x80) {
+				restart(seed ^ w);
+				break;
+			}
+			H.cfg.external_addr = externals[w & 3];
 			engine_set_external(H.eng, H.cfg.external_addr);
 			break;
+		}
 		}
 		check_tables(timers_ran);
 	}

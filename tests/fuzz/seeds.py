@@ -145,6 +145,11 @@ def engine_seeds(packets):
     s["reconfigure"] = Seq().esp_out(0, 0, 1).esp_in(0, 2).ike_out(0, 0, 1) \
         .reconf(1, 5, 6, init=3, squelch=3).esp_out(1, 0, 3) \
         .timers(0x85).reconf(0, 0, 0).esp_out(2, 0, 4).timers(MIN1)
+    # restart from the walked state (restore), then traffic continues
+    s["restart"] = Seq().esp_out(0, 0, 1).esp_in(0, 2).ike_out(0, 0, 1) \
+        .ike_in(0, 0x19).preload(1, 1, 3, ttl=3).esp_out(2, 2, 4) \
+        .step(EXTERNAL, MS, 0x80).esp_in(0, 2).esp_out(0, 0, 1) \
+        .esp_in(1, 3).ike_in(0, 0x19).timers(MIN1)
     # external address goes away and comes back
     s["external"] = Seq().esp_out(0, 0, 1).step(EXTERNAL, MS, 2) \
         .esp_out(0, 0, 1).esp_in(0, 2).step(EXTERNAL, MS, 1) \
