@@ -24,8 +24,9 @@
 
 #define CTL_VERSION 1
 #define CTL_MAX_REQUEST 4096          /* one request line, newline included */
-#define CTL_MAX_RESPONSE (4u << 20)   /* one response, bytes */
+#define CTL_MAX_RESPONSE (4u << 20)   /* one response or slice, bytes */
 #define CTL_MAX_TTL_S 604800u         /* add-esp ttl: one week */
+#define CTL_SHOW_SLICE 256            /* show entries formatted at a time */
 
 enum ctl_cmd {
 	CTL_PING, CTL_SHOW, CTL_STATS, CTL_FLUSH, CTL_ADD_ESP, CTL_DEL_ESP,
@@ -68,14 +69,30 @@ struct ctl_env {
 int ctl_parse(const char *line, struct ctl_request *req, char *err,
 	      size_t errlen);
 
-/* Answers req into out (status line and body). Never fails: errors become
- * an "error" response. A response larger than out's limit becomes
- * "error toolarge ...". */
+/* A show answered in slices (see ctl_execute). */
+struct ctl_cont;
+
+/*
+ * Answers req into out (status line and body). Never fails: errors become
+ * an "error" response. With cont NULL the whole answer is written, and one
+ * larger than out's limit becomes "error toolarge ...". With cont, a show
+ * writes its first CTL_SHOW_SLICE entries and leaves the rest in *cont
+ * (NULL when all is written): the entries are copied from the engine at
+ * once, the costly formatting is done by ctl_continue() as the client
+ * reads, so packet work goes on in between.
+ */
 void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
-		 struct jbuf *out);
+		 struct jbuf *out, struct ctl_cont **cont);
+
+/* Writes up to max more entries of the answer into out (after
+ * jbuf_consume). Returns 1 when the answer is complete, 0 if more
+ * remain. */
+int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max);
+void ctl_cont_free(struct ctl_cont *k);
 
 /* Parses and answers one line: ctl_parse + ctl_execute. */
-void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out);
+void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out,
+		     struct ctl_cont **cont);
 
 /* Strict parsers shared with the client. Return 0 or -1. */
 int ctl_parse_addr(const char *s, uint32_t *addr);

@@ -27,8 +27,11 @@ struct jbuf {
 /* An empty buffer that will not grow past limit bytes. */
 void jbuf_init(struct jbuf *b, size_t limit);
 void jbuf_free(struct jbuf *b);
-/* Forgets the contents, keeps the memory. */
+/* Forgets the contents and the JSON nesting, keeps the memory. */
 void jbuf_reset(struct jbuf *b);
+/* Forgets the contents (written out) but keeps the JSON nesting, so that
+ * writing can go on where it stopped. */
+void jbuf_consume(struct jbuf *b);
 
 /* Raw text (no JSON structure). */
 void jbuf_puts(struct jbuf *b, const char *s);

@@ -31,6 +31,7 @@ struct client {
 	struct jbuf out;
 	size_t out_off;
 	bool answering;               /* response built, being written */
+	struct ctl_cont *cont;        /* rest of a show, built as it drains */
 	uint64_t deadline;
 };
 
@@ -234,6 +235,8 @@ static void drop(struct control *c, struct client *k)
 	k->in_len = 0;
 	k->out_off = 0;
 	k->answering = false;
+	ctl_cont_free(k->cont);
+	k->cont = NULL;
 	jbuf_free(&k->out);
 	jbuf_init(&k->out, CTL_MAX_RESPONSE);
 	(void)c;
@@ -284,27 +287,45 @@ void control_on_listen(struct control *c, uint64_t now)
 	}
 }
 
-/* Writes what the socket takes. Returns 1 when all is written, 0 when more
- * remains (EPOLLOUT set), -1 on error. */
+/* Writes what the socket takes; when the buffer is drained and a show has
+ * more, builds its next slice (one per call, so that the loop gets back to
+ * packets in between). Returns 1 when all is written, 0 when more remains
+ * (EPOLLOUT set), -1 on error. */
 static int flush_out(struct control *c, struct client *k, uint64_t now)
 {
-	while (k->out_off < k->out.len) {
-		ssize_t n = send(k->fd, k->out.p + k->out_off,
-				 k->out.len - k->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+	bool sliced = false;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return -1;
+	for (;;) {
+		while (k->out_off < k->out.len) {
+			ssize_t n = send(k->fd, k->out.p + k->out_off,
+					 k->out.len - k->out_off,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					goto wait;
+				return -1;
+			}
+			k->out_off += (size_t)n;
+			k->deadline = now + CONTROL_TIMEOUT_MS;   /* progress */
 		}
-		k->out_off += (size_t)n;
-		k->deadline = now + CONTROL_TIMEOUT_MS;   /* progress */
+		if (k->cont == NULL)
+			return 1;
+		if (sliced)
+			break;
+		jbuf_consume(&k->out);
+		k->out_off = 0;
+		if (ctl_continue(k->cont, &k->out, CTL_SHOW_SLICE)) {
+			ctl_cont_free(k->cont);
+			k->cont = NULL;
+		}
+		if (k->out.overflow)
+			return -1;   /* a slice cannot get that big: give up */
+		sliced = true;
 	}
-	if (k->out_off == k->out.len)
-		return 1;
+wait:
 	if (!k->answering) {
 		struct epoll_event ev = {
 			.events = EPOLLOUT,
@@ -337,7 +358,7 @@ static void answer(struct control *c, struct client *k)
 		d[5] = (struct ctl_counter){ "control_errors", c->st.errors };
 		env.n_daemon += 6;
 	}
-	ctl_handle_line(k->in, &env, &k->out);
+	ctl_handle_line(k->in, &env, &k->out, &k->cont);
 	c->st.requests++;
 	if (k->out.len >= 14 && strncmp(k->out.p, "error protocol", 14) == 0)
 		c->st.bad_requests++;

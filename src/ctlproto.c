@@ -230,12 +230,31 @@ static void error_reply(struct jbuf *out, const char *kind, const char *msg)
 
 /* ---- show ------------------------------------------------------------------ */
 
-struct collect {
-	const struct ctl_request *req;
+/* A show being answered: the matching entries, copied out of the engine
+ * at the request's time, and where the answer has got to. */
+struct ctl_cont {
+	struct ctl_request req;
+	uint64_t now;
 	struct engine_esp_info *esp;
 	struct engine_isakmp_info *isa;
-	size_t n_esp, n_isa, cap_esp, cap_isa;
+	size_t n_esp, n_isa, cap_esp, cap_isa, n_pend;
 	bool nomem;
+	int stage;
+	size_t idx;
+	unsigned w_isa[6], w_esp[11], w_pend[5];   /* text column widths */
+};
+
+enum { SHOW_ISAKMP, SHOW_ESP, SHOW_PENDING, SHOW_DONE };
+
+static const char *const hdr_isa[6] = {
+	"REMOTE", "HOST", "COOKIE_I", "COOKIE_R", "IDLE", "TTL"
+};
+static const char *const hdr_esp[11] = {
+	"REMOTE", "HOST", "SPI_OUT", "SPI_IN", "STATE", "PKTS_OUT", "PKTS_IN",
+	"BYTES_OUT", "BYTES_IN", "IDLE", "TTL"
+};
+static const char *const hdr_pend[5] = {
+	"REMOTE", "HOST", "SPI_OUT", "SINCE", "TTL"
 };
 
 /* Whether an entry passes the request's remote/host filters. */
@@ -269,114 +288,382 @@ static void *push(void *arr, size_t *n, size_t *cap, size_t sz, bool *nomem)
 /* Walk callback: copies a matching ESP entry. */
 static void collect_esp(void *ctx, const struct engine_esp_info *e)
 {
-	struct collect *c = ctx;
+	struct ctl_cont *k = ctx;
 	struct engine_esp_info *a;
 
-	if (c->nomem || !matches(c->req, e->remote, e->host))
+	if (k->nomem || !matches(&k->req, e->remote, e->host))
 		return;
-	a = push(c->esp, &c->n_esp, &c->cap_esp, sizeof(*a), &c->nomem);
+	a = push(k->esp, &k->n_esp, &k->cap_esp, sizeof(*a), &k->nomem);
 	if (a == NULL)
 		return;
-	c->esp = a;
-	a[c->n_esp - 1] = *e;
+	k->esp = a;
+	a[k->n_esp - 1] = *e;
+	k->n_pend += e->state == ESP_PENDING;
 }
 
 /* Walk callback: copies a matching ISAKMP entry. */
 static void collect_isakmp(void *ctx, const struct engine_isakmp_info *e)
 {
-	struct collect *c = ctx;
+	struct ctl_cont *k = ctx;
 	struct engine_isakmp_info *a;
 
-	if (c->nomem || !matches(c->req, e->remote, e->host))
+	if (k->nomem || !matches(&k->req, e->remote, e->host))
 		return;
-	a = push(c->isa, &c->n_isa, &c->cap_isa, sizeof(*a), &c->nomem);
+	a = push(k->isa, &k->n_isa, &k->cap_isa, sizeof(*a), &k->nomem);
 	if (a == NULL)
 		return;
-	c->isa = a;
-	a[c->n_isa - 1] = *e;
+	k->isa = a;
+	a[k->n_isa - 1] = *e;
+}
+
+void ctl_cont_free(struct ctl_cont *k)
+{
+	if (k == NULL)
+		return;
+	free(k->esp);
+	free(k->isa);
+	free(k);
 }
 
 /* key: "0x%08x", or null for an unknown (0) SPI. */
 static void spi_json(struct jbuf *out, const char *key, uint32_t spi)
 {
 	json_key(out, key);
-	if (spi == 0) {
+	if (spi == 0)
 		json_null(out);
-		return;
-	}
-	json_rawf(out, "\"0x%08x\"", spi);
+	else
+		json_rawf(out, "\"0x%08x\"", spi);
 }
 
-/* The collected entries as the documented show --json object. */
-static void show_json(const struct collect *c, uint64_t now, struct jbuf *out)
+/* One ISAKMP entry as a JSON object. */
+static void isa_json(const struct engine_isakmp_info *e, uint64_t now,
+		     struct jbuf *out)
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
 
 	json_obj_begin(out);
-	json_kv_uint(out, "version", CTL_VERSION);
-	json_key(out, "isakmp");
-	json_arr_begin(out);
-	for (size_t i = 0; i < c->n_isa; i++) {
-		const struct engine_isakmp_info *e = &c->isa[i];
-
-		json_obj_begin(out);
-		json_kv_str(out, "remote", ip4(e->remote, a));
-		json_kv_str(out, "host", ip4(e->host, h));
-		json_key(out, "cookie_i");
-		json_rawf(out, "\"%016llx\"", (unsigned long long)e->cookie_i);
-		json_key(out, "cookie_r");
-		if (e->cookie_r == 0)
-			json_null(out);
-		else
-			json_rawf(out, "\"%016llx\"",
-				  (unsigned long long)e->cookie_r);
-		json_kv_uint(out, "idle", secs_since(now, e->last_seen));
-		json_kv_uint(out, "ttl", secs_until(now, e->expires));
-		json_obj_end(out);
-	}
-	json_arr_end(out);
-	json_key(out, "esp");
-	json_arr_begin(out);
-	for (size_t i = 0; i < c->n_esp; i++) {
-		const struct engine_esp_info *e = &c->esp[i];
-
-		json_obj_begin(out);
-		json_kv_str(out, "remote", ip4(e->remote, a));
-		json_kv_str(out, "host", ip4(e->host, h));
-		spi_json(out, "spi_out", e->spi_out);
-		spi_json(out, "spi_in", e->spi_in);
-		json_kv_str(out, "state", esp_state_name(e->state));
-		json_kv_uint(out, "pkts_out", e->pkts_out);
-		json_kv_uint(out, "pkts_in", e->pkts_in);
-		json_kv_uint(out, "bytes_out", e->bytes_out);
-		json_kv_uint(out, "bytes_in", e->bytes_in);
-		json_kv_uint(out, "idle", secs_since(now, e->last_seen));
-		json_kv_uint(out, "ttl", secs_until(now, e->expires));
-		json_kv_uint(out, "age", secs_since(now, e->since));
-		json_obj_end(out);
-	}
-	json_arr_end(out);
-	json_key(out, "pending");
-	json_arr_begin(out);
-	for (size_t i = 0; i < c->n_esp; i++) {
-		const struct engine_esp_info *e = &c->esp[i];
-
-		if (e->state != ESP_PENDING)
-			continue;
-		json_obj_begin(out);
-		json_kv_str(out, "remote", ip4(e->remote, a));
-		json_kv_str(out, "host", ip4(e->host, h));
-		spi_json(out, "spi_out", e->spi_out);
-		json_kv_uint(out, "since", secs_since(now, e->since));
-		json_kv_uint(out, "ttl", secs_until(now, e->expires));
-		json_obj_end(out);
-	}
-	json_arr_end(out);
+	json_kv_str(out, "remote", ip4(e->remote, a));
+	json_kv_str(out, "host", ip4(e->host, h));
+	json_key(out, "cookie_i");
+	json_rawf(out, "\"%016llx\"", (unsigned long long)e->cookie_i);
+	json_key(out, "cookie_r");
+	if (e->cookie_r == 0)
+		json_null(out);
+	else
+		json_rawf(out, "\"%016llx\"", (unsigned long long)e->cookie_r);
+	json_kv_uint(out, "idle", secs_since(now, e->last_seen));
+	json_kv_uint(out, "ttl", secs_until(now, e->expires));
 	json_obj_end(out);
-	jbuf_puts(out, "\n");
 }
 
-/* An aligned text table: cells of at most CELL-1 characters. */
+/* One ESP entry as a JSON object. */
+static void esp_json(const struct engine_esp_info *e, uint64_t now,
+		     struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+	json_obj_begin(out);
+	json_kv_str(out, "remote", ip4(e->remote, a));
+	json_kv_str(out, "host", ip4(e->host, h));
+	spi_json(out, "spi_out", e->spi_out);
+	spi_json(out, "spi_in", e->spi_in);
+	json_kv_str(out, "state", esp_state_name(e->state));
+	json_kv_uint(out, "pkts_out", e->pkts_out);
+	json_kv_uint(out, "pkts_in", e->pkts_in);
+	json_kv_uint(out, "bytes_out", e->bytes_out);
+	json_kv_uint(out, "bytes_in", e->bytes_in);
+	json_kv_uint(out, "idle", secs_since(now, e->last_seen));
+	json_kv_uint(out, "ttl", secs_until(now, e->expires));
+	json_kv_uint(out, "age", secs_since(now, e->since));
+	json_obj_end(out);
+}
+
+/* One pending init as a JSON object. */
+static void pend_json(const struct engine_esp_info *e, uint64_t now,
+		      struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+	json_obj_begin(out);
+	json_kv_str(out, "remote", ip4(e->remote, a));
+	json_kv_str(out, "host", ip4(e->host, h));
+	spi_json(out, "spi_out", e->spi_out);
+	json_kv_uint(out, "since", secs_since(now, e->since));
+	json_kv_uint(out, "ttl", secs_until(now, e->expires));
+	json_obj_end(out);
+}
+
+/* Decimal digits of v. */
+static unsigned digits(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+/* Characters of a dotted quad. */
+static unsigned ip_width(uint32_t a)
+{
+	return digits(a >> 24) + digits((a >> 16) & 255) +
+	       digits((a >> 8) & 255) + digits(a & 255) + 3;
+}
+
+static void widen(unsigned *w, unsigned v)
+{
+	if (v > *w)
+		*w = v;
+}
+
+/* The text columns' widths, from the values without formatting them
+ * (the rows are written in slices, so the widths must be known first). */
+static void text_widths(struct ctl_cont *k)
+{
+	for (size_t i = 0; i < 6; i++)
+		k->w_isa[i] = (unsigned)strlen(hdr_isa[i]);
+	for (size_t i = 0; i < 11; i++)
+		k->w_esp[i] = (unsigned)strlen(hdr_esp[i]);
+	for (size_t i = 0; i < 5; i++)
+		k->w_pend[i] = (unsigned)strlen(hdr_pend[i]);
+	for (size_t i = 0; i < k->n_isa; i++) {
+		const struct engine_isakmp_info *e = &k->isa[i];
+
+		widen(&k->w_isa[0], ip_width(e->remote));
+		widen(&k->w_isa[1], ip_width(e->host));
+		widen(&k->w_isa[2], 16);
+		widen(&k->w_isa[3], e->cookie_r ? 16 : 1);
+		widen(&k->w_isa[4], digits(secs_since(k->now, e->last_seen)) + 1);
+	}
+	for (size_t i = 0; i < k->n_esp; i++) {
+		const struct engine_esp_info *e = &k->esp[i];
+		unsigned *w = k->w_esp;
+
+		widen(&w[0], ip_width(e->remote));
+		widen(&w[1], ip_width(e->host));
+		widen(&w[2], e->spi_out ? 10 : 1);
+		widen(&w[3], e->spi_in ? 10 : 7);
+		widen(&w[4], (unsigned)strlen(esp_state_name(e->state)));
+		widen(&w[5], digits(e->pkts_out));
+		widen(&w[6], digits(e->pkts_in));
+		widen(&w[7], digits(e->bytes_out));
+		widen(&w[8], digits(e->bytes_in));
+		widen(&w[9], digits(secs_since(k->now, e->last_seen)) + 1);
+		if (e->state != ESP_PENDING)
+			continue;
+		w = k->w_pend;
+		widen(&w[0], ip_width(e->remote));
+		widen(&w[1], ip_width(e->host));
+		widen(&w[2], e->spi_out ? 10 : 1);
+		widen(&w[3], digits(secs_since(k->now, e->since)) + 1);
+	}
+}
+
+/* One text row: every cell but the last padded to its column's width. */
+static void text_row(struct jbuf *out, const unsigned *w, size_t n,
+		     const char *const *cells)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		jbuf_printf(out, "%-*s  ", (int)w[i], cells[i]);
+	jbuf_printf(out, "%s\n", cells[n - 1]);
+}
+
+/* "0x%08x" into buf (11 bytes), or `none` for SPI 0. */
+static const char *spi_text(uint32_t spi, const char *none, char *buf)
+{
+	if (spi == 0)
+		return none;
+	snprintf(buf, 11, "0x%08x", spi);
+	return buf;
+}
+
+/* One ISAKMP entry as a text row. */
+static void isa_text(const struct ctl_cont *k,
+		     const struct engine_isakmp_info *e, struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], ci[17], cr[17], idle[24],
+	     ttl[24];
+	const char *cells[6] = { ip4(e->remote, a), ip4(e->host, h), ci, cr,
+				 idle, ttl };
+
+	snprintf(ci, sizeof(ci), "%016llx", (unsigned long long)e->cookie_i);
+	snprintf(cr, sizeof(cr), "%016llx", (unsigned long long)e->cookie_r);
+	if (e->cookie_r == 0)
+		cells[3] = "-";
+	snprintf(idle, sizeof(idle), "%llus", (unsigned long long)
+		 secs_since(k->now, e->last_seen));
+	snprintf(ttl, sizeof(ttl), "%llus", (unsigned long long)
+		 secs_until(k->now, e->expires));
+	text_row(out, k->w_isa, 6, cells);
+}
+
+/* One ESP entry as a text row. */
+static void esp_text(const struct ctl_cont *k,
+		     const struct engine_esp_info *e, struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], so[11], si[11];
+	char n[4][24], idle[24], ttl[24];
+	const char *cells[11] = {
+		ip4(e->remote, a), ip4(e->host, h),
+		spi_text(e->spi_out, "-", so),
+		spi_text(e->spi_in, "pending", si),
+		esp_state_name(e->state), n[0], n[1], n[2], n[3], idle, ttl
+	};
+
+	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)e->pkts_out);
+	snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)e->pkts_in);
+	snprintf(n[2], sizeof(n[2]), "%llu", (unsigned long long)e->bytes_out);
+	snprintf(n[3], sizeof(n[3]), "%llu", (unsigned long long)e->bytes_in);
+	snprintf(idle, sizeof(idle), "%llus", (unsigned long long)
+		 secs_since(k->now, e->last_seen));
+	snprintf(ttl, sizeof(ttl), "%llus", (unsigned long long)
+		 secs_until(k->now, e->expires));
+	text_row(out, k->w_esp, 11, cells);
+}
+
+/* One pending init as a text row. */
+static void pend_text(const struct ctl_cont *k,
+		      const struct engine_esp_info *e, struct jbuf *out)
+{
+	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], so[11], since[24],
+	     ttl[24];
+	const char *cells[5] = { ip4(e->remote, a), ip4(e->host, h),
+				 spi_text(e->spi_out, "-", so), since, ttl };
+
+	snprintf(since, sizeof(since), "%llus", (unsigned long long)
+		 secs_since(k->now, e->since));
+	snprintf(ttl, sizeof(ttl), "%llus", (unsigned long long)
+		 secs_until(k->now, e->expires));
+	text_row(out, k->w_pend, 5, cells);
+}
+
+/* Opens the section `stage` (its JSON array or its text title and
+ * header), closing the one before. */
+static void show_section(struct ctl_cont *k, struct jbuf *out)
+{
+	static const char *const keys[] = { "isakmp", "esp", "pending" };
+
+	if (k->req.json) {
+		if (k->stage != SHOW_ISAKMP)
+			json_arr_end(out);
+		if (k->stage == SHOW_DONE) {
+			json_obj_end(out);
+			jbuf_puts(out, "\n");
+			return;
+		}
+		json_key(out, keys[k->stage]);
+		json_arr_begin(out);
+		return;
+	}
+	switch (k->stage) {
+	case SHOW_ISAKMP:
+		jbuf_printf(out, "ISAKMP entries: %zu\n", k->n_isa);
+		text_row(out, k->w_isa, 6, hdr_isa);
+		break;
+	case SHOW_ESP:
+		jbuf_printf(out, "\nESP entries: %zu\n", k->n_esp);
+		text_row(out, k->w_esp, 11, hdr_esp);
+		break;
+	case SHOW_PENDING:
+		jbuf_printf(out, "\nPending inits: %zu\n", k->n_pend);
+		text_row(out, k->w_pend, 5, hdr_pend);
+		break;
+	default:
+		break;
+	}
+}
+
+int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
+{
+	size_t done = 0;
+
+	while (k->stage != SHOW_DONE && done < max && !out->overflow) {
+		bool more = k->idx < (k->stage == SHOW_ISAKMP ? k->n_isa :
+				      k->n_esp);
+
+		if (!more) {
+			k->stage++;
+			k->idx = 0;
+			show_section(k, out);
+			continue;
+		}
+		if (k->stage == SHOW_ISAKMP) {
+			if (k->req.json)
+				isa_json(&k->isa[k->idx], k->now, out);
+			else
+				isa_text(k, &k->isa[k->idx], out);
+		} else if (k->stage == SHOW_ESP) {
+			if (k->req.json)
+				esp_json(&k->esp[k->idx], k->now, out);
+			else
+				esp_text(k, &k->esp[k->idx], out);
+		} else if (k->esp[k->idx].state == ESP_PENDING) {
+			if (k->req.json)
+				pend_json(&k->esp[k->idx], k->now, out);
+			else
+				pend_text(k, &k->esp[k->idx], out);
+		} else {
+			k->idx++;
+			continue;   /* skipping costs nothing */
+		}
+		k->idx++;
+		done++;
+	}
+	return k->stage == SHOW_DONE;
+}
+
+/* Lower bounds of an entry's size in the answer (all numbers 0). */
+#define SHOW_MIN_JSON_ESP 150
+#define SHOW_MIN_JSON_ISAKMP 100
+#define SHOW_MIN_TEXT_ESP 70
+#define SHOW_MIN_TEXT_ISAKMP 60
+
+/* show: the matching entries are copied at once, the answer is written
+ * whole (cont NULL) or its first slice, the rest left in *cont. */
+static void do_show(const struct ctl_request *req, struct ctl_env *env,
+		    struct jbuf *out, struct ctl_cont **cont)
+{
+	struct ctl_cont *k = calloc(1, sizeof(*k));
+
+	if (k == NULL) {
+		error_reply(out, "failed", "out of memory");
+		return;
+	}
+	k->req = *req;
+	k->now = env->now;
+	engine_walk_isakmp(env->eng, collect_isakmp, k);
+	engine_walk_esp(env->eng, collect_esp, k);
+	if (k->nomem) {
+		error_reply(out, "failed", "out of memory");
+		ctl_cont_free(k);
+		return;
+	}
+	if (!req->json)
+		text_widths(k);
+	jbuf_puts(out, "ok\n");
+	if (req->json) {
+		json_obj_begin(out);
+		json_kv_uint(out, "version", CTL_VERSION);
+	}
+	show_section(k, out);
+	if (cont != NULL && !ctl_continue(k, out, CTL_SHOW_SLICE)) {
+		*cont = k;
+		return;
+	}
+	/* Whole: an answer bound to pass the limit is refused before the
+	 * formatting, the costly part (no packet work meanwhile). */
+	if (k->n_esp * (req->json ? SHOW_MIN_JSON_ESP : SHOW_MIN_TEXT_ESP) +
+	    k->n_isa * (req->json ? SHOW_MIN_JSON_ISAKMP :
+			SHOW_MIN_TEXT_ISAKMP) >= out->limit)
+		out->overflow = true;
+	else
+		(void)ctl_continue(k, out, SIZE_MAX);
+	ctl_cont_free(k);
+}
+
+/* An aligned text table for stats: cells of at most CELL-1 characters. */
 #define CELL 40
 struct table {
 	size_t ncols, nrows, cap;
@@ -438,136 +725,6 @@ static void table_print(struct table *t, struct jbuf *out)
 	}
 	free(t->cell);
 	t->cell = NULL;
-}
-
-/* "0x%08x" into buf (11 bytes), or `none` for SPI 0. */
-static const char *spi_text(uint32_t spi, const char *none, char *buf)
-{
-	if (spi == 0)
-		return none;
-	snprintf(buf, 11, "0x%08x", spi);
-	return buf;
-}
-
-/* The collected entries as three aligned tables. Returns 0 or -1. */
-static int show_text(const struct collect *c, uint64_t now, struct jbuf *out)
-{
-	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], s1[11], s2[11];
-	struct table t;
-	size_t np = 0;
-
-	if (table_init(&t, 6, c->n_isa) < 0)
-		return -1;
-	jbuf_printf(out, "ISAKMP entries: %zu\n", c->n_isa);
-	table_row(&t);
-	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
-	table_set(&t, 2, "COOKIE_I"); table_set(&t, 3, "COOKIE_R");
-	table_set(&t, 4, "IDLE"); table_set(&t, 5, "TTL");
-	for (size_t i = 0; i < c->n_isa; i++) {
-		const struct engine_isakmp_info *e = &c->isa[i];
-
-		table_row(&t);
-		table_set(&t, 0, "%s", ip4(e->remote, a));
-		table_set(&t, 1, "%s", ip4(e->host, h));
-		table_set(&t, 2, "%016llx", (unsigned long long)e->cookie_i);
-		if (e->cookie_r)
-			table_set(&t, 3, "%016llx",
-				  (unsigned long long)e->cookie_r);
-		else
-			table_set(&t, 3, "-");
-		table_set(&t, 4, "%llus", (unsigned long long)
-			  secs_since(now, e->last_seen));
-		table_set(&t, 5, "%llus", (unsigned long long)
-			  secs_until(now, e->expires));
-	}
-	table_print(&t, out);
-
-	if (table_init(&t, 11, c->n_esp) < 0)
-		return -1;
-	jbuf_printf(out, "\nESP entries: %zu\n", c->n_esp);
-	table_row(&t);
-	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
-	table_set(&t, 2, "SPI_OUT"); table_set(&t, 3, "SPI_IN");
-	table_set(&t, 4, "STATE"); table_set(&t, 5, "PKTS_OUT");
-	table_set(&t, 6, "PKTS_IN"); table_set(&t, 7, "BYTES_OUT");
-	table_set(&t, 8, "BYTES_IN"); table_set(&t, 9, "IDLE");
-	table_set(&t, 10, "TTL");
-	for (size_t i = 0; i < c->n_esp; i++) {
-		const struct engine_esp_info *e = &c->esp[i];
-
-		np += e->state == ESP_PENDING;
-		table_row(&t);
-		table_set(&t, 0, "%s", ip4(e->remote, a));
-		table_set(&t, 1, "%s", ip4(e->host, h));
-		table_set(&t, 2, "%s", spi_text(e->spi_out, "-", s1));
-		table_set(&t, 3, "%s", spi_text(e->spi_in, "pending", s2));
-		table_set(&t, 4, "%s", esp_state_name(e->state));
-		table_set(&t, 5, "%llu", (unsigned long long)e->pkts_out);
-		table_set(&t, 6, "%llu", (unsigned long long)e->pkts_in);
-		table_set(&t, 7, "%llu", (unsigned long long)e->bytes_out);
-		table_set(&t, 8, "%llu", (unsigned long long)e->bytes_in);
-		table_set(&t, 9, "%llus", (unsigned long long)
-			  secs_since(now, e->last_seen));
-		table_set(&t, 10, "%llus", (unsigned long long)
-			  secs_until(now, e->expires));
-	}
-	table_print(&t, out);
-
-	if (table_init(&t, 5, np) < 0)
-		return -1;
-	jbuf_printf(out, "\nPending inits: %zu\n", np);
-	table_row(&t);
-	table_set(&t, 0, "REMOTE"); table_set(&t, 1, "HOST");
-	table_set(&t, 2, "SPI_OUT"); table_set(&t, 3, "SINCE");
-	table_set(&t, 4, "TTL");
-	for (size_t i = 0; i < c->n_esp; i++) {
-		const struct engine_esp_info *e = &c->esp[i];
-
-		if (e->state != ESP_PENDING)
-			continue;
-		table_row(&t);
-		table_set(&t, 0, "%s", ip4(e->remote, a));
-		table_set(&t, 1, "%s", ip4(e->host, h));
-		table_set(&t, 2, "%s", spi_text(e->spi_out, "-", s1));
-		table_set(&t, 3, "%llus", (unsigned long long)
-			  secs_since(now, e->since));
-		table_set(&t, 4, "%llus", (unsigned long long)
-			  secs_until(now, e->expires));
-	}
-	table_print(&t, out);
-	return 0;
-}
-
-/* Lower bounds of an entry's size in the answer (all numbers 0). */
-#define SHOW_MIN_JSON_ESP 150
-#define SHOW_MIN_JSON_ISAKMP 100
-#define SHOW_MIN_TEXT_ESP 70
-#define SHOW_MIN_TEXT_ISAKMP 60
-
-/* show: collect, then format; the answer into out. */
-static void do_show(const struct ctl_request *req, struct ctl_env *env,
-		    struct jbuf *out)
-{
-	struct collect c = { .req = req };
-
-	engine_walk_isakmp(env->eng, collect_isakmp, &c);
-	engine_walk_esp(env->eng, collect_esp, &c);
-	jbuf_puts(out, "ok\n");
-	/* Every entry takes at least this much: an answer bound to pass the
-	 * limit is refused before the formatting, which is the costly part
-	 * (the loop does no packet work meanwhile). */
-	if ((c.n_esp * (req->json ? SHOW_MIN_JSON_ESP : SHOW_MIN_TEXT_ESP) +
-	     c.n_isa * (req->json ? SHOW_MIN_JSON_ISAKMP :
-			SHOW_MIN_TEXT_ISAKMP)) >= out->limit)
-		out->overflow = true;
-	else if (c.nomem)
-		error_reply(out, "failed", "out of memory");
-	else if (req->json)
-		show_json(&c, env->now, out);
-	else if (show_text(&c, env->now, out) < 0)
-		error_reply(out, "failed", "out of memory");
-	free(c.esp);
-	free(c.isa);
 }
 
 /* ---- stats ------------------------------------------------------------------ */
@@ -783,15 +940,17 @@ static void do_del(const struct ctl_request *req, struct ctl_env *env,
 }
 
 void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
-		 struct jbuf *out)
+		 struct jbuf *out, struct ctl_cont **cont)
 {
+	if (cont != NULL)
+		*cont = NULL;
 	jbuf_reset(out);
 	switch (req->cmd) {
 	case CTL_PING:
 		ok_count(out, req->json, "pong", 1, "pong");
 		break;
 	case CTL_SHOW:
-		do_show(req, env, out);
+		do_show(req, env, out, cont);
 		break;
 	case CTL_STATS:
 		do_stats(req, env, out);
@@ -814,9 +973,13 @@ void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 		break;
 	}
 	if (out->overflow) {
-		char msg[128];
 		size_t limit = out->limit;
+		char msg[128];
 
+		if (cont != NULL) {
+			ctl_cont_free(*cont);
+			*cont = NULL;
+		}
 		out->overflow = false;
 		jbuf_reset(out);
 		snprintf(msg, sizeof(msg), "response larger than %zu bytes: "
@@ -825,7 +988,8 @@ void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 	}
 }
 
-void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out)
+void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out,
+		     struct ctl_cont **cont)
 {
 	struct ctl_request req;
 	char err[160];
@@ -837,7 +1001,9 @@ void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out)
 		if (sp != NULL)
 			*sp++ = '\0';
 		error_reply(out, err, sp ? sp : "");
+		if (cont != NULL)
+			*cont = NULL;
 		return;
 	}
-	ctl_execute(&req, env, out);
+	ctl_execute(&req, env, out, cont);
 }

@@ -38,6 +38,13 @@ void jbuf_reset(struct jbuf *b)
 		p[0] = '\0';
 }
 
+void jbuf_consume(struct jbuf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
 /* Room for n more bytes plus the NUL. Returns 0, or -1 (overflow set). */
 static int reserve(struct jbuf *b, size_t n)
 {

@@ -43,6 +43,7 @@ enum exit_code {
 };
 
 #define TIMEOUT_MS 10000
+#define MAX_ANSWER ((size_t)256 << 20)   /* a show of 4 million entries */
 
 static const char *prog = "ipsec-masqctl";
 
@@ -309,7 +310,7 @@ int main(int argc, char **argv)
 		ssize_t n;
 
 		if (len + 1 == cap) {
-			char *nb = cap > CTL_MAX_RESPONSE * 2 ? NULL :
+			char *nb = cap > MAX_ANSWER ? NULL :
 				   realloc(buf, cap * 2);
 
 			if (nb == NULL)

@@ -266,6 +266,32 @@ START_TEST(slow_reader_dropped)
 }
 END_TEST
 
+/* A large show reaches a reader whole, built in slices as it reads; the
+ * daemon's buffer never holds more than a slice. */
+START_TEST(large_show_in_slices)
+{
+	static char buf[8 << 20];
+	int fd = client();
+	size_t len, n = 0;
+	const char *p;
+
+	for (uint32_t i = 0; i < 30000; i++)
+		ck_assert_int_eq(engine_preload(eng, pb_addr("203.0.113.1") + i % 50,
+						pb_addr("192.168.1.1") + i % 1000,
+						0x10000 + i, 0, 0, now), 0);
+	ck_assert_int_eq(send(fd, "v1 show format=json\n", 20, 0), 20);
+	len = read_all(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_uint_gt(len, 30000 * 150);
+	ck_assert(strncmp(buf, "ok\n{\"version\":1,\"isakmp\":[],\"esp\":[{", 32) == 0);
+	ck_assert_str_eq(buf + len - 17, "}],\"pending\":[]}\n");
+	for (p = buf; (p = strstr(p, "\"state\":\"preloaded\"")) != NULL; p++)
+		n++;
+	ck_assert_uint_eq(n, 30000);
+	ck_assert_uint_eq(control_get_stats(ctl)->timeouts, 0);
+}
+END_TEST
+
 START_TEST(close_removes_socket)
 {
 	control_close(ctl);
@@ -287,6 +313,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, client_limit);
 	tcase_add_test(tc, long_request);
 	tcase_add_test(tc, slow_reader_dropped);
+	tcase_add_test(tc, large_show_in_slices);
 	tcase_add_test(tc, close_removes_socket);
 	suite_add_tcase(s, tc);
 	return s;

@@ -78,7 +78,7 @@ static void esp(const char *src, const char *dst, uint32_t spi, int inbound)
 
 static const char *ask(const char *line)
 {
-	ctl_handle_line(line, &env, &out);
+	ctl_handle_line(line, &env, &out, NULL);
 	ck_assert(!out.overflow);
 	return out.p;
 }
@@ -352,9 +352,59 @@ START_TEST(response_limit)
 		ck_assert_int_eq(engine_preload(eng, pb_addr("198.51.100.20"),
 						pb_addr("192.168.1.10"),
 						0x1000 + i, 0, 0, env.now), 0);
-	ctl_handle_line("v1 show format=json", &env, &out);
+	ctl_handle_line("v1 show format=json", &env, &out, NULL);
 	ck_assert_str_eq(out.p, "error toolarge response larger than 200 "
 			 "bytes: narrow it with --remote or --host\n");
+}
+END_TEST
+
+/* The answer built in slices, as the control socket does, is the answer
+ * built whole, byte for byte, in both formats. */
+START_TEST(show_in_slices)
+{
+	static const char *const reqs[] = { "v1 show format=json", "v1 show" };
+	struct ctl_cont *k;
+	char *whole;
+
+	for (uint32_t i = 0; i < 1000; i++)
+		ck_assert_int_eq(engine_preload(eng, pb_addr("203.0.113.1") + i % 7,
+						pb_addr("192.168.1.1") + i % 200,
+						0x1000 + i, i % 3 ? 0x9000 + i : 0,
+						0, env.now), 0);
+	esp("192.168.1.210", "198.51.100.20", 0x77777, 0);   /* pending */
+	env.now += 12345;
+	for (size_t r = 0; r < 2; r++) {
+		struct jbuf acc;
+		size_t slices = 0;
+
+		whole = strdup(ask(reqs[r]));
+		ck_assert_ptr_nonnull(whole);
+		ck_assert_uint_gt(strlen(whole), 100000);
+		jbuf_init(&acc, 1u << 24);
+		ctl_handle_line(reqs[r], &env, &out, &k);
+		ck_assert_ptr_nonnull(k);
+		jbuf_puts(&acc, out.p);
+		for (;;) {
+			int done;
+
+			jbuf_consume(&out);
+			done = ctl_continue(k, &out, 7);
+			ck_assert(!out.overflow);
+			jbuf_puts(&acc, out.p);
+			slices++;
+			if (done)
+				break;
+		}
+		ctl_cont_free(k);
+		ck_assert_uint_ge(slices, (1000 - CTL_SHOW_SLICE) / 7);
+		ck_assert_str_eq(acc.p, whole);
+		jbuf_free(&acc);
+		free(whole);
+	}
+	/* a small answer is complete at once */
+	ctl_handle_line("v1 show remote=198.51.100.20", &env, &out, &k);
+	ck_assert_ptr_null(k);
+	ck_assert_ptr_nonnull(strstr(out.p, "\nPending inits: 1\n"));
 }
 END_TEST
 
@@ -374,6 +424,7 @@ static Suite *ctlproto_suite(void)
 	tcase_add_test(tc, add_del_flush);
 	tcase_add_test(tc, stats_shapes);
 	tcase_add_test(tc, response_limit);
+	tcase_add_test(tc, show_in_slices);
 	suite_add_tcase(s, tc);
 	return s;
 }
