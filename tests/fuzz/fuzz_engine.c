@@ -686,7 +686,8 @@ static void new_config(struct rd *r, struct engine_config *c, bool first)
 
 /* A daemon restart with its state file: the associations (established
  * and preloaded ESP, ISAKMP) walked out of the engine and restored into a
- * fresh one, which takes over. Every one of them must restore. */
+ * fresh one, which takes over. Every live one must restore (the state file
+ * drops those past their end, src/state.c). */
 struct restore {
 	struct engine *to;
 	size_t esp, isakmp;
@@ -696,7 +697,8 @@ static void restore_esp(void *ctx, const struct engine_esp_info *e)
 {
 	struct restore *rs = ctx;
 
-	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED)
+	if ((e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED) ||
+	    e->expires <= H.now)
 		return;
 	FUZZ_ASSERT(engine_restore_esp(rs->to, e) == 0,
 		    "restore of %s %08x/%08x SPIs %08x/%08x: %s",
@@ -709,6 +711,8 @@ static void restore_isakmp(void *ctx, const struct engine_isakmp_info *e)
 {
 	struct restore *rs = ctx;
 
+	if (e->expires <= H.now)
+		return;
 	FUZZ_ASSERT(engine_restore_isakmp(rs->to, e) == 0,
 		    "restore of ISAKMP %08x/%08x cookies %016llx/%016llx: %s",
 		    e->remote, e->host, (unsigned long long)e->cookie_i,
