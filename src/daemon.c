@@ -322,6 +322,8 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 		{ "netwatch_errors", w->errors + w->enobufs },
 	};
 
+	_Static_assert(sizeof(c) / sizeof(c[0]) + 6 <= CTL_MAX_COUNTERS,
+		       "control.c adds 6 counters of its own");
 	env->eng = d->eng;
 	env->now = d->now;
 	env->started = d->started;
