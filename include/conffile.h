@@ -27,9 +27,19 @@ struct config_preload {          /* preload = ( { remote; host; spi_in; ... } ) 
 	int line;
 };
 
+/* io = { ... }: the queue socket and the loop (nfq.h has the defaults). */
+struct io_config {
+	unsigned batch;                       /* messages per recvmmsg: 64 */
+	unsigned receive_buffer;              /* bytes: 8 MiB */
+	unsigned verdict_buffer;              /* verdict bytes per send */
+	unsigned queue_maxlen;                /* kernel queue length: 4096 */
+	int cpu;                              /* pin the loop here; -1: no */
+};
+
 struct masqd_config {
 	char path[4096];                      /* file it came from */
 	unsigned queue;                       /* NFQUEUE number */
+	struct io_config io;
 	char ext_interface[IF_NAMESIZE];      /* "" when address is given */
 	/* engine.external_addr: the fixed address, or 0 to follow the interface */
 	struct engine_config engine;

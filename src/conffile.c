@@ -24,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include "conffile.h"
+#include "nfq.h"
 
 #define CONF_MAX_BYTES (1024 * 1024)          /* a config is small */
 #define DURATION_MIN_MS 1ULL                  /* 0.001 s */
@@ -36,6 +38,10 @@
 #define GUESS_RATE_MAX 10000
 #define GUESS_BURST_MAX 10000
 #define MAX_ENTRIES_MAX (4U * 1024 * 1024)
+#define IO_RCVBUF_MIN (64U * 1024)
+#define IO_RCVBUF_MAX (1024U * 1024 * 1024)
+#define IO_QMAXLEN_MIN 16
+#define IO_QMAXLEN_MAX (1024U * 1024)
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"   /* the build may pass $(runstatedir) */
 #endif
@@ -52,7 +58,7 @@ struct load {
 /* The keys each group accepts; NULL-terminated. */
 static const char *const keys_root[] = {
 	"queue", "external", "internal", "esp", "isakmp", "control", "state",
-	"limits", "log", "preload", NULL
+	"limits", "log", "preload", "io", NULL
 };
 static const char *const keys_external[] = { "interface", "address", NULL };
 static const char *const keys_esp[] = {
@@ -68,6 +74,10 @@ static const char *const keys_limits[] = {
 	"max_entries", "max_per_host", NULL
 };
 static const char *const keys_log[] = { "level", NULL };
+static const char *const keys_io[] = {
+	"batch", "receive_buffer", "verdict_buffer", "queue_maxlen", "cpu",
+	NULL
+};
 static const char *const keys_preload[] = {
 	"remote", "host", "spi_in", "spi_out", NULL
 };
@@ -78,6 +88,11 @@ void config_defaults(struct masqd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->queue = 0;
+	cfg->io.batch = NFQUEUE_BATCH;
+	cfg->io.receive_buffer = NFQUEUE_RCVBUF;
+	cfg->io.verdict_buffer = NFQUEUE_TXBUF;
+	cfg->io.queue_maxlen = NFQUEUE_MAXLEN;
+	cfg->io.cpu = -1;
 	engine_config_defaults(&cfg->engine);
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 DEFAULT_CONTROL_SOCKET);
@@ -933,6 +948,32 @@ static int load_limits(struct load *ld, const config_setting_t *root)
 		    ec->max_entries);
 }
 
+/* io = { batch; receive_buffer; verdict_buffer; queue_maxlen; cpu }.
+ * Returns 0 or -1. */
+static int load_io(struct load *ld, const config_setting_t *root)
+{
+	struct io_config *io = &ld->cfg->io;
+	config_setting_t *g, *s;
+	long long cpu;
+
+	if (get_group(ld, root, "io", keys_io, &g) < 0 ||
+	    opt_unsigned(ld, g, "batch", 1, NFQUEUE_BATCH_MAX, &io->batch) < 0 ||
+	    opt_unsigned(ld, g, "receive_buffer", IO_RCVBUF_MIN, IO_RCVBUF_MAX,
+			 &io->receive_buffer) < 0 ||
+	    opt_unsigned(ld, g, "verdict_buffer", NFQUEUE_TXBUF_MIN,
+			 NFQUEUE_TXBUF_MAX, &io->verdict_buffer) < 0 ||
+	    opt_unsigned(ld, g, "queue_maxlen", IO_QMAXLEN_MIN, IO_QMAXLEN_MAX,
+			 &io->queue_maxlen) < 0)
+		return -1;
+	s = g ? config_setting_get_member(g, "cpu") : NULL;
+	if (s == NULL)
+		return 0;
+	if (int_value(ld, s, -1, CPU_SETSIZE - 1, &cpu) < 0)
+		return -1;
+	io->cpu = (int)cpu;
+	return 0;
+}
+
 /* log = { level }. Returns 0 or -1. */
 static int load_log(struct load *ld, const config_setting_t *root)
 {
@@ -1077,7 +1118,8 @@ static int load_root(struct load *ld, const config_setting_t *root)
 	    load_internal(ld, root) < 0 || load_external(ld, root) < 0 ||
 	    check_external(ld, root) < 0 || load_esp(ld, root) < 0 ||
 	    load_isakmp(ld, root) < 0 || load_paths(ld, root) < 0 ||
-	    load_limits(ld, root) < 0 || load_log(ld, root) < 0 ||
+	    load_limits(ld, root) < 0 || load_io(ld, root) < 0 ||
+	    load_log(ld, root) < 0 ||
 	    load_preload(ld, root) < 0)
 		return -1;
 	return 0;

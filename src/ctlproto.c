@@ -828,6 +828,11 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 		st_val(&w, "enobufs", q->enobufs);
 		st_val(&w, "recv_errors", q->recv_errors);
 		st_val(&w, "flushes", q->flushes);
+		st_val(&w, "batches", q->batches);
+		st_val(&w, "batches_full", q->batches_full);
+		st_val(&w, "kernel_waiting", q->kernel_waiting);
+		st_val(&w, "kernel_queue_full", q->kernel_queue_full);
+		st_val(&w, "kernel_socket_full", q->kernel_socket_full);
 	}
 	if (env->n_daemon > 0) {
 		st_section(&w, "daemon");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -33,7 +34,7 @@
 enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
        EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT = 0x100 };
 
-#define MASQD_RX_BATCH 64            /* queue messages per wakeup */
+#define MASQD_RX_ROUNDS 4            /* recvmmsg batches per wakeup */
 #define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
 #define MASQD_NETWATCH_SYNC_MS 2000  /* first address dump at start */
 
@@ -259,14 +260,56 @@ static int masqd_watch(struct masqd *d, int fd, uint32_t tag)
 	return 0;
 }
 
+/* The queue socket's tunables from io = { ... }. */
+static void masqd_io_params(const struct io_config *io,
+			    struct nfqueue_params *p)
+{
+	p->batch = io->batch;
+	p->receive_buffer = io->receive_buffer;
+	p->verdict_buffer = io->verdict_buffer;
+	p->queue_maxlen = io->queue_maxlen;
+}
+
+/*
+ * io.cpu: pin the loop to one CPU (or unpin with -1), so the admin can keep
+ * it off the core that takes the receive softirq. Under the unit the
+ * system call filter refuses this: CPUAffinity= does it there.
+ */
+static void masqd_set_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu < 0) {
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+	} else {
+		CPU_SET(cpu, &set);
+	}
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		if (cpu >= 0)
+			log_warn("io.cpu: cannot pin to CPU %d%s", cpu,
+				 errno == EPERM ? " (under systemd, use "
+				 "CPUAffinity= in the unit)" : "");
+		return;
+	}
+	if (cpu >= 0)
+		log_info("pinned to CPU %d", cpu);
+}
+
 /* The sockets: raw copies first (READY=1 needs both), then the queue. */
 static int masqd_start_io(struct masqd *d)
 {
+	struct nfqueue_params qp;
+
 	if (rawsock_open(&d->raw) < 0) {
 		log_warn("raw socket (needs CAP_NET_RAW and CAP_NET_ADMIN)");
 		return -1;
 	}
-	d->nfq = nfqueue_open(d->cfg->queue, 0, masqd_packet, d);
+	if (d->cfg->io.cpu >= 0)
+		masqd_set_cpu(d->cfg->io.cpu);
+	masqd_io_params(&d->cfg->io, &qp);
+	d->nfq = nfqueue_open(d->cfg->queue, &qp, masqd_packet, d);
 	if (d->nfq == NULL) {
 		log_warn("cannot bind NFQUEUE %u%s", d->cfg->queue,
 			 errno == EBUSY ? " (another process has it)" : "");
@@ -327,6 +370,8 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	env->eng = d->eng;
 	env->now = d->now;
 	env->started = d->started;
+	if (d->nfq != NULL)
+		(void)nfqueue_refresh_kernel_stats(d->nfq);
 	env->queue = d->nfq ? nfqueue_get_stats(d->nfq) : NULL;
 	memcpy(env->daemon, c, sizeof(c));
 	env->n_daemon = sizeof(c) / sizeof(c[0]);
@@ -430,6 +475,20 @@ static void masqd_carry_external(struct masqd *d, struct masqd_config *next)
 
 /* Applies the settings of next that need more than the engine (log level,
  * external interface, queue number). */
+/* Reload: the io settings that changed, applied to the live socket. */
+static void masqd_apply_io(struct masqd *d, const struct io_config *io)
+{
+	struct nfqueue_params qp;
+
+	if (io->cpu != d->cfg->io.cpu)
+		masqd_set_cpu(io->cpu);
+	if (memcmp(io, &d->cfg->io, sizeof(*io)) == 0)
+		return;
+	masqd_io_params(io, &qp);
+	if (nfqueue_tune(d->nfq, &qp) < 0)
+		log_warn("io: not every queue setting could be applied");
+}
+
 static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
 {
 	if (!d->force_debug)
@@ -443,6 +502,7 @@ static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
 			d->cfg->queue);
 		next->queue = d->cfg->queue;
 	}
+	masqd_apply_io(d, &next->io);
 }
 
 /*
@@ -528,8 +588,11 @@ static void masqd_dump_isakmp(void *ctx, const struct engine_isakmp_info *e)
 static void masqd_log_counters(const struct masqd *d)
 {
 	const struct engine_stats *es = engine_get_stats(d->eng);
-	const struct nfqueue_stats *q = nfqueue_get_stats(d->nfq);
+	const struct nfqueue_stats *q;
 	const struct netwatch_stats *w = netwatch_get_stats(d->nw);
+
+	(void)nfqueue_refresh_kernel_stats(d->nfq);
+	q = nfqueue_get_stats(d->nfq);
 
 	log_info("tables: esp=%zu isakmp=%zu hosts=%zu remotes=%zu "
 		 "pending=%zu copies=%llu", es->esp_entries,
@@ -538,7 +601,9 @@ static void masqd_log_counters(const struct masqd *d)
 	log_info("queue: received=%llu accepted=%llu modified=%llu "
 		 "dropped=%llu bad_packet=%llu bad_message=%llu "
 		 "verdict_errors=%llu verdicts_lost=%llu enobufs=%llu "
-		 "recv_errors=%llu flushes=%llu",
+		 "recv_errors=%llu flushes=%llu batches=%llu "
+		 "batches_full=%llu kernel_waiting=%llu "
+		 "kernel_queue_full=%llu kernel_socket_full=%llu",
 		 (unsigned long long)q->received,
 		 (unsigned long long)q->accepted,
 		 (unsigned long long)q->modified,
@@ -549,7 +614,12 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)q->verdicts_lost,
 		 (unsigned long long)q->enobufs,
 		 (unsigned long long)q->recv_errors,
-		 (unsigned long long)q->flushes);
+		 (unsigned long long)q->flushes,
+		 (unsigned long long)q->batches,
+		 (unsigned long long)q->batches_full,
+		 (unsigned long long)q->kernel_waiting,
+		 (unsigned long long)q->kernel_queue_full,
+		 (unsigned long long)q->kernel_socket_full);
 	log_info("daemon: copies_sent=%llu copies_failed=%llu bad_hook=%llu "
 		 "reloads=%llu reload_errors=%llu address_changes=%llu "
 		 "netwatch_errors=%llu", (unsigned long long)d->raw.st.sent,
@@ -656,7 +726,8 @@ static void masqd_dispatch(struct masqd *d, uint32_t tag, uint32_t events)
 	}
 	switch (tag) {
 	case EV_TAG_NFQ:
-		if (nfqueue_receive(d->nfq, MASQD_RX_BATCH) < 0) {
+		if (nfqueue_receive(d->nfq, MASQD_RX_ROUNDS *
+				    d->cfg->io.batch) < 0) {
 			d->st.queue_errors++;
 			log_warn("queue receive");
 		}

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <libmnl/libmnl.h>
@@ -26,19 +27,20 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "nfq.h"
+#include "qstat.h"
 
 _Static_assert(NFQUEUE_HOOK_PRE_ROUTING == NF_INET_PRE_ROUTING, "hooks");
 _Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hooks");
 
 #define NFQ_COPY_RANGE 0xffff
-/* One packet message: a whole 64 KiB packet plus its attributes. */
+/*
+ * One packet message: a whole 64 KiB packet plus its attributes. A batch
+ * has one such slot per message; only the pages a message touches become
+ * resident, so 64 slots of 1500-byte packets cost ~64 pages, not 6 MiB.
+ */
 #define NFQ_RXBUF (0xffff + MNL_SOCKET_BUFFER_SIZE / 2)
-/* Verdicts are batched up to this much; it must stay under the socket's
- * send buffer (netlink refuses a datagram larger than sk_sndbuf - 32). */
-#define NFQ_TXBUF (128 * 1024)
 /* Worst case of one verdict message besides its payload. */
 #define NFQ_VERDICT_OVERHEAD 128
-#define NFQ_RCVBUF (8 * 1024 * 1024)
 #define NFQ_SEND_TRIES 3
 #define NFQ_ACK_TIMEOUT_MS 3000
 
@@ -48,8 +50,14 @@ struct nfqueue {
 	uint32_t portid;
 	nfqueue_packet_fn cb;
 	void *ctx;
-	char *rx;              /* NFQ_RXBUF */
-	char *tx;              /* NFQ_TXBUF */
+	struct nfqueue_params params;  /* in force, defaults filled in */
+	char *rx;              /* rx_slots slots of NFQ_RXBUF */
+	unsigned rx_slots;     /* allocated: >= params.batch */
+	struct mmsghdr *rx_msgs;
+	struct iovec *rx_iov;
+	struct sockaddr_nl *rx_from;
+	char *tx;              /* params.verdict_buffer */
+	size_t tx_limit;       /* bytes a send may carry: <= verdict_buffer */
 	size_t tx_used;
 	unsigned tx_msgs;
 	uint32_t cfg_seq;      /* first seq of the config exchange */
@@ -58,17 +66,111 @@ struct nfqueue {
 	struct nfqueue_stats st;
 };
 
+/* Fills the zero fields of *p with the defaults and clamps the rest. */
+static void nfqueue_params_fill(struct nfqueue_params *p)
+{
+	if (p->batch == 0)
+		p->batch = NFQUEUE_BATCH;
+	if (p->batch > NFQUEUE_BATCH_MAX)
+		p->batch = NFQUEUE_BATCH_MAX;
+	if (p->receive_buffer == 0)
+		p->receive_buffer = NFQUEUE_RCVBUF;
+	if (p->verdict_buffer == 0)
+		p->verdict_buffer = NFQUEUE_TXBUF;
+	if (p->verdict_buffer < NFQUEUE_TXBUF_MIN)
+		p->verdict_buffer = NFQUEUE_TXBUF_MIN;
+	if (p->verdict_buffer > NFQUEUE_TXBUF_MAX)
+		p->verdict_buffer = NFQUEUE_TXBUF_MAX;
+}
+
 /*
  * Why: a burst of queued packets must not overflow the socket while the loop
- * is busy. Root (CAP_NET_ADMIN) may pass net.core.rmem_max with
- * SO_RCVBUFFORCE; otherwise take what SO_RCVBUF allows. Returns 0 or -1.
+ * is busy, and a batch of verdicts must go in one datagram, which netlink
+ * refuses when larger than sk_sndbuf - 32. Root (CAP_NET_ADMIN) may pass
+ * net.core.[rw]mem_max with SO_*BUFFORCE; otherwise take what SO_RCVBUF /
+ * SO_SNDBUF allow. Returns 0 or -1.
  */
-static int nfqueue_set_rcvbuf(int fd, int size)
+static int nfqueue_set_bufs(int fd, const struct nfqueue_params *p)
 {
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
-		       sizeof(size)) == 0)
+	int rcv = (int)p->receive_buffer;
+	int snd = (int)(2 * p->verdict_buffer);   /* the kernel halves it */
+	int r = 0;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)))
+		r = -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)))
+		r = -1;
+	return r;
+}
+
+/* How many verdict bytes one send may carry: the configured buffer, or less
+ * when the kernel granted a smaller send buffer. */
+static size_t nfqueue_tx_limit(int fd, size_t want)
+{
+	int snd = 0;
+	socklen_t len = sizeof(snd);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len) == 0 &&
+	    snd > 4096 && (size_t)snd - 1024 < want)
+		return (size_t)snd - 1024;
+	return want;
+}
+
+/*
+ * Makes room for `slots` receive slots (never shrinks). Returns 0, or -1
+ * with errno (the old slots stay).
+ */
+static int nfqueue_rx_reserve(struct nfqueue *q, unsigned slots)
+{
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	struct sockaddr_nl *from;
+	char *rx;
+
+	if (slots <= q->rx_slots)
 		return 0;
-	return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	rx = malloc((size_t)slots * NFQ_RXBUF);
+	msgs = calloc(slots, sizeof(*msgs));
+	iov = calloc(slots, sizeof(*iov));
+	from = calloc(slots, sizeof(*from));
+	if (rx == NULL || msgs == NULL || iov == NULL || from == NULL) {
+		free(rx);
+		free(msgs);
+		free(iov);
+		free(from);
+		return -1;
+	}
+	for (unsigned i = 0; i < slots; i++) {
+		iov[i].iov_base = rx + (size_t)i * NFQ_RXBUF;
+		iov[i].iov_len = NFQ_RXBUF;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_name = &from[i];
+	}
+	free(q->rx);
+	free(q->rx_msgs);
+	free(q->rx_iov);
+	free(q->rx_from);
+	q->rx = rx;
+	q->rx_msgs = msgs;
+	q->rx_iov = iov;
+	q->rx_from = from;
+	q->rx_slots = slots;
+	return 0;
+}
+
+/* Makes the verdict buffer `size` bytes; only between flushes. Returns 0,
+ * or -1 with errno (the old buffer stays). */
+static int nfqueue_tx_resize(struct nfqueue *q, size_t size)
+{
+	char *tx = realloc(q->tx, size);
+
+	if (tx == NULL)
+		return -1;
+	q->tx = tx;
+	return 0;
 }
 
 /*
@@ -86,7 +188,7 @@ static int nfqueue_socket_setup(struct nfqueue *q)
 		return -1;
 	q->portid = mnl_socket_get_portid(q->nl);
 	fd = mnl_socket_get_fd(q->nl);
-	(void)nfqueue_set_rcvbuf(fd, NFQ_RCVBUF);   /* best effort */
+	(void)nfqueue_set_bufs(fd, &q->params);   /* best effort */
 	/*
 	 * When the receive buffer overflows, the kernel has already dropped the
 	 * packets it could not deliver (we queue without bypass), and the
@@ -106,8 +208,7 @@ static int nfqueue_socket_setup(struct nfqueue *q)
  * the daemon ESP must stop, and GSO would hand us unfinished UDP checksums.
  * Returns the bytes used.
  */
-static size_t nfqueue_build_config(struct nfqueue *q, char *buf,
-				   uint32_t qmaxlen)
+static size_t nfqueue_build_config(struct nfqueue *q, char *buf)
 {
 	struct nlmsghdr *nlh;
 	size_t used = 0;
@@ -124,8 +225,8 @@ static size_t nfqueue_build_config(struct nfqueue *q, char *buf,
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
 			 htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0));
-	if (qmaxlen != 0)
-		nfq_nlmsg_cfg_put_qmaxlen(nlh, qmaxlen);
+	if (q->params.queue_maxlen != 0)
+		nfq_nlmsg_cfg_put_qmaxlen(nlh, q->params.queue_maxlen);
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = q->cfg_seq + n++;
 	used += NLMSG_ALIGN(nlh->nlmsg_len);
@@ -162,7 +263,7 @@ static int nfqueue_wait_acks(struct nfqueue *q)
 			}
 			continue;
 		}
-		n = mnl_socket_recvfrom(q->nl, q->rx, NFQ_RXBUF);
+		n = mnl_socket_recvfrom(q->nl, q->rx, NFQ_RXBUF);   /* slot 0 */
 		if (n < 0) {
 			if (errno == EINTR || errno == ENOBUFS)
 				continue;
@@ -182,12 +283,12 @@ static int nfqueue_wait_acks(struct nfqueue *q)
  * Binds the queue and waits for the kernel to confirm. Returns 0, or -1
  * with errno.
  */
-static int nfqueue_bind_queue(struct nfqueue *q, uint32_t qmaxlen)
+static int nfqueue_bind_queue(struct nfqueue *q)
 {
 	size_t len;
 
 	q->cfg_seq = (uint32_t)time(NULL) | 1;
-	len = nfqueue_build_config(q, q->tx, qmaxlen);
+	len = nfqueue_build_config(q, q->tx);
 	if (mnl_socket_sendto(q->nl, q->tx, len) < 0)
 		return -1;
 	return nfqueue_wait_acks(q);
@@ -211,12 +312,16 @@ static void nfqueue_destroy(struct nfqueue *q)
 	if (q->nl != NULL)
 		mnl_socket_close(q->nl);
 	free(q->rx);
+	free(q->rx_msgs);
+	free(q->rx_iov);
+	free(q->rx_from);
 	free(q->tx);
 	free(q);
 	errno = saved;
 }
 
-struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen,
+struct nfqueue *nfqueue_open(unsigned queue_num,
+			     const struct nfqueue_params *params,
 			     nfqueue_packet_fn cb, void *ctx)
 {
 	struct nfqueue *q = calloc(1, sizeof(*q));
@@ -226,15 +331,76 @@ struct nfqueue *nfqueue_open(unsigned queue_num, uint32_t qmaxlen,
 	q->queue = queue_num;
 	q->cb = cb;
 	q->ctx = ctx;
-	q->rx = malloc(NFQ_RXBUF);
-	q->tx = malloc(NFQ_TXBUF);
-	if (q->rx == NULL || q->tx == NULL || nfqueue_socket_setup(q) < 0 ||
-	    nfqueue_bind_queue(q, qmaxlen) < 0 ||
+	if (params != NULL)
+		q->params = *params;
+	nfqueue_params_fill(&q->params);
+	if (nfqueue_rx_reserve(q, q->params.batch) < 0 ||
+	    nfqueue_tx_resize(q, q->params.verdict_buffer) < 0 ||
+	    nfqueue_socket_setup(q) < 0) {
+		nfqueue_destroy(q);
+		return NULL;
+	}
+	q->tx_limit = nfqueue_tx_limit(mnl_socket_get_fd(q->nl),
+				       q->params.verdict_buffer);
+	if (nfqueue_bind_queue(q) < 0 ||
 	    nfqueue_set_nonblock(mnl_socket_get_fd(q->nl)) < 0) {
 		nfqueue_destroy(q);
 		return NULL;
 	}
 	return q;
+}
+
+/* Sends the queue-length config message (no ack asked: a NACK would be
+ * counted as a verdict error). Returns 0 or -1 with errno. */
+static int nfqueue_send_maxlen(struct nfqueue *q, uint32_t maxlen)
+{
+	char buf[256];   /* one small config message */
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->queue);
+
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+	return mnl_socket_sendto(q->nl, buf, nlh->nlmsg_len) < 0 ? -1 : 0;
+}
+
+int nfqueue_tune(struct nfqueue *q, const struct nfqueue_params *params)
+{
+	struct nfqueue_params p = *params;
+	int fd = mnl_socket_get_fd(q->nl), ret = 0, err = 0;
+
+	nfqueue_params_fill(&p);
+	(void)nfqueue_flush(q);   /* the verdict buffer may move */
+	if (nfqueue_rx_reserve(q, p.batch) < 0) {
+		err = errno;
+		p.batch = q->params.batch;
+	}
+	if (nfqueue_tx_resize(q, p.verdict_buffer) < 0) {
+		err = errno;
+		p.verdict_buffer = q->params.verdict_buffer;
+	}
+	if (nfqueue_set_bufs(fd, &p) < 0)
+		err = errno;
+	q->tx_limit = nfqueue_tx_limit(fd, p.verdict_buffer);
+	if (p.queue_maxlen != q->params.queue_maxlen &&
+	    nfqueue_send_maxlen(q, p.queue_maxlen != 0 ? p.queue_maxlen
+						      : 1024) < 0)
+		err = errno;
+	q->params = p;
+	if (err != 0) {
+		errno = err;
+		ret = -1;
+	}
+	return ret;
+}
+
+int nfqueue_refresh_kernel_stats(struct nfqueue *q)
+{
+	struct qstat ks;
+
+	if (qstat_read(NULL, q->queue, &ks) < 0)
+		return -1;
+	q->st.kernel_waiting = ks.waiting;
+	q->st.kernel_queue_full = ks.queue_full;
+	q->st.kernel_socket_full = ks.socket_full;
+	return 0;
 }
 
 int nfqueue_fd(const struct nfqueue *q)
@@ -319,7 +485,7 @@ static int nfqueue_verdict(struct nfqueue *q, uint32_t id,
 
 	if (v == NFQUEUE_ACCEPT_MODIFIED)
 		need += MNL_ALIGN(len);
-	if (q->tx_used + need > NFQ_TXBUF)
+	if (q->tx_used + need > q->tx_limit)
 		ret = nfqueue_flush(q);
 	nlh = nfq_nlmsg_put(q->tx + q->tx_used, NFQNL_MSG_VERDICT, q->queue);
 	nfq_nlmsg_verdict_put(nlh, (int)id,
@@ -330,8 +496,6 @@ static int nfqueue_verdict(struct nfqueue *q, uint32_t id,
 	q->tx_msgs++;
 	if (v == NFQUEUE_DROP) {
 		q->st.dropped++;
-		if (nfqueue_flush(q) < 0)
-			ret = -1;
 	} else if (v == NFQUEUE_ACCEPT_MODIFIED) {
 		q->st.modified++;
 	} else {
@@ -423,31 +587,79 @@ static void nfqueue_handle_buffer(struct nfqueue *q, const char *buf,
 		q->st.bad_message++;
 }
 
+/*
+ * One recvmmsg of up to `want` messages. Returns the number received, 0
+ * when none was waiting, -1 with errno on an error that ends the receive
+ * (ENOBUFS and EINTR are retried here, ENOBUFS counted).
+ */
+static int nfqueue_recv_batch(struct nfqueue *q, unsigned want)
+{
+	int fd = mnl_socket_get_fd(q->nl);
+
+	for (unsigned i = 0; i < want; i++)   /* in/out: reset each call */
+		q->rx_msgs[i].msg_hdr.msg_namelen = sizeof(q->rx_from[i]);
+	for (;;) {
+		int n = recvmmsg(fd, q->rx_msgs, want, MSG_DONTWAIT, NULL);
+
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno == ENOBUFS)
+			q->st.enobufs++;
+		else if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Hands every received message of the batch to the dispatcher. A message
+ * that did not come from the kernel (port 0), or came cut, is skipped.
+ */
+static void nfqueue_handle_batch(struct nfqueue *q, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct msghdr *mh = &q->rx_msgs[i].msg_hdr;
+
+		if ((mh->msg_flags & MSG_TRUNC) || q->rx_from[i].nl_pid != 0 ||
+		    mh->msg_namelen != sizeof(q->rx_from[i])) {
+			q->st.bad_message++;
+			continue;
+		}
+		nfqueue_handle_buffer(q, q->rx_iov[i].iov_base,
+				      q->rx_msgs[i].msg_len);
+	}
+}
+
 int nfqueue_receive(struct nfqueue *q, unsigned max_msgs)
 {
-	int handled = 0, ret = 0;
+	unsigned handled = 0;
+	int ret = 0;
 
-	while ((unsigned)handled < max_msgs) {
-		ssize_t n = mnl_socket_recvfrom(q->nl, q->rx, NFQ_RXBUF);
+	while (handled < max_msgs) {
+		unsigned want = q->params.batch;
+		int n;
 
+		if (want > max_msgs - handled)
+			want = max_msgs - handled;
+		n = nfqueue_recv_batch(q, want);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			if (errno == ENOBUFS) {
-				q->st.enobufs++;
-				continue;
-			}
 			q->st.recv_errors++;
 			ret = -1;
 			break;
 		}
-		nfqueue_handle_buffer(q, q->rx, (size_t)n);
-		handled++;
+		if (n == 0)
+			break;
+		q->st.batches++;
+		if ((unsigned)n == q->params.batch)
+			q->st.batches_full++;
+		nfqueue_handle_batch(q, (unsigned)n);
+		handled += (unsigned)n;
+		if ((unsigned)n < want)
+			break;   /* drained: save the EAGAIN round trip */
 	}
 	(void)nfqueue_flush(q);   /* lost verdicts are counted in there */
-	return ret < 0 ? -1 : handled;
+	return ret < 0 ? -1 : (int)handled;
 }
 
 /* Asks the kernel to forget the queue (its packets are then dropped). */

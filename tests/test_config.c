@@ -117,6 +117,11 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_str_eq(c->state_file, "");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->n_preload, 0);
+	ck_assert_uint_eq(c->io.batch, 64);
+	ck_assert_uint_eq(c->io.receive_buffer, 8u << 20);
+	ck_assert_uint_eq(c->io.verdict_buffer, 128u << 10);
+	ck_assert_uint_eq(c->io.queue_maxlen, 4096);
+	ck_assert_int_eq(c->io.cpu, -1);
 }
 
 START_TEST(defaults)
@@ -187,6 +192,11 @@ START_TEST(good_full)
 	ck_assert_uint_eq(e->max_per_host, 1000);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
 	ck_assert_uint_eq(cfg->n_preload, 0);
+	ck_assert_uint_eq(cfg->io.batch, 128);
+	ck_assert_uint_eq(cfg->io.receive_buffer, 16u << 20);
+	ck_assert_uint_eq(cfg->io.verdict_buffer, 256u << 10);
+	ck_assert_uint_eq(cfg->io.queue_maxlen, 8192);
+	ck_assert_int_eq(cfg->io.cpu, 1);
 }
 END_TEST
 
