@@ -1,0 +1,406 @@
+#!/bin/bash
+# The network benchmark (issue 6): plain kernel forwarding against
+# ipsec-masqd, in network namespaces, with a C generator and counter.
+#
+#   tests/bench/net.sh [--build-dir DIR] [--reps N] [--quick] [--write FILE]
+#
+# Run as root from anywhere in the source tree. Without --build-dir it
+# installs the dependencies (scripts/deps.sh), configures and builds
+# build/netbench (gcc -O2 -g); with it, it makes the binaries it needs there.
+#
+# Two identical topologies, one for each mode, each three namespaces over
+# veth (prefix imbench-, removed first if stale and again at the end):
+#
+#   klan 192.168.1.11 -- 192.168.1.1 krtr 198.51.100.1 -- 198.51.100.20 krem
+#   dlan 192.168.1.11 -- 192.168.1.1 drtr 198.51.100.1 -- 198.51.100.20 drem
+#
+# "kernel": krtr forwards (ip_forward=1) with no netfilter rules at all; it
+# never had any (iptables-nft leaves its base chains, and the nat table
+# conntrack, behind when rules are removed). "ipsec-masqd": drtr has the
+# shipped rules loaded by the shipped helper (ipsec-masqd-firewall up, as
+# tests/lib/netns.sh does) and the real daemon, with the flow preloaded
+# (remote, host, in-SPI, out-SPI): what is measured is one established ESP
+# flow, outbound (LAN to WAN), each packet queued in mangle POSTROUTING,
+# looked up and source-rewritten by the daemon and sent on with the
+# verdict. Inbound, ISAKMP and table misses are not measured here.
+#
+# The generator (gen.c) sends ESP from the LAN namespace with sendmmsg on an
+# AF_PACKET socket, paced, pinned to the receive core; the counter (sink.c)
+# reads a TPACKET_V3 ring on the remote's interface, pinned to the other
+# core, and an nftables ingress rule there drops the packets once counted,
+# so the remote spends no time on them. veth hands a packet to the peer
+# namespace on the sending CPU (netif_rx), so the generator's core is also
+# the core that takes the router's receive softirq. Placements:
+#   shared  the daemon pinned to the receive core (the generator's)
+#   own     the daemon pinned to the other core, the one that does not take
+#           the receive softirq (it then also runs the verdict's forwarding
+#           and shares its core with the counter)
+# On a two-core machine the generator shares its core with the receive
+# softirq, so it cannot offer more than that core can take in: a rate that
+# holds with <= 1 % loss at the generator's maximum is reported as a lower
+# bound (">="), and the 2x/4x loads then offer what the generator can.
+#
+# Per repetition, payload size and case: the sustainable rate (highest
+# achieved offered rate with <= 1 % loss: a probe at full speed, then a
+# bounded search), the delivered rate at 2x and 4x the sustainable offered
+# load, and the one-way latency at 50 % of the sustainable rate (transmit
+# timestamps at the LAN veth to receive timestamps at the remote's ring).
+# The kernel's latency is also measured at each daemon case's 50 % rate:
+# "added latency" is daemon minus kernel at the same offered rate.
+# Medians of the repetitions, with min and max, are printed as a table and
+# (--write FILE) written into FILE's "## Network" section, between the
+# netbench markers, leaving the rest of the file alone.
+#
+# Options:
+#   --build-dir DIR  binaries from DIR (made there if missing)
+#   --reps N         repetitions (3)
+#   --sizes "A B"    ESP payload sizes in bytes ("64 1400")
+#   --cases "..."    any of kernel shared own ("kernel shared own")
+#   --trial S        seconds per trial (2)
+#   --steps N        search trials after the full-speed probe (6)
+#   --lat-batch N    packets per send in the latency trials (8)
+#   --cpus R,O       receive core and other core (0,1)
+#   --conf-extra S   text appended to the daemon's config
+#   --quick          1 rep, 64 B, 0.5 s trials, 2 search steps: checks the
+#                    harness works, not the speed
+#   --write FILE     put the results into FILE's "## Network" section
+#   --results DIR    keep the raw results (trial lines, daemon stats) there
+# Exit status: 0 done; 1 a setup or run failure; 2 usage; 77 not root.
+
+set -u
+here=$(pwd)
+cd "$(dirname "$0")/../.." || exit 1
+top=$(pwd)
+cmdline="tests/bench/net.sh${*:+ $*}"
+
+usage() { sed -n '/^# Options:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "net.sh: $*" >&2; NL_FAILS=1; exit 1; }
+
+BUILD= REPS=3 SIZES="64 1400" CASES="kernel shared own" TRIAL=2 STEPS=6
+LAT_BATCH=8 CPUS=0,1 CONF_EXTRA= QUICK=0 WRITE= RESULTS=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build-dir) BUILD=${2:?}; shift ;;
+	--reps) REPS=${2:?}; shift ;;
+	--sizes) SIZES=${2:?}; shift ;;
+	--cases) CASES=${2:?}; shift ;;
+	--trial) TRIAL=${2:?}; shift ;;
+	--steps) STEPS=${2:?}; shift ;;
+	--lat-batch) LAT_BATCH=${2:?}; shift ;;
+	--cpus) CPUS=${2:?}; shift ;;
+	--conf-extra) CONF_EXTRA=${2?}; shift ;;
+	--quick) QUICK=1 ;;
+	--write) WRITE=${2:?}; shift ;;
+	--results) RESULTS=${2:?}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	REPS=1 SIZES=64 TRIAL=0.5 STEPS=2
+fi
+[[ "$REPS" =~ ^[1-9][0-9]*$ && "$STEPS" =~ ^[0-9]+$ && "$LAT_BATCH" =~ ^[1-9][0-9]*$ ]] ||
+	{ usage >&2; exit 2; }
+[[ "$CPUS" =~ ^([0-9]+),([0-9]+)$ ]] || { usage >&2; exit 2; }
+RX_CPU=${BASH_REMATCH[1]} OTHER_CPU=${BASH_REMATCH[2]}
+for s in $SIZES; do
+	[[ "$s" =~ ^[0-9]+$ ]] && [ "$s" -ge 24 ] && [ "$s" -le 1472 ] ||
+		{ echo "net.sh: payload sizes are 24..1472 bytes" >&2; exit 2; }
+done
+for c in $CASES; do
+	case $c in kernel | shared | own) ;; *) usage >&2; exit 2 ;; esac
+done
+[ -n "$WRITE" ] && WRITE=$(cd "$here" && mkdir -p "$(dirname "$WRITE")" &&
+	echo "$(cd "$(dirname "$WRITE")" && pwd)/$(basename "$WRITE")")
+[ -n "$RESULTS" ] && RESULTS=$(cd "$here" && mkdir -p "$RESULTS" && cd "$RESULTS" && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: net.sh needs root (network namespaces, iptables, NFQUEUE)"
+	exit 77
+fi
+[ "$(nproc)" -gt "$OTHER_CPU" ] && [ "$(nproc)" -gt "$RX_CPU" ] ||
+	die "CPUs $CPUS: this machine has $(nproc)"
+[ "$RX_CPU" != "$OTHER_CPU" ] || die "--cpus: two different cores"
+
+# ---------------------------------------------------------------- build
+if [ -z "$BUILD" ]; then
+	sh scripts/deps.sh || exit 1
+	[ -x configure ] || autoreconf -fi >/dev/null 2>&1 || die "autoreconf failed"
+	mkdir -p build/netbench
+	(cd build/netbench &&
+	 { [ -f Makefile ] || "$top/configure" -q CFLAGS="-O2 -g"; }) || die "configure failed"
+	BUILD=$top/build/netbench
+else
+	BUILD=$(cd "$here" && cd "$BUILD" && pwd) || die "no build directory $BUILD"
+fi
+make -s -C "$BUILD" -j2 ipsec-masqd ipsec-masqctl tests/bench/gen tests/bench/sink \
+	>/dev/null || die "make in $BUILD failed"
+GEN=$BUILD/tests/bench/gen SINK=$BUILD/tests/bench/sink
+DAEMON=$BUILD/ipsec-masqd CTL=$BUILD/ipsec-masqctl
+for t in ip iptables iptables-restore nft taskset python3; do
+	command -v "$t" >/dev/null 2>&1 || die "$t not installed (scripts/deps.sh installs it)"
+done
+
+# ---------------------------------------------------------------- namespaces
+NL_PREFIX=${IPSEC_MASQD_BENCH_PREFIX:-imbench-}
+IPSEC_MASQD=$DAEMON top_srcdir=$top
+. "$top/tests/lib/netns.sh" || die "cannot source tests/lib/netns.sh"
+NL_BIN=$DAEMON NL_SRC=$top
+ip netns add "${NL_PREFIX}probe" 2>/dev/null && ip netns del "${NL_PREFIX}probe" ||
+	die "cannot create network namespaces here"
+nl_remove_namespaces
+trap nl_cleanup EXIT
+trap 'exit 1' INT TERM
+NL_TMP=$(mktemp -d "/tmp/${NL_PREFIX}XXXXXX")
+TMP=$NL_TMP
+R=${RESULTS:-$TMP}
+OUT=$R/results.txt
+: > "$OUT"
+
+LAN_IP=192.168.1.11 RTR_LAN=192.168.1.1 EXT=198.51.100.1 REM_IP=198.51.100.20
+SPI_OUT=0xbe000001 SPI_IN=0xbf000001
+
+# topo M: namespaces ${NL_PREFIX}M{lan,rtr,rem} (M: k or d), linked and
+# addressed; the remote drops ESP at ingress, after the counter's tap.
+topo() {
+	local m=$1 lan=${NL_PREFIX}$1lan rtr=${NL_PREFIX}$1rtr rem=${NL_PREFIX}$1rem mac
+	for ns in "$lan" "$rtr" "$rem"; do nl_ns_add "$ns" || return 1; done
+	ip link add eth0 netns "$lan" type veth peer name lan0 netns "$rtr" || return 1
+	ip link add wan0 netns "$rtr" type veth peer name eth0 netns "$rem" || return 1
+	nl_in "$lan" ip addr add "$LAN_IP/24" dev eth0 && nl_in "$lan" ip link set eth0 up &&
+	nl_in "$lan" ip route add default via "$RTR_LAN" &&
+	nl_in "$rtr" ip addr add "$RTR_LAN/24" dev lan0 && nl_in "$rtr" ip link set lan0 up &&
+	nl_in "$rtr" ip addr add "$EXT/24" dev wan0 && nl_in "$rtr" ip link set wan0 up &&
+	nl_in "$rem" ip addr add "$REM_IP/24" dev eth0 && nl_in "$rem" ip link set eth0 up &&
+	nl_in "$rtr" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	# no neighbour resolution in the middle of a trial
+	mac=$(nl_in "$rem" cat /sys/class/net/eth0/address) &&
+	nl_in "$rtr" ip neigh replace "$REM_IP" lladdr "$mac" dev wan0 nud permanent || return 1
+	mac=$(nl_in "$lan" cat /sys/class/net/eth0/address) &&
+	nl_in "$rtr" ip neigh replace "$LAN_IP" lladdr "$mac" dev lan0 nud permanent || return 1
+	nl_in "$rem" nft -f - <<-EOF || return 1
+	table netdev imbench {
+		chain in {
+			type filter hook ingress device "eth0" priority 0; policy accept;
+			ip protocol esp drop
+		}
+	}
+	EOF
+	eval "RTR_MAC_$m=\$(nl_in \"\$rtr\" cat /sys/class/net/lan0/address)"
+}
+topo k || die "cannot build the kernel topology"
+topo d || die "cannot build the daemon topology"
+
+CONF=$TMP/bench.conf
+cat > "$CONF" <<EOF
+# ipsec-masqd network benchmark: one preloaded flow
+queue = 0;
+external = { address = "$EXT"; };
+internal = [ "192.168.1.0/24" ];
+control = { socket = "$TMP/control"; };
+log = { level = "notice"; };
+preload = ( { remote = "$REM_IP"; host = "$LAN_IP"; spi_in = $SPI_IN; spi_out = $SPI_OUT; } );
+$CONF_EXTRA
+EOF
+"$DAEMON" -t -c "$CONF" >/dev/null || die "the daemon refuses $CONF"
+NL_RTR=${NL_PREFIX}drtr
+nl_rules "$CONF" >/dev/null || die "cannot load the rules"
+
+# ---------------------------------------------------------------- machine
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+virt=$(systemd-detect-virt 2>/dev/null || true)
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$top" diff --quiet HEAD -- src include 2>/dev/null || commit="$commit+changes"
+cc_ver=$(sed -n 's/^CC=.\(.*\).$/\1/p' "$BUILD/config.log" 2>/dev/null | head -n1)
+cc_ver="$(${cc_ver:-cc} --version 2>/dev/null | head -n1)"
+cflags=$(sed -n "s/^CFLAGS='\(.*\)'$/\1/p" "$BUILD/config.log" 2>/dev/null | head -n1)
+{
+	echo "meta date=$(date -u +%Y-%m-%d) time=$(date -u +%H:%M:%SZ)"
+	echo "meta nproc=$(nproc)"
+	echo "meta cpu=$cpu_model"
+	echo "meta kernel=$(uname -r)"
+	echo "meta mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+	echo "meta virt=${virt:-none}"
+	echo "meta commit=$commit"
+	echo "meta compiler=$cc_ver"
+	echo "meta cflags=$cflags"
+	echo "meta command=$cmdline"
+	echo "meta reps=$REPS trial=$TRIAL steps=$STEPS lat_batch=$LAT_BATCH cpus=$CPUS quick=$QUICK"
+	[ -n "$CONF_EXTRA" ] && echo "meta conf_extra=$CONF_EXTRA"
+	echo "meta load=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >> "$OUT"
+
+# ---------------------------------------------------------------- trials
+RUN=0
+# kv KEY LINE: the value of KEY=... in a key=value line (empty if absent).
+kv() { sed -n "s/.*\(^\| \)$1=\([^ ]*\).*/\2/p" <<<"$2"; }
+# calc EXPR: awk arithmetic, printed as a number.
+calc() { awk "BEGIN { printf \"%.10g\", $1 }"; }
+
+# nfq_counters NS: "dropped user_dropped" of queue 0 in NS (0 0 if none).
+nfq_counters() {
+	nl_in "$1" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+		awk '$1 == 0 { d = $6; u = $7 } END { print d + 0, u + 0 }'
+}
+# backlog_drops: netif_rx backlog drops, all CPUs (machine-wide).
+backlog_drops() {
+	local a b rest s=0
+	while read -r a b rest; do s=$((s + 16#$b)); done < /proc/net/softnet_stat
+	echo $s
+}
+
+# trial MODE SIZE RATE BATCH LATENCY: one run of the generator against the
+# counter; MODE k or d. Sets T (the joined key=value line), T_OFF (achieved
+# offered pps), T_DEL (delivered pps), T_LOSS (fraction), and appends the
+# line, tagged with $TAG, to the results.
+trial() {
+	local m=$1 size=$2 rate=$3 batch=$4 lat=$5 sink_pid g s lat_args=() gen_args=()
+	local nfq0 nfq1 bl0 bl1 mac
+	RUN=$((RUN + 1))
+	rm -f "$TMP/ready" "$TMP/tx"
+	if [ "$lat" = 1 ]; then
+		lat_args=(--latency --txstamp "$TMP/tx" --lat-skip "$(calc "int($rate * $TRIAL / 10)")")
+		gen_args=(--txstamp "$TMP/tx")
+	fi
+	nl_spawn "${NL_PREFIX}${m}rem" "$SINK" --dev eth0 --spi "$SPI_OUT" --run "$RUN" \
+		--cpu "$OTHER_CPU" --ready "$TMP/ready" "${lat_args[@]}" \
+		>"$TMP/sink.out" 2>"$TMP/sink.err"
+	sink_pid=$NL_LAST
+	nl_wait_log ready 100 "$TMP/ready" || { cat "$TMP/sink.err" >&2; return 1; }
+	nfq0=$(nfq_counters "${NL_PREFIX}${m}rtr") bl0=$(backlog_drops)
+	eval "mac=\$RTR_MAC_$m"
+	g=$(nl_in "${NL_PREFIX}${m}lan" timeout -k 2 "$(calc "$TRIAL + 30")" "$GEN" --dev eth0 \
+		--dmac "$mac" --src "$LAN_IP" --dst "$REM_IP" --spi "$SPI_OUT" --size "$size" \
+		--rate "$rate" --duration "$TRIAL" --batch "$batch" --cpu "$RX_CPU" --run "$RUN" \
+		"${gen_args[@]}" 2>"$TMP/gen.err") || { cat "$TMP/gen.err" >&2; nl_stop "$sink_pid"; return 1; }
+	sleep 0.3                        # what is queued drains
+	kill -INT "$sink_pid"
+	nl_wait_pid "$sink_pid" 20 || { cat "$TMP/sink.err" >&2; return 1; }
+	s=$(cat "$TMP/sink.out")
+	nfq1=$(nfq_counters "${NL_PREFIX}${m}rtr") bl1=$(backlog_drops)
+	local offered secs unique
+	offered=$(kv offered "$g") secs=$(kv seconds "$g") unique=$(kv unique "$s")
+	[ -n "$offered" ] && [ -n "$unique" ] && [ "$offered" -gt 0 ] ||
+		{ echo "net.sh: no result from the trial: gen: $g; sink: $s" >&2; return 1; }
+	T_OFF=$(calc "$offered / $secs")
+	T_DEL=$(calc "$unique / $secs")
+	T_LOSS=$(calc "($offered - $unique) / $offered")
+	T="$TAG mode=$m size=$size target=$rate offered_rate=$T_OFF delivered_rate=$T_DEL loss=$T_LOSS"
+	T="$T nfq_dropped=$(( ${nfq1% *} - ${nfq0% *} )) nfq_user_dropped=$(( ${nfq1#* } - ${nfq0#* } ))"
+	T="$T backlog_drops=$((bl1 - bl0)) gen: $g sink: $s"
+	echo "trial $T" >> "$OUT"
+	return 0
+}
+
+pct() { calc "$1 * 100"; }
+show() {   # one line per trial on stdout
+	printf '    %-8s target %8s  offered %8.0f  delivered %8.0f pps  loss %6.2f%%%s\n' \
+		"$1" "$([ "$2" = 0 ] && echo max || echo "$2")" "$T_OFF" "$T_DEL" "$(pct "$T_LOSS")" \
+		"$(lat=$(kv lat_p50_us "$T"); [ -n "$lat" ] &&
+		   echo "  latency p50/p99/p99.9 $lat/$(kv lat_p99_us "$T")/$(kv lat_p999_us "$T") us")"
+}
+
+# pass: the last trial offered what was asked (3 %) and lost <= 1 %.
+pass() {
+	awk -v o="$T_OFF" -v t="$1" -v l="$T_LOSS" 'BEGIN { exit !(l <= 0.01 && (t == 0 || o >= 0.97 * t)) }'
+}
+
+# measure MODE CASE SIZE: search, overload, latency; sets SUST.
+measure() {
+	local m=$1 c=$2 size=$3 lo=0 hi r i bound=search g_max
+	TAG="rep=$rep case=$c kind=max"
+	trial "$m" "$size" 0 32 0 || return 1; show max 0
+	g_max=$T_OFF
+	if pass 0; then
+		lo=$T_OFF bound=generator
+	else
+		hi=$T_OFF
+		r=$(calc "int($T_DEL * 0.98)")
+		[ "$r" -ge 1000 ] || r=1000
+		for ((i = 0; i < STEPS; i++)); do
+			TAG="rep=$rep case=$c kind=search"
+			trial "$m" "$size" "$r" 32 0 || return 1; show search "$r"
+			if pass "$r"; then
+				lo=$(calc "($T_OFF > $lo) ? $T_OFF : $lo")
+			else
+				hi=$r
+			fi
+			awk -v l="$lo" -v h="$hi" 'BEGIN { exit !((h - l) / h < 0.02) }' && break
+			if awk -v l="$lo" 'BEGIN { exit !(l == 0) }'; then
+				r=$(calc "int($hi * 0.7)")
+				[ "$r" -ge 1000 ] || r=1000
+			else
+				r=$(calc "int(($lo + $hi) / 2)")
+			fi
+		done
+	fi
+	SUST=$lo
+	echo "result rep=$rep size=$size case=$c sustainable=$SUST bound=$bound gen_max=$g_max" >> "$OUT"
+	echo "    -> sustainable $(calc "int($SUST)") pps ($bound)"
+	if awk -v s="$SUST" 'BEGIN { exit !(s > 0) }'; then
+		for x in 2 4; do
+			TAG="rep=$rep case=$c kind=x$x"
+			trial "$m" "$size" "$(calc "int($SUST * $x)")" 32 0 || return 1
+			show "${x}x" "$(calc "int($SUST * $x)")"
+		done
+		TAG="rep=$rep case=$c kind=lat"
+		trial "$m" "$size" "$(calc "int($SUST / 2)")" "$LAT_BATCH" 1 || return 1
+		show "lat 50%" "$(calc "int($SUST / 2)")"
+	fi
+	return 0
+}
+
+# daemon_run CASE SIZE CPU: a fresh daemon pinned to CPU, measure, stats.
+daemon_run() {
+	local c=$1 size=$2 cpu=$3 i rc=0
+	# not through nl_in: $! must be the daemon (ip and taskset exec it)
+	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$CONF" >>"$TMP/daemon.log" 2>&1 &
+	NL_DPID=$!
+	for i in $(seq 50); do
+		nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" ping >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	[ "$i" -lt 50 ] || { cat "$TMP/daemon.log" >&2; return 1; }
+	measure d "$c" "$size" || rc=1
+	{
+		printf 'stats rep=%s size=%s case=%s json=' "$rep" "$size" "$c"
+		nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" stats --json | tr -d '\n'
+		echo
+		printf 'nfqueue rep=%s size=%s case=%s line=%s\n' "$rep" "$size" "$c" \
+			"$(nl_in "${NL_PREFIX}drtr" cat /proc/net/netfilter/nfnetlink_queue | tr ' ' '_' | tr '\n' ';')"
+	} >> "$OUT"
+	nl_daemon_stop || { echo "net.sh: the daemon did not exit cleanly" >&2; rc=1; }
+	return $rc
+}
+
+T0=$(date +%s)
+echo "network benchmark: $REPS rep(s), payloads $SIZES, cases $CASES, $TRIAL s trials, cores rx=$RX_CPU other=$OTHER_CPU"
+echo "raw results: $OUT"
+for ((rep = 1; rep <= REPS; rep++)); do
+	for size in $SIZES; do
+		declare -A HALF=()
+		for c in $CASES; do
+			[ "$c" = kernel ] && continue
+			cpu=$RX_CPU; [ "$c" = own ] && cpu=$OTHER_CPU
+			echo "rep $rep, ${size} B, ipsec-masqd, $c core (daemon on CPU $cpu)"
+			daemon_run "$c" "$size" "$cpu" || die "ipsec-masqd $c run failed (logs in $TMP)"
+			HALF[$c]=$(calc "int($SUST / 2)")
+		done
+		for c in $CASES; do
+			[ "$c" = kernel ] || continue
+			echo "rep $rep, ${size} B, kernel forwarding"
+			measure k kernel "$size" || die "kernel run failed"
+			for d in "${!HALF[@]}"; do
+				[ "${HALF[$d]}" -gt 0 ] || continue
+				TAG="rep=$rep case=kernel kind=lat_$d"
+				trial k "$size" "${HALF[$d]}" "$LAT_BATCH" 1 || die "kernel latency trial failed"
+				show "lat@$d" "${HALF[$d]}"
+			done
+		done
+	done
+done
+echo "meta seconds=$(($(date +%s) - T0))" >> "$OUT"
+
+python3 "$top/tests/bench/net_report.py" "$OUT" ${WRITE:+--write "$WRITE"} || die "report failed"
+exit 0

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""tests/bench/net_report.py: the network benchmark's report (issue 6).
+
+Reads the raw results tests/bench/net.sh writes (one line per trial, per
+search result, per daemon run's counters), prints a table of medians over
+the repetitions with min and max, writes the same as markdown next to the
+results (network.md), and with --write FILE puts it into FILE's
+"## Network" section, between the netbench markers, leaving the rest of the
+file as it is.
+
+    python3 tests/bench/net_report.py RESULTS [--write BENCHMARKS.md]
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+BEGIN = "<!-- netbench:begin (tests/bench/net.sh --write replaces this block) -->"
+BEGIN_RE = re.compile(r"^<!-- netbench:begin\b.*-->\s*$")
+END = "<!-- netbench:end -->"
+CASES = ("kernel", "shared", "own")
+TITLE = {"kernel": "kernel forwarding", "shared": "ipsec-masqd, shared core",
+         "own": "ipsec-masqd, own core"}
+
+
+def kv(text):
+    return dict(m.groups() for m in re.finditer(r"(?:^| )([A-Za-z0-9_]+)=(\S*)", text))
+
+
+def parse(path):
+    meta, trials, results, stats = {}, [], [], []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            kind, _, rest = line.partition(" ")
+            if kind == "meta":
+                for part in re.finditer(r"([a-z_]+)=(.*?)(?= [a-z_]+=|$)", rest):
+                    meta[part.group(1)] = part.group(2)
+            elif kind == "trial":
+                trials.append(kv(rest))
+            elif kind == "result":
+                results.append(kv(rest))
+            elif kind == "stats":
+                head, _, js = rest.partition(" json=")
+                d = kv(head)
+                try:
+                    d["json"] = json.loads(js)
+                except ValueError:
+                    d["json"] = {}
+                stats.append(d)
+    return meta, trials, results, stats
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, ValueError):
+        return None
+
+
+class Agg:
+    """Values of one figure over the repetitions."""
+
+    def __init__(self, values):
+        self.v = [x for x in values if x is not None]
+
+    def __bool__(self):
+        return bool(self.v)
+
+    @property
+    def med(self):
+        return statistics.median(self.v)
+
+    def fmt(self, scale=1.0, digits=0, rng=True):
+        if not self.v:
+            return "—"
+        f = "%%.%df" % digits
+        s = f % (self.med / scale)
+        if rng and len(self.v) > 1:
+            s += " (%s–%s)" % (f % (min(self.v) / scale), f % (max(self.v) / scale))
+        return s
+
+
+def collect(trials, results, size, case):
+    """The figures of one case at one size, each an Agg over the reps."""
+    out = {}
+    res = [r for r in results if r.get("size") == size and r.get("case") == case]
+    out["sust"] = Agg(num(r, "sustainable") for r in res)
+    out["genbound"] = any(r.get("bound") == "generator" for r in res)
+    tr = [t for t in trials if t.get("size") == size and t.get("case") == case]
+    for kind in ("x2", "x4", "lat"):
+        ts = [t for t in tr if t.get("kind") == kind]
+        out[kind + "_off"] = Agg(num(t, "offered_rate") for t in ts)
+        out[kind + "_del"] = Agg(num(t, "delivered_rate") for t in ts)
+        out[kind + "_loss"] = Agg(num(t, "loss") for t in ts)
+        for p in ("p50", "p99", "p999"):
+            out["%s_%s" % (kind, p)] = Agg(num(t, "lat_%s_us" % p) for t in ts)
+    return out
+
+
+def added(trials, size, case):
+    """Daemon latency minus the kernel's at the same offered rate, per rep."""
+    out = {}
+    for p in ("p50", "p99", "p999"):
+        diffs = []
+        for t in trials:
+            if t.get("size") != size or t.get("case") != case or t.get("kind") != "lat":
+                continue
+            k = [u for u in trials if u.get("size") == size and u.get("case") == "kernel"
+                 and u.get("kind") == "lat_" + case and u.get("rep") == t.get("rep")]
+            a, b = num(t, "lat_%s_us" % p), k and num(k[0], "lat_%s_us" % p)
+            if a is not None and b is not None:
+                diffs.append(a - b)
+        out[p] = Agg(diffs)
+    return out
+
+
+def counters(stats, size, case):
+    """Sums of the daemon's queue counters over the runs of one case."""
+    keys = ("received", "batches", "batches_full", "kernel_queue_full",
+            "kernel_socket_full", "enobufs", "verdict_errors")
+    runs = [s["json"].get("queue", {}) for s in stats
+            if s.get("size") == size and s.get("case") == case]
+    if not runs:
+        return None
+    return {k: (sum(r[k] for r in runs) if all(k in r for r in runs) else None) for k in keys}
+
+
+def cell_rate(a, genbound=False):
+    if not a:
+        return "—"
+    return ("≥ " if genbound else "") + a.fmt(1000)
+
+
+def cell_load(c, kind):
+    if not c[kind + "_del"]:
+        return "—"
+    return "%s of %s offered, loss %s %%" % (
+        c[kind + "_del"].fmt(1000), c[kind + "_off"].fmt(1000, rng=False),
+        Agg([x * 100 for x in c[kind + "_loss"].v]).fmt(1, 1, rng=False))
+
+
+def build(meta, trials, results, stats):
+    sizes = []
+    for r in results:
+        if r["size"] not in sizes:
+            sizes.append(r["size"])
+    cases = [c for c in CASES if any(r.get("case") == c for r in results)]
+    reps = len({r.get("rep") for r in results})
+    md, txt = [], []
+    md.append(BEGIN)
+    md.append("")
+    md.append("Command: `%s` — %s, %s. Machine: %s CPU(s), %s; %s RAM; kernel %s%s. "
+              "Build: %s, CFLAGS `%s`, commit %s. Load average at the start: %s. "
+              "The run took %s s." % (
+                  meta.get("command", "?"), meta.get("date", "?"), meta.get("time", "?"),
+                  meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("mem", "?"),
+                  meta.get("kernel", "?"),
+                  "" if meta.get("virt", "none") == "none" else ", virtualized (%s)" % meta["virt"],
+                  meta.get("compiler", "?"), meta.get("cflags", "?"), meta.get("commit", "?"),
+                  meta.get("load", "?"), meta.get("seconds", "?")))
+    if meta.get("conf_extra"):
+        md.append("")
+        md.append("Daemon config additions: `%s`." % meta["conf_extra"])
+    md.append("")
+    md.append(
+        "One established (preloaded) ESP flow, LAN to WAN: the generator (`tests/bench/gen.c`, "
+        "sendmmsg on AF_PACKET) in a LAN namespace, the router namespace forwarding it, the "
+        "counter (`tests/bench/sink.c`, a TPACKET_V3 ring) in a remote namespace, over veth. "
+        "*Kernel forwarding*: the router with `ip_forward=1` and no netfilter rules. "
+        "*ipsec-masqd*: the shipped rules and the daemon, which rewrites every packet's source. "
+        "veth hands a packet on on the sending CPU, so the generator's core (CPU %s) also takes "
+        "the router's receive softirq; *shared core*: the daemon pinned to that core; *own "
+        "core*: pinned to the other one (CPU %s), which also carries the forwarding after each "
+        "verdict and the counter. Medians of %d repetition(s), (min–max); rates in thousands "
+        "of packets per second (kpps), %s s trials. *Sustainable*: highest achieved offered "
+        "rate with ≤ 1 %% loss (a full-speed probe, then a search of up to %s steps); "
+        "\"≥\": no loss even at the generator's full speed, which on this machine is bounded "
+        "by the core it shares with the receive softirq, so the figure is a lower bound and "
+        "the 2×/4× loads can only offer that much. Latency: one way, from the transmit "
+        "timestamp at the LAN veth to the receive timestamp in the remote, at 50 %% of the "
+        "case's sustainable rate (bursts of %s); *added* is ipsec-masqd minus kernel "
+        "forwarding measured at the same rate." % (
+            meta.get("cpus", "0,1").split(",")[0], meta.get("cpus", "0,1").split(",")[-1],
+            reps, meta.get("trial", "?"), meta.get("steps", "?"), meta.get("lat_batch", "?")))
+    if meta.get("quick") == "1":
+        md.append("")
+        md.append("**--quick run: a check that the harness works, not a measurement.**")
+    for size in sizes:
+        n = int(size)
+        figs = {c: collect(trials, results, size, c) for c in cases}
+        adds = {c: added(trials, size, c) for c in cases if c != "kernel"}
+        ksust = figs["kernel"]["sust"] if "kernel" in figs else None
+        head = ["%d-byte ESP payload (%d-byte IP packets)" % (n, n + 28)]
+        cols = []
+        for c in cases:
+            cols.append(TITLE[c])
+            if c != "kernel" and ksust:
+                cols.append("× kernel")
+        rows = []
+
+        def row(label, fn, ratio=None):
+            cells = [label]
+            for c in cases:
+                cells.append(fn(c))
+                if c != "kernel" and ksust:
+                    cells.append(ratio(c) if ratio else "")
+            rows.append(cells)
+
+        def ratio_sust(c):
+            s = figs[c]["sust"]
+            if not s or not ksust or ksust.med == 0:
+                return "—"
+            return "%.2f" % (s.med / ksust.med)
+
+        row("sustainable rate, kpps (≤ 1 % loss)",
+            lambda c: cell_rate(figs[c]["sust"], figs[c]["genbound"]), ratio_sust)
+        row("delivered at 2× that offered load, kpps", lambda c: cell_load(figs[c], "x2"))
+        row("delivered at 4× that offered load, kpps", lambda c: cell_load(figs[c], "x4"))
+        row("latency trials: offered rate achieved, kpps",
+            lambda c: figs[c]["lat_off"].fmt(1000))
+        for p, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            row("latency %s at 50 %% load, µs" % name,
+                lambda c, p=p: figs[c]["lat_" + p].fmt(1, 1))
+        for p, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            row("added latency %s (same rate), µs" % name,
+                lambda c, p=p: "—" if c == "kernel" else adds[c][p].fmt(1, 1))
+        md.append("")
+        md.append("### " + head[0])
+        md.append("")
+        md.append("| | " + " | ".join(cols) + " |")
+        md.append("|---|" + "---:|" * len(cols))
+        for r in rows:
+            md.append("| " + " | ".join(r) + " |")
+        txt.append("")
+        txt.append(head[0])
+        widths = [max(len(r[i]) for r in rows + [[""] + cols]) for i in range(len(cols) + 1)]
+        txt.append("  ".join(h.rjust(w) if i else h.ljust(w)
+                             for i, (h, w) in enumerate(zip([""] + cols, widths))))
+        for r in rows:
+            txt.append("  ".join(x.rjust(w) if i else x.ljust(w)
+                                 for i, (x, w) in enumerate(zip(r, widths))))
+        crow = []
+        for c in cases:
+            if c == "kernel":
+                continue
+            q = counters(stats, size, c)
+            if not q:
+                continue
+
+            def v(k):
+                return "?" if q[k] is None else str(q[k])
+            crow.append("%s: received %s, batches %s (full %s), kernel queue full %s, "
+                        "socket full %s, ENOBUFS %s, verdict errors %s" % (
+                            TITLE[c], v("received"), v("batches"), v("batches_full"),
+                            v("kernel_queue_full"), v("kernel_socket_full"), v("enobufs"),
+                            v("verdict_errors")))
+        if crow:
+            md.append("")
+            md.append("Daemon counters, summed over the runs (`ipsec-masqctl stats --json`, "
+                      "queue section): " + "; ".join(crow) + ".")
+            txt.extend("  " + x for x in crow)
+    md.append("")
+    md.append(END)
+    return "\n".join(md) + "\n", "\n".join(txt) + "\n"
+
+
+def splice(path, block):
+    """Puts block into path's "## Network" section (created if missing)."""
+    try:
+        with open(path) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        lines = ["# Benchmarks", ""]
+    new = block.rstrip("\n").split("\n")
+    b = next((i for i, l in enumerate(lines) if BEGIN_RE.match(l)), None)
+    e = next((i for i, l in enumerate(lines) if l.strip() == END), None)
+    if b is not None and e is not None and e > b:
+        lines[b:e + 1] = new
+    else:
+        h = next((i for i, l in enumerate(lines) if l.strip() == "## Network"), None)
+        if h is None:
+            while lines and lines[-1] == "":
+                lines.pop()
+            lines += ["", "## Network", ""] + new + [""]
+        else:
+            j = next((i for i in range(h + 1, len(lines)) if lines[i].startswith("## ")),
+                     len(lines))
+            tail = lines[j:]
+            lines[h:] = ["## Network", ""] + new + ([""] + tail if tail else [""])
+    text = "\n".join(lines)
+    if not text.endswith("\n"):
+        text += "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv):
+    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
+        sys.stderr.write("usage: net_report.py RESULTS [--write FILE]\n")
+        return 2
+    meta, trials, results, stats = parse(argv[1])
+    if not results:
+        sys.stderr.write("net_report.py: no results in %s\n" % argv[1])
+        return 1
+    md, txt = build(meta, trials, results, stats)
+    sys.stdout.write(txt)
+    out = os.path.join(os.path.dirname(os.path.abspath(argv[1])), "network.md")
+    with open(out, "w") as f:
+        f.write("## Network\n\n" + md)
+    print("\nmarkdown: %s" % out)
+    if len(argv) == 4:
+        splice(argv[3], md)
+        print("written into the \"## Network\" section of %s" % argv[3])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,80 @@
+#!/bin/bash
+# scripts/test.sh runs the namespace tests once (gcc build); elsewhere it skips them.
+if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
+	echo "SKIP: namespace tests run once, in the gcc build (IPSEC_MASQD_NETNS_TESTS=skip)"
+	exit 77
+fi
+# The network benchmark still works (issue 6): tests/bench/net.sh --quick on
+# this build (one short repetition of each case at 64 bytes, in namespaces
+# prefixed imbtest-), then checks that packets went through the kernel and
+# through ipsec-masqd, that each case has a sustainable rate and latency
+# figures, that the daemon rewrote what it received with no verdict error,
+# and that --write puts a Network section into a scratch BENCHMARKS.md
+# without touching the rest. Speed is not checked. Exit 77 when not root.
+
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -u
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, iptables, NFQUEUE)"; exit 77; }
+src=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd)
+build=$(cd "${top_builddir:-.}" && pwd)
+[ -x "$build/ipsec-masqd" ] || { echo "SKIP: $build/ipsec-masqd not built"; exit 77; }
+for t in ip iptables nft taskset python3; do
+	command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "SKIP: the benchmark needs two CPUs"; exit 77; }
+
+tmp=$(mktemp -d /tmp/imbtest-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok   - $*"; }
+fail() { echo "FAIL - $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+
+printf '# Benchmarks\n\n## Engine\n\nengine figures stay\n\n## Network\n\nold text\n\n## Later\n\nkept\n' \
+	> "$tmp/BENCHMARKS.md"
+IPSEC_MASQD_BENCH_PREFIX=imbtest- timeout -k 5 170 \
+	bash "$src/tests/bench/net.sh" --quick --build-dir "$build" --results "$tmp/r" \
+	--write "$tmp/BENCHMARKS.md" > "$tmp/out.txt" 2>&1
+rc=$?
+cat "$tmp/out.txt"
+check "net.sh --quick exits 0 ($rc)" [ "$rc" = 0 ]
+R=$tmp/r/results.txt
+
+# field CASE KIND KEY: KEY of the first trial line of CASE and KIND.
+field() {
+	grep -E "^trial rep=1 case=$1 kind=$2 " "$R" 2>/dev/null | head -n1 |
+		sed -n "s/.* $3=\([^ ]*\).*/\1/p"
+}
+gt0() { awk -v x="${1:-0}" 'BEGIN { exit !(x > 0) }'; }
+for c in kernel shared own; do
+	n=$(field "$c" max unique)
+	check "$c: packets delivered at full speed (${n:-none})" gt0 "$n"
+	s=$(sed -n "s/^result rep=1 size=64 case=$c sustainable=\([^ ]*\).*/\1/p" "$R")
+	check "$c: a sustainable rate (${s:-none} pps)" gt0 "$s"
+	p=$(field "$c" lat lat_p50_us)
+	check "$c: latency measured at 50 % load (p50 ${p:-none} us, $(field "$c" lat lat_src))" gt0 "$p"
+	check "$c: 2x and 4x trials ran" eval '[ -n "$(field "$c" x2 offered_rate)" ] && [ -n "$(field "$c" x4 offered_rate)" ]'
+done
+for c in shared own; do
+	p=$(field kernel "lat_$c" lat_p50_us)
+	check "kernel latency at the $c case's rate (p50 ${p:-none} us)" gt0 "$p"
+	j=$(grep "^stats rep=1 size=64 case=$c " "$R" | sed 's/^[^{]*//')
+	check "$c: the daemon rewrote packets, no verdict errors" python3 -c '
+import json, sys
+q = json.loads(sys.argv[1])["queue"]
+sys.exit(not (q["modified"] > 0 and q["verdict_errors"] == 0 and q["received"] >= q["modified"]))' "$j"
+done
+check "the report has the table" grep -q "sustainable rate, kpps" "$tmp/out.txt"
+check "--write: one Network section, with the markers" \
+	eval '[ "$(grep -c "^## Network" "$tmp/BENCHMARKS.md")" = 1 ] && grep -q "^<!-- netbench:end -->" "$tmp/BENCHMARKS.md"'
+check "--write: the old Network text replaced" eval '! grep -q "old text" "$tmp/BENCHMARKS.md"'
+check "--write: the other sections untouched" \
+	eval 'grep -q "engine figures stay" "$tmp/BENCHMARKS.md" && grep -q "^## Later" "$tmp/BENCHMARKS.md" && grep -q "^kept" "$tmp/BENCHMARKS.md"'
+cp "$tmp/BENCHMARKS.md" "$tmp/first.md"
+python3 "$src/tests/bench/net_report.py" "$R" --write "$tmp/BENCHMARKS.md" >/dev/null
+check "--write again: same file (the block is replaced, not added)" cmp -s "$tmp/first.md" "$tmp/BENCHMARKS.md"
+if [ "$fails" != 0 ]; then
+	echo "$fails check(s) failed"; cat "$tmp/BENCHMARKS.md"
+	exit 1
+fi
+echo "all passed"
