@@ -26,15 +26,20 @@
 #
 # The generator (gen.c) sends ESP from the LAN namespace with sendmmsg on an
 # AF_PACKET socket, paced, pinned to the receive core; the counter (sink.c)
-# reads a TPACKET_V3 ring on the remote's interface, pinned to the other
-# core, and an nftables ingress rule there drops the packets once counted,
-# so the remote spends no time on them. veth hands a packet to the peer
+# reads a TPACKET_V3 ring on the remote's interface, and an nftables
+# ingress rule there drops the packets once counted, so the remote spends
+# little time on them. The counter, and the remote's receive work (steered
+# there with RPS: veth would otherwise do it on the core that forwarded the
+# packet, which a router's NIC does not), go to a core the daemon is not on
+# (the other core; the receive core when the daemon has the other one):
+# there they would delay the daemon, whereas delaying the generator costs
+# nothing measured (the send time is taken as the packet enters the router). veth hands a packet to the peer
 # namespace on the sending CPU (netif_rx), so the generator's core is also
 # the core that takes the router's receive softirq. Placements:
 #   shared  the daemon pinned to the receive core (the generator's)
 #   own     the daemon pinned to the other core, the one that does not take
-#           the receive softirq (it then also runs the verdict's forwarding
-#           and shares its core with the counter)
+#           the receive softirq (it then also runs the forwarding that
+#           follows each verdict)
 # On a two-core machine the generator shares its core with the receive
 # softirq, so it cannot offer more than that core can take in: a rate that
 # holds with <= 1 % loss at the generator's maximum is reported as a lower
@@ -61,10 +66,11 @@
 #   --lat-batch N    packets per send in the latency trials (8)
 #   --cpus R,O       receive core and other core (0,1)
 #   --conf-extra S   text appended to the daemon's config
-#   --quick          1 rep, 64 B, 0.5 s trials, 2 search steps: checks the
-#                    harness works, not the speed
+#   --quick          1 rep, 64 B, 0.5 s trials, 2 search steps (options after
+#                    it override these): checks the harness works, not speed
 #   --write FILE     put the results into FILE's "## Network" section
-#   --results DIR    keep the raw results (trial lines, daemon stats) there
+#   --results DIR    keep the raw results there: trial lines, daemon
+#                    stats, per-packet latencies (latency-RUN.txt)
 # Exit status: 0 done; 1 a setup or run failure; 2 usage; 77 not root.
 
 set -u
@@ -89,7 +95,7 @@ while [ $# -gt 0 ]; do
 	--lat-batch) LAT_BATCH=${2:?}; shift ;;
 	--cpus) CPUS=${2:?}; shift ;;
 	--conf-extra) CONF_EXTRA=${2?}; shift ;;
-	--quick) QUICK=1 ;;
+	--quick) QUICK=1 REPS=1 SIZES=64 TRIAL=0.5 STEPS=2 ;;
 	--write) WRITE=${2:?}; shift ;;
 	--results) RESULTS=${2:?}; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -97,9 +103,6 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "$QUICK" = 1 ]; then
-	REPS=1 SIZES=64 TRIAL=0.5 STEPS=2
-fi
 [[ "$REPS" =~ ^[1-9][0-9]*$ && "$STEPS" =~ ^[0-9]+$ && "$LAT_BATCH" =~ ^[1-9][0-9]*$ ]] ||
 	{ usage >&2; exit 2; }
 [[ "$CPUS" =~ ^([0-9]+),([0-9]+)$ ]] || { usage >&2; exit 2; }
@@ -250,6 +253,11 @@ backlog_drops() {
 	echo $s
 }
 
+# rem_rps MODE CPU: the remote's receive processing on CPU.
+rem_rps() {
+	nl_in "${NL_PREFIX}$1rem" sh -c "echo $(printf %x $((1 << $2))) > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+}
+
 # trial MODE SIZE RATE BATCH LATENCY: one run of the generator against the
 # counter; MODE k or d. Sets T (the joined key=value line), T_OFF (achieved
 # offered pps), T_DEL (delivered pps), T_LOSS (fraction), and appends the
@@ -261,10 +269,11 @@ trial() {
 	rm -f "$TMP/ready" "$TMP/tx"
 	if [ "$lat" = 1 ]; then
 		lat_args=(--latency --txstamp "$TMP/tx" --lat-skip "$(calc "int($rate * $TRIAL / 10)")")
+		[ -n "$RESULTS" ] && lat_args+=(--dump "$R/latency-$RUN.txt")
 		gen_args=(--txstamp "$TMP/tx")
 	fi
 	nl_spawn "${NL_PREFIX}${m}rem" "$SINK" --dev eth0 --spi "$SPI_OUT" --run "$RUN" \
-		--cpu "$OTHER_CPU" --ready "$TMP/ready" "${lat_args[@]}" \
+		--cpu "$SINK_CPU" --ready "$TMP/ready" "${lat_args[@]}" \
 		>"$TMP/sink.out" 2>"$TMP/sink.err"
 	sink_pid=$NL_LAST
 	nl_wait_log ready 100 "$TMP/ready" || { cat "$TMP/sink.err" >&2; return 1; }
@@ -286,7 +295,7 @@ trial() {
 	T_OFF=$(calc "$offered / $secs")
 	T_DEL=$(calc "$unique / $secs")
 	T_LOSS=$(calc "($offered - $unique) / $offered")
-	T="$TAG mode=$m size=$size target=$rate offered_rate=$T_OFF delivered_rate=$T_DEL loss=$T_LOSS"
+	T="$TAG mode=$m run=$RUN size=$size target=$rate offered_rate=$T_OFF delivered_rate=$T_DEL loss=$T_LOSS"
 	T="$T nfq_dropped=$(( ${nfq1% *} - ${nfq0% *} )) nfq_user_dropped=$(( ${nfq1#* } - ${nfq0#* } ))"
 	T="$T backlog_drops=$((bl1 - bl0)) gen: $g sink: $s"
 	echo "trial $T" >> "$OUT"
@@ -334,6 +343,15 @@ measure() {
 				r=$(calc "int(($lo + $hi) / 2)")
 			fi
 		done
+		# nothing held yet: halve until something does (bounded)
+		for ((i = 0; i < 8; i++)); do
+			awk -v l="$lo" 'BEGIN { exit !(l == 0) }' || break
+			r=$(calc "int($hi / 2)")
+			[ "$r" -ge 1000 ] || break
+			TAG="rep=$rep case=$c kind=search"
+			trial "$m" "$size" "$r" 32 0 || return 1; show search "$r"
+			if pass "$r"; then lo=$T_OFF; else hi=$r; fi
+		done
 	fi
 	SUST=$lo
 	echo "result rep=$rep size=$size case=$c sustainable=$SUST bound=$bound gen_max=$g_max" >> "$OUT"
@@ -354,6 +372,7 @@ measure() {
 # daemon_run CASE SIZE CPU: a fresh daemon pinned to CPU, measure, stats.
 daemon_run() {
 	local c=$1 size=$2 cpu=$3 i rc=0
+	rem_rps d "$SINK_CPU" || return 1
 	# not through nl_in: $! must be the daemon (ip and taskset exec it)
 	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$CONF" >>"$TMP/daemon.log" 2>&1 &
 	NL_DPID=$!
@@ -382,7 +401,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		declare -A HALF=()
 		for c in $CASES; do
 			[ "$c" = kernel ] && continue
-			cpu=$RX_CPU; [ "$c" = own ] && cpu=$OTHER_CPU
+			cpu=$RX_CPU SINK_CPU=$OTHER_CPU
+			[ "$c" = own ] && cpu=$OTHER_CPU SINK_CPU=$RX_CPU
 			echo "rep $rep, ${size} B, ipsec-masqd, $c core (daemon on CPU $cpu)"
 			daemon_run "$c" "$size" "$cpu" || die "ipsec-masqd $c run failed (logs in $TMP)"
 			HALF[$c]=$(calc "int($SUST / 2)")
@@ -390,6 +410,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		for c in $CASES; do
 			[ "$c" = kernel ] || continue
 			echo "rep $rep, ${size} B, kernel forwarding"
+			SINK_CPU=$OTHER_CPU
+			rem_rps k "$SINK_CPU" || die "cannot set RPS in the remote"
 			measure k kernel "$size" || die "kernel run failed"
 			for d in "${!HALF[@]}"; do
 				[ "${HALF[$d]}" -gt 0 ] || continue

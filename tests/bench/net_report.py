@@ -87,7 +87,8 @@ def collect(trials, results, size, case):
     out = {}
     res = [r for r in results if r.get("size") == size and r.get("case") == case]
     out["sust"] = Agg(num(r, "sustainable") for r in res)
-    out["genbound"] = any(r.get("bound") == "generator" for r in res)
+    bounds = [r.get("bound") == "generator" for r in res]
+    out["genbound"] = "all" if bounds and all(bounds) else "some" if any(bounds) else ""
     tr = [t for t in trials if t.get("size") == size and t.get("case") == case]
     for kind in ("x2", "x4", "lat"):
         ts = [t for t in tr if t.get("kind") == kind]
@@ -109,7 +110,8 @@ def added(trials, size, case):
                 continue
             k = [u for u in trials if u.get("size") == size and u.get("case") == "kernel"
                  and u.get("kind") == "lat_" + case and u.get("rep") == t.get("rep")]
-            a, b = num(t, "lat_%s_us" % p), k and num(k[0], "lat_%s_us" % p)
+            a = num(t, "lat_%s_us" % p)
+            b = num(k[0], "lat_%s_us" % p) if k else None
             if a is not None and b is not None:
                 diffs.append(a - b)
         out[p] = Agg(diffs)
@@ -127,10 +129,10 @@ def counters(stats, size, case):
     return {k: (sum(r[k] for r in runs) if all(k in r for r in runs) else None) for k in keys}
 
 
-def cell_rate(a, genbound=False):
+def cell_rate(a, genbound=""):
     if not a:
         return "—"
-    return ("≥ " if genbound else "") + a.fmt(1000)
+    return ("≥ " if genbound == "all" else "") + a.fmt(1000) + (" *" if genbound == "some" else "")
 
 
 def cell_load(c, kind):
@@ -172,13 +174,15 @@ def build(meta, trials, results, stats):
         "*ipsec-masqd*: the shipped rules and the daemon, which rewrites every packet's source. "
         "veth hands a packet on on the sending CPU, so the generator's core (CPU %s) also takes "
         "the router's receive softirq; *shared core*: the daemon pinned to that core; *own "
-        "core*: pinned to the other one (CPU %s), which also carries the forwarding after each "
-        "verdict and the counter. Medians of %d repetition(s), (min–max); rates in thousands "
+        "core*: pinned to the other one (CPU %s), which then also carries the forwarding after "
+        "each verdict; the counter, and the remote's receive work (steered there with RPS, "
+        "as veth would otherwise do it on the forwarding core), run on the core the daemon "
+        "is not on. Medians of %d repetition(s), (min–max); rates in thousands "
         "of packets per second (kpps), %s s trials. *Sustainable*: highest achieved offered "
         "rate with ≤ 1 %% loss (a full-speed probe, then a search of up to %s steps); "
         "\"≥\": no loss even at the generator's full speed, which on this machine is bounded "
         "by the core it shares with the receive softirq, so the figure is a lower bound and "
-        "the 2×/4× loads can only offer that much. Latency: one way, from the transmit "
+        "the 2×/4× loads can only offer that much (\"*\": so in some repetitions). Latency: one way, from the transmit "
         "timestamp at the LAN veth to the receive timestamp in the remote, at 50 %% of the "
         "case's sustainable rate (bursts of %s); *added* is ipsec-masqd minus kernel "
         "forwarding measured at the same rate." % (

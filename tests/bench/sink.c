@@ -74,10 +74,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: sink --dev IF [--spi N] [--run N] [--cpu N] [--latency]\n"
-"            [--lat-skip N] [--txstamp FILE] [--ready FILE]\n"
+"            [--lat-skip N] [--txstamp FILE] [--ready FILE] [--dump FILE]\n"
 "  --latency   record per-packet latency (receive minus send time)\n"
 "  --lat-skip  leave the first N sequence numbers out of the latency\n"
-"  --txstamp   the generator's transmit timestamps (gen --txstamp)\n");
+"  --txstamp   the generator's transmit timestamps (gen --txstamp)\n"
+"  --dump      write \"seq send_ns latency_ns\" per packet to FILE\n");
 }
 
 static int parse_num(const char *s, double lo, double hi, double *out)
@@ -280,13 +281,14 @@ static double pct(const int64_t *v, size_t n, double p)
 }
 
 /* The latency part of the report line. */
-static void report_latency(struct sink *s, const char *txfile)
+static void report_latency(struct sink *s, const char *txfile, const char *dump)
 {
 	uint64_t *tx = NULL;
 	size_t ntx = 0, n = 0, bad = 0;
 	int64_t *lat;
 	const char *src = "user";
 	double sum = 0;
+	FILE *df = NULL;
 
 	if (txfile) {
 		FILE *f = fopen(txfile, "rb");
@@ -315,6 +317,8 @@ static void report_latency(struct sink *s, const char *txfile)
 		free(tx);
 		return;
 	}
+	if (dump && !(df = fopen(dump, "w")))
+		perror(dump);
 	for (uint64_t q = s->lat_skip; s->any && q <= s->seq_max; q++) {
 		uint64_t t;
 
@@ -326,9 +330,14 @@ static void report_latency(struct sink *s, const char *txfile)
 			continue;
 		}
 		lat[n] = (int64_t)(s->rx_ns[q] - t);
+		if (df)
+			fprintf(df, "%llu %llu %lld\n", (unsigned long long)q,
+				(unsigned long long)t, (long long)lat[n]);
 		sum += (double)lat[n];
 		n++;
 	}
+	if (df && fclose(df) != 0)
+		perror(dump);
 	qsort(lat, n, sizeof(*lat), cmp_i64);
 	if (n)
 		printf(" lat_src=%s lat_n=%zu lat_nostamp=%zu lat_min_us=%.1f lat_p50_us=%.1f"
@@ -354,10 +363,11 @@ int main(int argc, char **argv)
 		{ "lat-skip", required_argument, NULL, 'k' },
 		{ "txstamp", required_argument, NULL, 'T' },
 		{ "ready", required_argument, NULL, 'R' },
+		{ "dump", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dev = NULL, *txfile = NULL, *ready = NULL;
+	const char *dev = NULL, *txfile = NULL, *ready = NULL, *dump = NULL;
 	struct tpacket_stats_v3 st;
 	socklen_t sl = sizeof(st);
 	int o, cpu = -1;
@@ -391,6 +401,7 @@ int main(int argc, char **argv)
 			break;
 		case 'T': txfile = optarg; break;
 		case 'R': ready = optarg; break;
+		case 'D': dump = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -441,7 +452,7 @@ int main(int argc, char **argv)
 	       s.any ? (long long)s.seq_max : -1LL, (unsigned long long)s.ooo,
 	       st.tp_drops, (unsigned long long)s.oom);
 	if (s.latency)
-		report_latency(&s, txfile);
+		report_latency(&s, txfile, dump);
 	else
 		printf("\n");
 	return 0;
