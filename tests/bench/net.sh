@@ -428,5 +428,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 echo "meta seconds=$(($(date +%s) - T0))" >> "$OUT"
 
-python3 "$top/tests/bench/net_report.py" "$OUT" ${WRITE:+--write "$WRITE"} || die "report failed"
+# without --results the raw results go with the namespaces: markdown on stdout
+python3 "$top/tests/bench/net_report.py" "$OUT" ${WRITE:+--write "$WRITE"} \
+	$([ -n "$RESULTS" ] || echo --markdown) || die "report failed"
 exit 0

@@ -8,7 +8,9 @@ results (network.md), and with --write FILE puts it into FILE's
 "## Network" section, between the netbench markers, leaving the rest of the
 file as it is.
 
-    python3 tests/bench/net_report.py RESULTS [--write BENCHMARKS.md]
+    python3 tests/bench/net_report.py RESULTS [--write BENCHMARKS.md] [--markdown]
+
+--markdown prints the markdown after the table instead of writing network.md.
 """
 import json
 import os
@@ -303,22 +305,32 @@ def splice(path, block):
 
 
 def main(argv):
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
-        sys.stderr.write("usage: net_report.py RESULTS [--write FILE]\n")
+    args, write, md_stdout = argv[1:], None, False
+    if "--markdown" in args:
+        args.remove("--markdown")
+        md_stdout = True
+    if len(args) == 3 and args[1] == "--write":
+        write = args[2]
+        args = args[:1]
+    if len(args) != 1:
+        sys.stderr.write("usage: net_report.py RESULTS [--write FILE] [--markdown]\n")
         return 2
-    meta, trials, results, stats = parse(argv[1])
+    meta, trials, results, stats = parse(args[0])
     if not results:
-        sys.stderr.write("net_report.py: no results in %s\n" % argv[1])
+        sys.stderr.write("net_report.py: no results in %s\n" % args[0])
         return 1
     md, txt = build(meta, trials, results, stats)
     sys.stdout.write(txt)
-    out = os.path.join(os.path.dirname(os.path.abspath(argv[1])), "network.md")
-    with open(out, "w") as f:
-        f.write("## Network\n\n" + md)
-    print("\nmarkdown: %s" % out)
-    if len(argv) == 4:
-        splice(argv[3], md)
-        print("written into the \"## Network\" section of %s" % argv[3])
+    if md_stdout:
+        sys.stdout.write("\n---- markdown ----\n## Network\n\n" + md)
+    else:
+        out = os.path.join(os.path.dirname(os.path.abspath(args[0])), "network.md")
+        with open(out, "w") as f:
+            f.write("## Network\n\n" + md)
+        print("\nmarkdown: %s" % out)
+    if write:
+        splice(write, md)
+        print("written into the \"## Network\" section of %s" % write)
     return 0
 
 
