@@ -37,7 +37,7 @@ NL_R1_IP=198.51.100.20 NL_R2_IP=198.51.100.30
 NL_PY=/usr/bin/python3          # the system python, where python3-scapy lives
 NL_SRC=${top_srcdir:-$(dirname "$0")/..}
 NL_BIN=${IPSEC_MASQD:-${top_builddir:-.}/ipsec-masqd}
-NL_TMP= NL_DPID= NL_LAST= NL_FAILS=0
+NL_TMP= NL_DPID= NL_DLOG= NL_LAST= NL_FAILS=0
 NL_PIDS=()
 
 nl_skip() { echo "SKIP: $*"; exit 77; }
@@ -255,20 +255,32 @@ nl_rules() {
 }
 
 # Starts the daemon in the router on config $1, logging (stderr, -v) to $2;
-# NL_DPID set. Returns 1 if it does not say "started" within 5 s.
+# NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within 5 s.
 nl_daemon_start() {
+	NL_DLOG=$2
 	ip netns exec "$NL_RTR" "$NL_BIN" -c "$1" -v >>"$2" 2>&1 &
 	NL_DPID=$!
 	nl_wait_log "started" 50 "$2"
 }
 
-# SIGTERM to the daemon; returns its exit status.
+# Sanitizer reports (ASan, LSan, UBSan) in the daemon's log.
+NL_SANITIZER_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer'
+
+# SIGTERM to the daemon; returns its exit status. A status other than 0 and
+# any sanitizer report in its log (scripts/test.sh runs these tests against
+# the ASan/UBSan build too) are failures of the test.
 nl_daemon_stop() {
 	local rc
 	[ -n "$NL_DPID" ] || return 0
 	kill -TERM "$NL_DPID" 2>/dev/null
 	wait "$NL_DPID"; rc=$?
 	NL_DPID=
+	[ "$rc" = 0 ] || nl_fail "the daemon exited with status $rc"
+	if [ -n "${NL_DLOG:-}" ] && grep -qE "$NL_SANITIZER_RE" "$NL_DLOG" 2>/dev/null; then
+		nl_fail "sanitizer report in the daemon log $NL_DLOG"
+		grep -E -A 30 "$NL_SANITIZER_RE" "$NL_DLOG" | head -n 60
+		[ "$rc" = 0 ] && rc=1
+	fi
 	return $rc
 }
 
