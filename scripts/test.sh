@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it: dependencies, then out-of-tree builds
 # with gcc and clang (warnings are errors), `make check` in each (unit tests,
 # man page lint; as root, the network-namespace tests in the gcc build), the unit tests
-# under ASan+UBSan and under valgrind, and `make distcheck`. Run as root from
-# the top of the source tree; build trees go to ./build/.
+# under ASan+UBSan, a subset of the namespace tests against the ASan+UBSan
+# daemon (root), the unit tests under valgrind, and `make distcheck`. Run as
+# root from the top of the source tree; build trees go to ./build/.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -39,6 +40,21 @@ step "unit tests under ASan + UBSan"
 build asan clang "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	CK_FORK=no make -C build/asan -s check TESTS="$(cd build/asan && make -s print-unit-tests)" ||
+	{ cat build/asan/test-suite.log; exit 1; }
+
+# Once, against the ASan + UBSan daemon (and ipsec-masqctl): the namespace
+# tests that drive it hardest -- reloads and the state file, associations and
+# guesses, malformed input, the control socket, floods at the table limits,
+# queue pressure, kill and restart (about 3 minutes). A report aborts the
+# daemon; nl_daemon_stop (tests/lib/netns.sh) and the tests' exit-status
+# checks fail on it. As root only, like the namespace tests above.
+step "namespace tests against the ASan + UBSan daemon"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	IPSEC_MASQD_NETNS_TESTS=run IPSEC_MASQD="$top/build/asan/ipsec-masqd" \
+	IPSEC_MASQCTL="$top/build/asan/ipsec-masqctl" \
+	make -C build/asan -s check TESTS="tests/test_daemon.sh tests/test_esp.sh tests/test_barrage.sh \
+		tests/test_masqctl.sh tests/test_flood.sh tests/test_kill.sh" ||
 	{ cat build/asan/test-suite.log; exit 1; }
 
 step "unit tests under valgrind"

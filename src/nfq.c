@@ -38,7 +38,10 @@ _Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hooks");
  * has one such slot per message; only the pages a message touches become
  * resident, so 64 slots of 1500-byte packets cost ~64 pages, not 6 MiB.
  */
-#define NFQ_RXBUF (0xffff + MNL_SOCKET_BUFFER_SIZE / 2)
+#define NFQ_RXBUF_MIN (0xffff + MNL_SOCKET_BUFFER_SIZE / 2)
+/* Slots are laid end to end: a multiple of 64 keeps each one aligned for
+ * struct nlmsghdr (and on its own cache line). */
+#define NFQ_RXBUF ((NFQ_RXBUF_MIN + 63) & ~(size_t)63)
 /* Worst case of one verdict message besides its payload. */
 #define NFQ_VERDICT_OVERHEAD 128
 #define NFQ_SEND_TRIES 3
