@@ -207,6 +207,16 @@ void engine_walk_isakmp(const struct engine *eng, engine_isakmp_walk_fn fn,
 
 const struct engine_stats *engine_get_stats(const struct engine *eng);
 
+/* What the tables cost in memory, for sizing and the benchmark. */
+struct engine_memory {
+	size_t esp_entry_size;          /* one ESP entry's pool slot */
+	size_t isakmp_entry_size;       /* one ISAKMP entry's pool slot */
+	size_t pools;                   /* entries, hosts, remotes: all chunks */
+	size_t tables;                  /* hash bucket arrays */
+};
+
+void engine_get_memory(const struct engine *eng, struct engine_memory *m);
+
 const char *engine_event_name(enum engine_event_kind kind);
 const char *esp_state_name(enum esp_state state);
 

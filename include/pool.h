@@ -26,4 +26,7 @@ void pool_destroy(struct pool *pool);
 void *pool_get(struct pool *pool);
 void pool_put(struct pool *pool, void *obj);
 
+/* Bytes the pool holds from malloc: its chunks, headers included. */
+size_t pool_bytes(const struct pool *pool);
+
 #endif

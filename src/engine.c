@@ -152,6 +152,19 @@ const struct engine_stats *engine_get_stats(const struct engine *eng)
 	return &eng->stats;
 }
 
+/* Allocated bytes (pool chunks, bucket arrays), not RSS: untouched bucket
+ * pages cost nothing until used. */
+void engine_get_memory(const struct engine *eng, struct engine_memory *m)
+{
+	m->esp_entry_size = eng->esp_pool.obj_size;
+	m->isakmp_entry_size = eng->isakmp_pool.obj_size;
+	m->pools = pool_bytes(&eng->esp_pool) + pool_bytes(&eng->isakmp_pool) +
+		   pool_bytes(&eng->host_pool) + pool_bytes(&eng->remote_pool);
+	m->tables = (eng->esp_out.mask + 1 + eng->esp_in.mask + 1 +
+		     eng->isakmp.mask + 1 + eng->hosts.mask + 1 +
+		     eng->remotes.mask + 1) * sizeof(struct hnode *);
+}
+
 const char *engine_event_name(enum engine_event_kind kind)
 {
 	static const char *const names[EV_MAX] = {

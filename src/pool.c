@@ -134,3 +134,12 @@ void pool_put(struct pool *pool, void *obj)
 	push_free(pool, obj);
 	pool->in_use--;
 }
+
+/* What the chunks cost: every chunk is per_chunk slots plus its header. */
+size_t pool_bytes(const struct pool *pool)
+{
+	size_t chunks = pool->capacity / pool->per_chunk;
+
+	return chunks * (sizeof(struct pool_chunk) +
+			 pool->per_chunk * pool->obj_size);
+}
