@@ -29,6 +29,7 @@
 #include "netwatch.h"
 #include "nfq.h"
 #include "notify.h"
+#include "privilege.h"
 #include "state.h"
 
 enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
@@ -428,6 +429,8 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
 	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0)
 		return -1;
+	/* Every socket is open: keep only NET_ADMIN and NET_RAW (logged). */
+	(void)privilege_drop(d->cfg->path, d->cfg->state_file);
 	d->watchdog_ms = notify_watchdog_usec() / 2000u;
 	d->next_watchdog = d->watchdog_ms ? d->now : UINT64_MAX;
 	d->next_status = d->now + MASQD_STATUS_MS;
