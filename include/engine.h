@@ -29,7 +29,8 @@ struct engine_config {
 	size_t n_internal;
 	uint64_t esp_lifetime_ms;          /* idle life of an ESP entry: 1800 s */
 	uint64_t esp_init_timeout_ms;      /* life of a pending init: 120 s */
-	unsigned esp_init_retries;         /* collisions before a squelch: 5 */
+	unsigned esp_init_retries;         /* collisions before a squelch: 5
+					    * (at most 65535 count) */
 	uint64_t esp_squelch_ms;           /* a squelched init waits: 30 s */
 	bool parallel_sessions;            /* several hosts per remote: false */
 	unsigned guess_copies;             /* hosts a guess reaches: 5 */
@@ -117,7 +118,10 @@ struct engine_stats {
 	size_t pending;                 /* remotes with an init pending */
 };
 
-/* One ESP entry, as walk/restore see it. Times are the engine's clock. */
+/* One ESP entry, as walk/restore see it. Times are the engine's clock.
+ * An entry keeps 48-bit packet counts (they stick at 2^48 - 1) and its own
+ * lifetime (expires - last_seen, when not the configured one) to at most
+ * 2^32 - 1 ms; restore caps larger values. */
 struct engine_esp_info {
 	uint32_t remote, host, spi_out, spi_in;
 	enum esp_state state;
@@ -176,9 +180,10 @@ uint64_t engine_next_timer(const struct engine *eng);
  * Preload (remote, spi_in) -> host, the fix the seed notes ask for: inbound
  * with that SPI goes to host without guessing or serialization; spi_out may
  * be 0 (learnt from the host's first outbound packet to remote). ttl_ms 0
- * means esp.lifetime. Returns 0, or -1 with errno EINVAL (zero/reserved SPI,
- * host not internal), EEXIST (spi_in of that remote taken by another host),
- * ENOSPC (limits).
+ * means esp.lifetime; one over 2^32 - 1 ms (49.7 days) is cut to that.
+ * Returns 0, or -1 with errno EINVAL (zero/reserved SPI, host not
+ * internal), EEXIST (spi_in of that remote taken by another host), ENOSPC
+ * (limits).
  */
 int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
 		   uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,

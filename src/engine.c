@@ -48,7 +48,7 @@ static int tables_init(struct engine *eng)
 {
 	size_t n = buckets_for(eng->cfg.max_entries);
 
-	if (htab_init(&eng->esp_out, n) || htab_init(&eng->esp_in, n) ||
+	if (shtab_init(&eng->esp_out, n) || shtab_init(&eng->esp_in, n) ||
 	    htab_init(&eng->isakmp, n) || htab_init(&eng->hosts, n / 4) ||
 	    htab_init(&eng->remotes, n / 4))
 		return -1;
@@ -57,8 +57,8 @@ static int tables_init(struct engine *eng)
 
 static void tables_destroy(struct engine *eng)
 {
-	htab_destroy(&eng->esp_out);
-	htab_destroy(&eng->esp_in);
+	shtab_destroy(&eng->esp_out);
+	shtab_destroy(&eng->esp_in);
 	htab_destroy(&eng->isakmp);
 	htab_destroy(&eng->hosts);
 	htab_destroy(&eng->remotes);
@@ -120,8 +120,7 @@ int engine_reconfigure(struct engine *eng, const struct engine_config *cfg)
 		return -1;
 	}
 	if (n > eng->esp_out.mask + 1 &&
-	    (htab_resize(&eng->esp_out, n) || htab_resize(&eng->esp_in, n) ||
-	     htab_resize(&eng->isakmp, n)))
+	    (esp_tables_resize(eng, n) || htab_resize(&eng->isakmp, n)))
 		return -1;
 	eng->cfg = *cfg;
 	rearm_all(eng);
@@ -160,8 +159,9 @@ void engine_get_memory(const struct engine *eng, struct engine_memory *m)
 	m->isakmp_entry_size = eng->isakmp_pool.obj_size;
 	m->pools = pool_bytes(&eng->esp_pool) + pool_bytes(&eng->isakmp_pool) +
 		   pool_bytes(&eng->host_pool) + pool_bytes(&eng->remote_pool);
-	m->tables = (eng->esp_out.mask + 1 + eng->esp_in.mask + 1 +
-		     eng->isakmp.mask + 1 + eng->hosts.mask + 1 +
+	m->tables = (eng->esp_out.mask + 1 + eng->esp_in.mask + 1) *
+			    sizeof(struct snode *) +
+		    (eng->isakmp.mask + 1 + eng->hosts.mask + 1 +
 		     eng->remotes.mask + 1) * sizeof(struct hnode *);
 }
 
@@ -213,10 +213,14 @@ size_t engine_entries(const struct engine *eng)
 
 uint64_t entry_lifetime(const struct engine *eng, const struct entry *e)
 {
-	if (e->life_ms)
-		return e->life_ms;
-	return e->table == ENTRY_ESP ? eng->cfg.esp_lifetime_ms
-				     : eng->cfg.isakmp_lifetime_ms;
+	uint32_t life;
+
+	if (e->table == ENTRY_ESP) {
+		life = container_of(e, const struct esp_entry, base)->life_ms;
+		return life ? life : eng->cfg.esp_lifetime_ms;
+	}
+	life = container_of(e, const struct isakmp_entry, base)->life_ms;
+	return life ? life : eng->cfg.isakmp_lifetime_ms;
 }
 
 void entry_arm(struct engine *eng, struct entry *e, uint64_t when)
@@ -232,7 +236,7 @@ static uint32_t addr_hash(const struct engine *eng, uint32_t addr,
 	return htab_hash(eng->seed, addr, salt);
 }
 
-static struct host *host_find(const struct engine *eng, uint32_t addr)
+struct host *host_find(const struct engine *eng, uint32_t addr)
 {
 	uint32_t h = addr_hash(eng, addr, 3);
 
@@ -309,7 +313,7 @@ struct entry *entry_new(struct engine *eng, enum entry_table table,
 	}
 	e->table = table;
 	e->remote = r;
-	e->host = h;
+	e->host = h->addr;
 	e->last_seen = now;
 	return e;
 }
@@ -319,7 +323,7 @@ void entry_free(struct engine *eng, struct entry *e)
 	struct remote *r = e->remote;
 
 	tw_cancel(&eng->wheel, &e->timer);
-	entry_release_host(eng, e->host);
+	entry_release_host(eng, host_find(eng, e->host));
 	pool_put(entry_pool(eng, e->table), e);
 	remote_put_if_unused(eng, r);
 }
@@ -539,7 +543,7 @@ static void walk_remote(struct engine *eng, struct remote *r, void *arg)
 				container_of(l, struct isakmp_entry, in_remote);
 			struct engine_isakmp_info info = {
 				.remote = r->addr,
-				.host = e->base.host->addr,
+				.host = e->base.host,
 				.cookie_i = e->cookie_i,
 				.cookie_r = e->cookie_r,
 				.last_seen = e->base.last_seen,
@@ -612,7 +616,7 @@ static void flush_remote(struct engine *eng, struct remote *r, void *arg)
 			container_of(l, struct isakmp_entry, in_remote);
 
 		next = l->next;
-		if (!f->host || e->base.host->addr == f->host) {
+		if (!f->host || e->base.host == f->host) {
 			isakmp_remove(eng, e, EV_REMOVED);
 			f->removed++;
 		}
@@ -622,7 +626,7 @@ static void flush_remote(struct engine *eng, struct remote *r, void *arg)
 			container_of(l, struct esp_entry, in_remote);
 
 		next = l->next;
-		if (!f->host || e->base.host->addr == f->host) {
+		if (!f->host || e->base.host == f->host) {
 			esp_remove(eng, e, EV_REMOVED);
 			f->removed++;
 		}

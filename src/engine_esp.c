@@ -24,10 +24,10 @@ static struct esp_entry *find_out(const struct engine *eng, uint32_t remote,
 {
 	uint32_t h = spi_hash(eng, remote, spi, SALT_OUT);
 
-	for (struct hnode *n = htab_chain(&eng->esp_out, h); n; n = n->next) {
+	for (struct snode *n = shtab_chain(&eng->esp_out, h); n; n = n->next) {
 		struct esp_entry *e = container_of(n, struct esp_entry, by_out);
 
-		if (n->hash == h && e->spi_out == spi &&
+		if (e->spi_out == spi &&
 		    e->base.remote->addr == remote)
 			return e;
 	}
@@ -39,10 +39,10 @@ static struct esp_entry *find_in(const struct engine *eng, uint32_t remote,
 {
 	uint32_t h = spi_hash(eng, remote, spi, SALT_IN);
 
-	for (struct hnode *n = htab_chain(&eng->esp_in, h); n; n = n->next) {
+	for (struct snode *n = shtab_chain(&eng->esp_in, h); n; n = n->next) {
 		struct esp_entry *e = container_of(n, struct esp_entry, by_in);
 
-		if (n->hash == h && e->spi_in == spi &&
+		if (e->spi_in == spi &&
 		    e->base.remote->addr == remote)
 			return e;
 	}
@@ -52,15 +52,53 @@ static struct esp_entry *find_in(const struct engine *eng, uint32_t remote,
 static void index_out(struct engine *eng, struct esp_entry *e, uint32_t spi)
 {
 	e->spi_out = spi;
-	htab_insert(&eng->esp_out, &e->by_out,
-		    spi_hash(eng, e->base.remote->addr, spi, SALT_OUT));
+	shtab_insert(&eng->esp_out, &e->by_out,
+		     spi_hash(eng, e->base.remote->addr, spi, SALT_OUT));
 }
 
+/* Known in-SPI: the entry goes into the in-SPI table (and its deadline
+ * word becomes the chain link). */
 static void index_in(struct engine *eng, struct esp_entry *e, uint32_t spi)
 {
 	e->spi_in = spi;
-	htab_insert(&eng->esp_in, &e->by_in,
-		    spi_hash(eng, e->base.remote->addr, spi, SALT_IN));
+	shtab_insert(&eng->esp_in, &e->by_in,
+		     spi_hash(eng, e->base.remote->addr, spi, SALT_IN));
+}
+
+static void unindex_out(struct engine *eng, struct esp_entry *e)
+{
+	shtab_remove(&eng->esp_out, &e->by_out,
+		     spi_hash(eng, e->base.remote->addr, e->spi_out, SALT_OUT));
+}
+
+static void unindex_in(struct engine *eng, struct esp_entry *e)
+{
+	shtab_remove(&eng->esp_in, &e->by_in,
+		     spi_hash(eng, e->base.remote->addr, e->spi_in, SALT_IN));
+}
+
+static uint32_t rehash_out(const struct snode *n, const void *ctx)
+{
+	const struct esp_entry *e = container_of(n, const struct esp_entry,
+						 by_out);
+
+	return spi_hash(ctx, e->base.remote->addr, e->spi_out, SALT_OUT);
+}
+
+static uint32_t rehash_in(const struct snode *n, const void *ctx)
+{
+	const struct esp_entry *e = container_of(n, const struct esp_entry,
+						 by_in);
+
+	return spi_hash(ctx, e->base.remote->addr, e->spi_in, SALT_IN);
+}
+
+int esp_tables_resize(struct engine *eng, size_t n)
+{
+	if (shtab_resize(&eng->esp_out, n, rehash_out, eng) ||
+	    shtab_resize(&eng->esp_in, n, rehash_in, eng))
+		return -1;
+	return 0;
 }
 
 /* The event an entry's decision is logged with. */
@@ -71,7 +109,7 @@ static struct engine_event esp_event(const struct esp_entry *e,
 		.kind = kind,
 		.table = TABLE_ESP,
 		.remote = e->base.remote->addr,
-		.host = e->base.host->addr,
+		.host = e->base.host,
 		.spi_out = e->spi_out,
 		.spi_in = e->spi_in,
 	};
@@ -84,7 +122,7 @@ uint64_t esp_next_deadline(const struct engine *eng,
 {
 	uint64_t end = e->base.last_seen + entry_lifetime(eng, &e->base);
 
-	if ((e->state == ESP_PENDING || e->state == ESP_SQUELCHED) &&
+	if ((e->base.state == ESP_PENDING || e->base.state == ESP_SQUELCHED) &&
 	    e->deadline < end)
 		return e->deadline;
 	return end;
@@ -102,9 +140,9 @@ void esp_remove(struct engine *eng, struct esp_entry *e,
 	struct engine_event ev = esp_event(e, why);
 
 	if (e->spi_out)
-		htab_remove(&eng->esp_out, &e->by_out);
+		unindex_out(eng, e);
 	if (e->spi_in)
-		htab_remove(&eng->esp_in, &e->by_in);
+		unindex_in(eng, e);
 	if (r->pending == e) {
 		r->pending = NULL;
 		eng->stats.pending--;
@@ -121,7 +159,7 @@ static void init_timed_out(struct engine *eng, struct esp_entry *e)
 {
 	struct engine_event ev = esp_event(e, EV_INIT_TIMEOUT);
 
-	e->state = ESP_WAITING;
+	e->base.state = ESP_WAITING;
 	if (e->base.remote->pending == e) {
 		e->base.remote->pending = NULL;
 		eng->stats.pending--;
@@ -131,10 +169,10 @@ static void init_timed_out(struct engine *eng, struct esp_entry *e)
 
 int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now)
 {
-	if (e->state == ESP_PENDING && now >= e->deadline)
+	if (e->base.state == ESP_PENDING && now >= e->deadline)
 		init_timed_out(eng, e);
-	if (e->state == ESP_SQUELCHED && now >= e->deadline)
-		e->state = ESP_WAITING;
+	if (e->base.state == ESP_SQUELCHED && now >= e->deadline)
+		e->base.state = ESP_WAITING;
 	if (now >= e->base.last_seen + entry_lifetime(eng, &e->base)) {
 		esp_remove(eng, e, EV_EXPIRED);
 		return 0;
@@ -147,9 +185,9 @@ int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now)
 static void become_pending(struct engine *eng, struct esp_entry *e,
 			   uint64_t now)
 {
-	e->state = ESP_PENDING;
+	e->base.state = ESP_PENDING;
 	e->deadline = now + eng->cfg.esp_init_timeout_ms;
-	e->collisions = 0;
+	e->base.collisions = 0;
 	e->base.remote->pending = e;
 	eng->stats.pending++;
 	rearm(eng, e);
@@ -162,9 +200,9 @@ static void squelch(struct engine *eng, struct esp_entry *p, uint64_t now)
 {
 	struct engine_event ev = esp_event(p, EV_SQUELCHED);
 
-	p->state = ESP_SQUELCHED;
+	p->base.state = ESP_SQUELCHED;
 	p->deadline = now + eng->cfg.esp_squelch_ms;
-	p->collisions = 0;
+	p->base.collisions = 0;
 	p->base.remote->pending = NULL;
 	eng->stats.pending--;
 	rearm(eng, p);
@@ -178,7 +216,7 @@ static void refuse_init(struct engine *eng, enum engine_event_kind kind,
 			const struct esp_entry *other, enum reason why,
 			struct engine_decision *out)
 {
-	uint32_t holder = other->base.host->addr;
+	uint32_t holder = other->base.host;
 	struct engine_event ev = {
 		.kind = kind, .table = TABLE_ESP, .reason = why,
 		.remote = remote, .host = host, .spi_out = spi,
@@ -205,9 +243,10 @@ static const struct esp_entry *find_blocker(struct engine *eng,
 			container_of(l, struct esp_entry, in_remote);
 
 		next = l->next;
-		if (e->base.host->addr == host || !esp_catch_up(eng, e, now))
+		if (e->base.host == host || !esp_catch_up(eng, e, now))
 			continue;
-		if (e->state == ESP_ESTABLISHED || e->state == ESP_PRELOADED)
+		if (e->base.state == ESP_ESTABLISHED ||
+		    e->base.state == ESP_PRELOADED)
 			blocker = e;
 	}
 	r->pinned = 0;
@@ -239,7 +278,11 @@ static int init_allowed(struct engine *eng, struct remote *r, uint32_t host,
 	if (p && p != self) {
 		refuse_init(eng, EV_SERIALIZED, r->addr, host, spi, p,
 			    R_ESP_SERIALIZED, out);
-		if (++p->collisions >= eng->cfg.esp_init_retries)
+		/* the count saturates: retries past its range mean 65535 */
+		if (p->base.collisions < UINT16_MAX)
+			p->base.collisions++;
+		if (p->base.collisions >= eng->cfg.esp_init_retries ||
+		    p->base.collisions == UINT16_MAX)
 			squelch(eng, p, now);
 		return 0;
 	}
@@ -263,7 +306,7 @@ static void pass_outbound(struct engine *eng, struct esp_entry *e,
 			  struct engine_decision *out)
 {
 	e->base.last_seen = now;
-	e->pkts_out++;
+	count48_inc(&e->pkts_out_lo, &e->pkts_out_hi);
 	e->bytes_out += pkt->len;
 	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
 	pkt_set_saddr(pkt, eng->cfg.external_addr);
@@ -277,10 +320,10 @@ static void pass_inbound(struct engine *eng, struct esp_entry *e,
 {
 	(void)eng;
 	e->base.last_seen = now;
-	e->pkts_in++;
+	count48_inc(&e->pkts_in_lo, &e->pkts_in_hi);
 	e->bytes_in += pkt->len;
 	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
-	pkt_set_daddr(pkt, e->base.host->addr);
+	pkt_set_daddr(pkt, e->base.host);
 	out->verdict = VERDICT_ACCEPT_MODIFIED;
 	out->reason = R_PASS;
 }
@@ -298,7 +341,7 @@ static struct esp_entry *esp_new(struct engine *eng, uint32_t remote,
 		return NULL;
 	e = container_of(base, struct esp_entry, base);
 	e->since = now;
-	e->state = ESP_WAITING;       /* no slot until become_pending() */
+	e->base.state = ESP_WAITING;       /* no slot until become_pending() */
 	dlist_push_front(&base->remote->esp_mru, &e->in_remote);
 	eng->stats.esp_entries++;
 	return e;
@@ -327,8 +370,8 @@ static struct esp_entry *preload_without_out(struct remote *r, uint32_t host)
 		struct esp_entry *e =
 			container_of(l, struct esp_entry, in_remote);
 
-		if (e->state == ESP_PRELOADED && !e->spi_out &&
-		    e->base.host->addr == host)
+		if (e->base.state == ESP_PRELOADED && !e->spi_out &&
+		    e->base.host == host)
 			return e;
 	}
 	return NULL;
@@ -384,7 +427,7 @@ void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		new_outbound_spi(eng, pkt, now, out);
 		return;
 	}
-	if (e->base.host->addr != pkt->saddr) {
+	if (e->base.host != pkt->saddr) {
 		struct engine_event ev = esp_event(e, EV_DROPPED);
 
 		ev.reason = R_ESP_SPI_CONFLICT;
@@ -394,12 +437,12 @@ void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		engine_emit(eng, &ev);
 		return;
 	}
-	if (e->state == ESP_SQUELCHED) {
+	if (e->base.state == ESP_SQUELCHED) {
 		out->verdict = VERDICT_DROP;
 		out->reason = R_ESP_SQUELCHED;
 		return;
 	}
-	if (e->state == ESP_WAITING) {
+	if (e->base.state == ESP_WAITING) {
 		struct remote *r = e->base.remote;
 
 		catch_up_pending(eng, r, now);
@@ -417,8 +460,8 @@ static void associate(struct engine *eng, struct esp_entry *p, uint32_t spi)
 	struct engine_event ev;
 
 	index_in(eng, p, spi);
-	p->state = ESP_ESTABLISHED;
-	p->collisions = 0;
+	p->base.state = ESP_ESTABLISHED;
+	p->base.collisions = 0;
 	p->base.remote->pending = NULL;
 	eng->stats.pending--;
 	rearm(eng, p);
@@ -461,14 +504,14 @@ static unsigned guess_hosts(const struct engine *eng, const struct remote *r,
 			container_of(l, struct isakmp_entry, in_remote);
 
 		if (entry_live(eng, &e->base, now))
-			n = add_host(hosts, n, max, e->base.host->addr);
+			n = add_host(hosts, n, max, e->base.host);
 	}
 	for (l = r->esp_mru.next; l != &r->esp_mru && n < max; l = l->next) {
 		const struct esp_entry *e =
 			container_of(l, struct esp_entry, in_remote);
 
 		if (entry_live(eng, &e->base, now))
-			n = add_host(hosts, n, max, e->base.host->addr);
+			n = add_host(hosts, n, max, e->base.host);
 	}
 	return n;
 }
@@ -565,12 +608,12 @@ void esp_fill_info(const struct engine *eng, const struct esp_entry *e,
 		   struct engine_esp_info *info)
 {
 	info->remote = e->base.remote->addr;
-	info->host = e->base.host->addr;
+	info->host = e->base.host;
 	info->spi_out = e->spi_out;
 	info->spi_in = e->spi_in;
-	info->state = e->state;
-	info->pkts_out = e->pkts_out;
-	info->pkts_in = e->pkts_in;
+	info->state = e->base.state;
+	info->pkts_out = count48_get(e->pkts_out_lo, e->pkts_out_hi);
+	info->pkts_in = count48_get(e->pkts_in_lo, e->pkts_in_hi);
 	info->bytes_out = e->bytes_out;
 	info->bytes_in = e->bytes_in;
 	info->last_seen = e->base.last_seen;
@@ -593,15 +636,15 @@ static void preload_onto(struct engine *eng, struct esp_entry *e,
 
 	if (e->spi_in != spi_in) {
 		if (e->spi_in)
-			htab_remove(&eng->esp_in, &e->by_in);
+			unindex_in(eng, e);
 		index_in(eng, e, spi_in);
 	}
-	if (e->state == ESP_PENDING) {
+	if (e->base.state == ESP_PENDING) {
 		e->base.remote->pending = NULL;
 		eng->stats.pending--;
 	}
-	e->state = ESP_PRELOADED;
-	e->base.life_ms = ttl_ms;
+	e->base.state = ESP_PRELOADED;
+	e->life_ms = life_field(ttl_ms);
 	e->base.last_seen = now;
 	rearm(eng, e);
 	ev = esp_event(e, EV_PRELOADED);
@@ -626,8 +669,8 @@ static int preload_target(struct engine *eng, uint32_t remote, uint32_t host,
 	}
 	if (by_out && by_out != by_in && !esp_catch_up(eng, by_out, now))
 		by_out = NULL;
-	if ((by_in && by_in->base.host->addr != host) ||
-	    (by_out && by_out->base.host->addr != host) ||
+	if ((by_in && by_in->base.host != host) ||
+	    (by_out && by_out->base.host != host) ||
 	    (by_in && by_out && by_in != by_out)) {
 		errno = EEXIST;
 		return -1;
@@ -659,7 +702,7 @@ int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
 	}
 	if (spi_out && e->spi_out != spi_out) {
 		if (e->spi_out)
-			htab_remove(&eng->esp_out, &e->by_out);
+			unindex_out(eng, e);
 		index_out(eng, e, spi_out);
 	}
 	preload_onto(eng, e, spi_in, ttl_ms, now);
@@ -706,12 +749,12 @@ int engine_restore_esp(struct engine *eng, const struct engine_esp_info *info)
 	if (info->spi_out)
 		index_out(eng, e, info->spi_out);
 	index_in(eng, e, info->spi_in);
-	e->state = info->state;
+	e->base.state = info->state;
 	life = info->expires - info->last_seen;
-	e->base.life_ms = life == eng->cfg.esp_lifetime_ms ? 0 : life;
+	e->life_ms = life == eng->cfg.esp_lifetime_ms ? 0 : life_field(life);
 	e->since = info->since;
-	e->pkts_out = info->pkts_out;
-	e->pkts_in = info->pkts_in;
+	count48_set(&e->pkts_out_lo, &e->pkts_out_hi, info->pkts_out);
+	count48_set(&e->pkts_in_lo, &e->pkts_in_hi, info->pkts_in);
 	e->bytes_out = info->bytes_out;
 	e->bytes_in = info->bytes_in;
 	rearm(eng, e);

@@ -79,35 +79,93 @@ struct remote {
 
 enum entry_table { ENTRY_ESP = 1, ENTRY_ISAKMP = 2 };
 
-/* Common head of both entry kinds, so one timer callback serves both. */
+/*
+ * Common head of both entry kinds, so one timer callback serves both. The
+ * LAN host is kept by address (the packet path needs nothing else; its
+ * struct host, which counts entries, is looked up when the entry goes).
+ * state and collisions belong to ESP entries: they sit here, in what would
+ * otherwise be padding, so that an ESP entry fits 128 bytes.
+ */
 struct entry {
-	struct tw_node timer;
-	enum entry_table table;
 	struct remote *remote;
-	struct host *host;
 	uint64_t last_seen;               /* ms, either direction */
-	uint64_t life_ms;                 /* 0: the table's lifetime */
+	uint32_t host;                    /* LAN host address */
+	uint8_t table;                    /* enum entry_table */
+	uint8_t state;                    /* ESP: enum esp_state */
+	uint16_t collisions;              /* ESP: inits serialized behind it,
+					   * saturating */
+	struct tw_node timer;
 };
 
+/*
+ * An ESP entry: two cache lines (the pool aligns them). The in-SPI chain
+ * link and the init/squelch deadline share a word: the entry is in the
+ * (remote, spi_in) table exactly when spi_in is known (ESTABLISHED,
+ * PRELOADED), and only entries without one (PENDING, SQUELCHED) have a
+ * deadline. Packet counters are 48 bits (32 + 16) and stick at their
+ * maximum: years of a million packets a second.
+ */
 struct esp_entry {
 	struct entry base;
-	struct hnode by_out;              /* (remote, spi_out) when known */
-	struct hnode by_in;               /* (remote, spi_in) when known */
+	struct snode by_out;              /* (remote, spi_out) when known */
+	union {
+		struct snode by_in;       /* spi_in != 0: (remote, spi_in) */
+		uint64_t deadline;        /* spi_in == 0: ms, end of pending
+					   * init / squelch */
+	};
 	struct dlist in_remote;
 	uint32_t spi_out, spi_in;
-	enum esp_state state;
-	unsigned collisions;              /* inits serialized behind this one */
-	uint64_t deadline;                /* ms: end of pending init / squelch */
-	uint64_t since;
-	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
+	uint32_t life_ms;                 /* 0: esp.lifetime; capped */
+	uint32_t pkts_out_lo, pkts_in_lo;
+	uint16_t pkts_out_hi, pkts_in_hi;
+	uint64_t since;                   /* ms: created */
+	uint64_t bytes_out, bytes_in;
 };
+
+_Static_assert(sizeof(struct esp_entry) <= 128,
+	       "an ESP entry fits two cache lines");
 
 struct isakmp_entry {
 	struct entry base;
 	struct hnode by_cookie;           /* (remote, cookie_i) */
 	struct dlist in_remote;
 	uint64_t cookie_i, cookie_r;      /* cookie_r 0 until seen */
+	uint32_t life_ms;                 /* 0: isakmp.lifetime; capped */
 };
+
+/* An explicit lifetime as stored in an entry: at most 2^32 - 1 ms (49.7
+ * days; configured lifetimes and TTLs stop at 7 days). */
+static inline uint32_t life_field(uint64_t ms)
+{
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/* 48-bit counter (32 + 16 bits) read, written and stepped; it sticks at
+ * 2^48 - 1 rather than wrap. */
+#define COUNT48_MAX ((UINT64_C(1) << 48) - 1)
+
+static inline uint64_t count48_get(uint32_t lo, uint16_t hi)
+{
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void count48_set(uint32_t *lo, uint16_t *hi, uint64_t v)
+{
+	if (v > COUNT48_MAX)
+		v = COUNT48_MAX;
+	*lo = (uint32_t)v;
+	*hi = (uint16_t)(v >> 32);
+}
+
+static inline void count48_inc(uint32_t *lo, uint16_t *hi)
+{
+	if (++*lo == 0) {
+		if (*hi != UINT16_MAX)
+			++*hi;
+		else
+			*lo = UINT32_MAX;
+	}
+}
 
 struct engine {
 	struct engine_config cfg;
@@ -115,7 +173,8 @@ struct engine {
 	engine_log_fn log;
 	void *log_ctx;
 	struct timer_wheel wheel;
-	struct htab esp_out, esp_in, isakmp, hosts, remotes;
+	struct shtab esp_out, esp_in;     /* esp_entry.by_out, by_in */
+	struct htab isakmp, hosts, remotes;
 	struct pool esp_pool, isakmp_pool, host_pool, remote_pool;
 	struct engine_stats stats;
 };
@@ -126,6 +185,8 @@ uint64_t entry_lifetime(const struct engine *eng, const struct entry *e);
 struct remote *remote_find(const struct engine *eng, uint32_t addr);
 struct remote *remote_get(struct engine *eng, uint32_t addr);
 void remote_put_if_unused(struct engine *eng, struct remote *r);
+/* The struct host of a LAN address with entries, or NULL. */
+struct host *host_find(const struct engine *eng, uint32_t addr);
 /* Reserve room for one entry of `host`: its struct host (created if
  * needed), or NULL with *why = R_TABLE_FULL / R_HOST_FULL / R_TABLE_FULL on
  * ENOMEM. Undo with entry_release_host(). */
@@ -156,6 +217,9 @@ void esp_remove(struct engine *eng, struct esp_entry *e,
 		enum engine_event_kind why);
 uint64_t esp_next_deadline(const struct engine *eng,
 			   const struct esp_entry *e);
+/* Re-bucket both SPI tables into n buckets. Returns 0 or -1/ENOMEM (a
+ * table that could not grow keeps its old size and still works). */
+int esp_tables_resize(struct engine *eng, size_t n);
 void esp_fill_info(const struct engine *eng, const struct esp_entry *e,
 		   struct engine_esp_info *info);
 

@@ -26,7 +26,7 @@ static struct engine_event isakmp_event(const struct isakmp_entry *e,
 		.kind = kind,
 		.table = TABLE_ISAKMP,
 		.remote = e->base.remote->addr,
-		.host = e->base.host->addr,
+		.host = e->base.host,
 		.cookie_i = e->cookie_i,
 		.cookie_r = e->cookie_r,
 	};
@@ -106,7 +106,7 @@ static void match_cookies(struct engine *eng, uint32_t remote, uint32_t host,
 		    e->base.remote->addr != remote ||
 		    !isakmp_catch_up(eng, e, now))
 			continue;
-		if (host && e->base.host->addr == host) {
+		if (host && e->base.host == host) {
 			if (!e->cookie_r || !cookie_r || e->cookie_r == cookie_r)
 				m->of_host = e;
 		} else if (host && (cookie_r ? e->cookie_r == cookie_r
@@ -165,7 +165,7 @@ void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	/* a new entry, or the host's unanswered one learning a responder
 	 * cookie, must not take a pair another host holds */
 	if (m.conflict && (!e || (!e->cookie_r && ike->cookie_r))) {
-		uint32_t holder = m.conflict->base.host->addr;
+		uint32_t holder = m.conflict->base.host;
 
 		drop_event(eng, EV_COLLIDED, pkt, R_ISAKMP_COLLISION, &holder,
 			   out);
@@ -202,7 +202,7 @@ static uint32_t recent_isakmp_host(const struct engine *eng, uint32_t remote,
 			container_of(l, struct isakmp_entry, in_remote);
 
 		if (now < e->base.last_seen + entry_lifetime(eng, &e->base))
-			return e->base.host->addr;
+			return e->base.host;
 	}
 	return 0;
 }
@@ -223,7 +223,7 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		e = m.recent;
 	if (e) {
 		pass(eng, e, ike->cookie_r, now, out);
-		pkt_set_daddr(pkt, e->base.host->addr);
+		pkt_set_daddr(pkt, e->base.host);
 		return;
 	}
 	host = recent_isakmp_host(eng, pkt->saddr, now);
@@ -274,7 +274,8 @@ int engine_restore_isakmp(struct engine *eng,
 		return -1;
 	}
 	life = info->expires - info->last_seen;
-	e->base.life_ms = life == eng->cfg.isakmp_lifetime_ms ? 0 : life;
-	entry_arm(eng, &e->base, info->expires);
+	e->life_ms = life == eng->cfg.isakmp_lifetime_ms ? 0 : life_field(life);
+	entry_arm(eng, &e->base,
+		  e->base.last_seen + entry_lifetime(eng, &e->base));
 	return 0;
 }

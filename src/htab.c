@@ -100,6 +100,86 @@ int htab_resize(struct htab *tab, size_t min_buckets)
 	return 0;
 }
 
+/* ---- the singly linked variant --------------------------------------------- */
+
+/* Allocate an empty table. Returns 0, or -1 with errno = ENOMEM. */
+int shtab_init(struct shtab *tab, size_t min_buckets)
+{
+	size_t n = pow2_at_least(min_buckets ? min_buckets : 1);
+
+	*tab = (struct shtab){ .bucket = calloc(n, sizeof(*tab->bucket)) };
+	if (!tab->bucket) {
+		errno = ENOMEM;
+		return -1;   /* left empty: shtab_destroy() is still safe */
+	}
+	tab->mask = n - 1;
+	return 0;
+}
+
+/* Free the bucket array; safe to call twice. */
+void shtab_destroy(struct shtab *tab)
+{
+	free(tab->bucket);
+	tab->bucket = NULL;
+	tab->mask = 0;
+	tab->count = 0;
+}
+
+/* Add node at the head of its chain. O(1). */
+void shtab_insert(struct shtab *tab, struct snode *node, uint32_t hash)
+{
+	struct snode **head = &tab->bucket[hash & tab->mask];
+
+	node->next = *head;
+	*head = node;
+	tab->count++;
+}
+
+/* Unlink node, found by walking the chain `hash` selects; a node that is
+ * not there is left alone. O(chain). */
+void shtab_remove(struct shtab *tab, struct snode *node, uint32_t hash)
+{
+	for (struct snode **pp = &tab->bucket[hash & tab->mask]; *pp;
+	     pp = &(*pp)->next) {
+		if (*pp == node) {
+			*pp = node->next;
+			node->next = NULL;
+			tab->count--;
+			return;
+		}
+	}
+}
+
+/* Move every node into a new bucket array, asking hash() for each.
+ * Returns 0, or -1 with errno = ENOMEM leaving the table as it was. */
+int shtab_resize(struct shtab *tab, size_t min_buckets, shtab_hash_fn hash,
+		 const void *ctx)
+{
+	size_t n = pow2_at_least(min_buckets ? min_buckets : 1);
+	struct snode **fresh = calloc(n, sizeof(*fresh));
+
+	if (!fresh) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t b = 0; b <= tab->mask; b++) {
+		struct snode *node = tab->bucket[b];
+
+		while (node) {
+			struct snode *next = node->next;
+			struct snode **head = &fresh[hash(node, ctx) & (n - 1)];
+
+			node->next = *head;
+			*head = node;
+			node = next;
+		}
+	}
+	free(tab->bucket);
+	tab->bucket = fresh;
+	tab->mask = n - 1;
+	return 0;
+}
+
 /* ---- SipHash-1-3 over two 64-bit words ------------------------------------
  * Keys the table with a random per-engine seed so that a remote peer, which
  * chooses SPIs and cookies, cannot aim many keys at one chain. One

@@ -32,10 +32,23 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+/* Chunks and their first object start on a cache line, so objects whose
+ * size is a multiple of it (ESP entries: 128 bytes) never straddle one. */
+#define POOL_LINE 64
+
 struct pool_chunk {
 	struct pool_chunk *next;
-	alignas(max_align_t) unsigned char objects[];
+	alignas(POOL_LINE) unsigned char objects[];
 };
+
+/* Bytes of one chunk: header and objects, rounded up to whole lines as
+ * aligned_alloc() wants. Callers have checked that it cannot overflow. */
+static size_t chunk_size(const struct pool *pool)
+{
+	size_t n = sizeof(struct pool_chunk) + pool->per_chunk * pool->obj_size;
+
+	return (n + POOL_LINE - 1) / POOL_LINE * POOL_LINE;
+}
 
 /* Object size rounded up so every object in a chunk is max-aligned and can
  * hold the free-list link. Saturates instead of wrapping; such a size then
@@ -69,7 +82,7 @@ void pool_destroy(struct pool *pool)
 	while (c) {
 		struct pool_chunk *next = c->next;
 
-		UNPOISON(c, sizeof(*c) + pool->per_chunk * pool->obj_size);
+		UNPOISON(c, chunk_size(pool));
 		free(c);
 		c = next;
 	}
@@ -93,11 +106,11 @@ static int pool_grow(struct pool *pool)
 	size_t n = pool->per_chunk;
 	struct pool_chunk *c;
 
-	if (n > (SIZE_MAX - sizeof(*c)) / pool->obj_size) {
+	if (n > (SIZE_MAX - sizeof(*c) - POOL_LINE) / pool->obj_size) {
 		errno = ENOMEM;
 		return -1;
 	}
-	c = malloc(sizeof(*c) + n * pool->obj_size);
+	c = aligned_alloc(POOL_LINE, chunk_size(pool));
 	if (!c) {
 		errno = ENOMEM;
 		return -1;
@@ -138,8 +151,5 @@ void pool_put(struct pool *pool, void *obj)
 /* What the chunks cost: every chunk is per_chunk slots plus its header. */
 size_t pool_bytes(const struct pool *pool)
 {
-	size_t chunks = pool->capacity / pool->per_chunk;
-
-	return chunks * (sizeof(struct pool_chunk) +
-			 pool->per_chunk * pool->obj_size);
+	return pool->capacity / pool->per_chunk * chunk_size(pool);
 }

@@ -1029,6 +1029,71 @@ START_TEST(walk_and_restore_keep_associations)
 }
 END_TEST
 
+/* The one ESP entry walked out of eng. */
+static struct engine_esp_info walked;
+static size_t n_walked;
+
+static void walk_one(void *ctx, const struct engine_esp_info *e)
+{
+	(void)ctx;
+	walked = *e;
+	n_walked++;
+}
+
+static const struct engine_esp_info *walk_the_entry(void)
+{
+	n_walked = 0;
+	engine_walk_esp(eng, walk_one, NULL);
+	ck_assert_uint_eq(n_walked, 1);
+	return &walked;
+}
+
+/* Packet counters are 48 bits wide in an entry: they carry past 32 bits
+ * and stick at 2^48 - 1 instead of wrapping; byte counters are 64 bits. */
+START_TEST(packet_counters_carry_past_32_bits_and_stick_at_48)
+{
+	const uint64_t max48 = (UINT64_C(1) << 48) - 1;
+	struct engine_esp_info info = {
+		.remote = REMOTE, .host = LAN_A, .spi_out = 0x1000,
+		.spi_in = 0x2000, .state = ESP_ESTABLISHED,
+		.pkts_out = 0xffffffffu, .pkts_in = max48 + 10,
+		.bytes_out = UINT64_C(1) << 60, .bytes_in = 7,
+		.last_seen = 5, .expires = 5 + cfg.esp_lifetime_ms, .since = 1,
+	};
+	const struct engine_esp_info *w;
+
+	ck_assert_int_eq(engine_restore_esp(eng, &info), 0);
+	w = walk_the_entry();
+	ck_assert_uint_eq(w->pkts_out, 0xffffffffu);
+	ck_assert_uint_eq(w->pkts_in, max48);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 10);
+	expect_in_to(REMOTE, 0x2000, 10, LAN_A);
+	w = walk_the_entry();
+	ck_assert_uint_eq(w->pkts_out, UINT64_C(1) << 32);
+	ck_assert_uint_eq(w->pkts_in, max48);
+	ck_assert_uint_eq(w->bytes_out, (UINT64_C(1) << 60) + s.len);
+	ck_assert_uint_eq(w->bytes_in, 7 + s.len);
+	ck_assert_uint_eq(w->since, 1);
+	ck_assert_uint_eq(w->last_seen, 10);
+}
+END_TEST
+
+/* An entry's own lifetime (a preload TTL, a restored one) is kept in 32
+ * bits of ms: anything longer than 49.7 days is cut to that. Configured
+ * lifetimes are not stored per entry and keep their full range. */
+START_TEST(entry_lifetimes_are_capped_at_32_bits_of_ms)
+{
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0,
+					UINT64_C(1) << 40, 100), 0);
+	ck_assert_uint_eq(walk_the_entry()->expires, 100 + (uint64_t)UINT32_MAX);
+	ck_assert_int_eq(engine_del_esp(eng, REMOTE, 0x3000), 0);
+	cfg.esp_lifetime_ms = UINT64_C(1) << 40;
+	start();
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 100);
+	ck_assert_uint_eq(walk_the_entry()->expires, 100 + (UINT64_C(1) << 40));
+}
+END_TEST
+
 /* ---- invariants on random traffic --------------------------------------------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -1150,6 +1215,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(pre, preload_over_expired_entry_with_both_spis);
 	tcase_add_test(pre, del_and_flush_remove_entries);
 	tcase_add_test(pre, walk_and_restore_keep_associations);
+	tcase_add_test(pre, packet_counters_carry_past_32_bits_and_stick_at_48);
+	tcase_add_test(pre, entry_lifetimes_are_capped_at_32_bits_of_ms);
 	suite_add_tcase(suite, pre);
 
 	tcase_add_checked_fixture(rnd_tc, setup, teardown);

@@ -173,6 +173,125 @@ START_TEST(failed_resize_keeps_the_table)
 }
 END_TEST
 
+/* ---- the singly linked variant ---- */
+
+struct sitem {
+	struct snode node;
+	uint64_t key;
+};
+
+static uint32_t sitem_hash(const struct snode *n, const void *ctx)
+{
+	const struct sitem *it = (const struct sitem *)(const void *)n;
+
+	return htab_hash(*(const uint64_t *)ctx, it->key, 0);
+}
+
+static struct sitem *slookup(const struct shtab *tab, uint64_t seed,
+			     uint64_t key)
+{
+	for (struct snode *n = shtab_chain(tab, htab_hash(seed, key, 0)); n;
+	     n = n->next) {
+		struct sitem *it = (struct sitem *)(void *)n;
+
+		if (it->key == key)
+			return it;
+	}
+	return NULL;
+}
+
+/* Every node is in the bucket its hash selects, and the chains hold
+ * tab->count nodes. */
+static void assert_stable_consistent(const struct shtab *tab, uint64_t seed)
+{
+	size_t count = 0;
+
+	for (size_t b = 0; b <= tab->mask; b++)
+		for (struct snode *n = tab->bucket[b]; n; n = n->next, count++)
+			EXPECT((sitem_hash(n, &seed) & tab->mask) == b);
+	EXPECT(count == tab->count);
+}
+
+START_TEST(shtab_insert_lookup_remove_resize)
+{
+	enum { N = 20000 };
+	struct sitem *items = calloc(N, sizeof(*items));
+	uint64_t seed = 3;
+	struct shtab tab;
+
+	ck_assert_ptr_nonnull(items);
+	ck_assert_int_eq(shtab_init(&tab, 1000), 0);
+	ck_assert_uint_eq(tab.mask + 1, 1024);
+	for (uint64_t i = 0; i < N; i++) {
+		items[i].key = i * 7919;
+		shtab_insert(&tab, &items[i].node,
+			     sitem_hash(&items[i].node, &seed));
+	}
+	ck_assert_uint_eq(tab.count, N);
+	assert_stable_consistent(&tab, seed);
+	for (uint64_t i = 0; i < N; i += 2)
+		shtab_remove(&tab, &items[i].node,
+			     sitem_hash(&items[i].node, &seed));
+	ck_assert_uint_eq(tab.count, N / 2);
+	/* removing what is not there changes nothing */
+	shtab_remove(&tab, &items[0].node, sitem_hash(&items[0].node, &seed));
+	ck_assert_uint_eq(tab.count, N / 2);
+	assert_stable_consistent(&tab, seed);
+	ck_assert_int_eq(shtab_resize(&tab, 40000, sitem_hash, &seed), 0);
+	ck_assert_uint_eq(tab.mask + 1, 65536);
+	ck_assert_uint_eq(tab.count, N / 2);
+	assert_stable_consistent(&tab, seed);
+	for (uint64_t i = 0; i < N; i++)
+		EXPECT(slookup(&tab, seed, i * 7919) ==
+		       (i % 2 ? &items[i] : NULL));
+	ck_assert_int_eq(shtab_resize(&tab, 16, sitem_hash, &seed), 0);
+	ck_assert_uint_eq(tab.mask + 1, 16);
+	assert_stable_consistent(&tab, seed);
+	for (uint64_t i = 1; i < N; i += 2)
+		shtab_remove(&tab, &items[i].node,
+			     sitem_hash(&items[i].node, &seed));
+	ck_assert_uint_eq(tab.count, 0);
+	for (size_t b = 0; b <= tab.mask; b++)
+		ck_assert_ptr_null(tab.bucket[b]);
+	errno = 0;
+	ck_assert_int_eq(shtab_resize(&tab, SIZE_MAX / 2, sitem_hash, &seed),
+			 -1);
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(tab.mask + 1, 16);
+	shtab_destroy(&tab);
+	shtab_destroy(&tab);
+	free(items);
+}
+END_TEST
+
+/* One bucket, one chain: head, middle and tail removals keep the chain. */
+START_TEST(shtab_remove_anywhere_in_a_chain)
+{
+	struct sitem items[5];
+	struct shtab tab;
+	static const int order[] = { 2, 0, 4, 1, 3 };
+
+	ck_assert_int_eq(shtab_init(&tab, 1), 0);
+	for (int i = 0; i < 5; i++) {
+		items[i].key = (uint64_t)i;
+		shtab_insert(&tab, &items[i].node, (uint32_t)i);
+	}
+	for (int k = 0; k < 5; k++) {
+		shtab_remove(&tab, &items[order[k]].node, (uint32_t)order[k]);
+		ck_assert_uint_eq(tab.count, 4 - (size_t)k);
+		for (int j = k + 1; j < 5; j++) {
+			struct snode *n = tab.bucket[0];
+
+			while (n && n != &items[order[j]].node)
+				n = n->next;
+			ck_assert_ptr_nonnull(n);
+		}
+	}
+	ck_assert_ptr_null(tab.bucket[0]);
+	shtab_destroy(&tab);
+}
+END_TEST
+
 /* Sequential keys (SPIs often are) spread evenly; another seed gives
  * another layout. */
 START_TEST(keyed_hash_spreads_sequential_keys)
@@ -305,6 +424,25 @@ START_TEST(pool_any_size)
 }
 END_TEST
 
+/* Objects whose size is a multiple of a cache line start on one, so they
+ * never straddle a line more than they must (ESP entries are 128 bytes). */
+START_TEST(pool_line_sized_objects_are_line_aligned)
+{
+	struct pool pool;
+
+	pool_init(&pool, 128, 256);
+	for (int i = 0; i < 600; i++) {
+		void *obj = pool_get(&pool);
+
+		ck_assert_ptr_nonnull(obj);
+		EXPECT((uintptr_t)obj % 64 == 0);
+	}
+	ck_assert_uint_ge(pool_bytes(&pool), pool.capacity * 128);
+	ck_assert_uint_lt(pool_bytes(&pool), pool.capacity * 128 + 3 * 128);
+	pool_destroy(&pool);
+}
+END_TEST
+
 START_TEST(pool_reports_enomem)
 {
 	struct pool pool;
@@ -335,6 +473,8 @@ int main(void)
 	tcase_add_test(tc, insert_lookup_remove_resize);
 	tcase_add_test(tc, remove_anywhere_in_a_chain);
 	tcase_add_test(tc, failed_resize_keeps_the_table);
+	tcase_add_test(tc, shtab_insert_lookup_remove_resize);
+	tcase_add_test(tc, shtab_remove_anywhere_in_a_chain);
 	tcase_add_test(tc, keyed_hash_spreads_sequential_keys);
 	tcase_add_test(tc, keyed_hash_avalanches);
 	tcase_add_test(tc, keyed_hash_known_answers);
@@ -342,6 +482,7 @@ int main(void)
 	tcase_add_test(tp, pool_reuses_and_aligns);
 	tcase_add_loop_test(tp, pool_any_size, 0, 3);
 	tcase_add_test(tp, pool_reports_enomem);
+	tcase_add_test(tp, pool_line_sized_objects_are_line_aligned);
 	suite_add_tcase(suite, tp);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
