@@ -79,4 +79,49 @@ static inline struct snode *shtab_chain(const struct shtab *tab, uint32_t hash)
  * that remote peers cannot aim chains. */
 uint32_t htab_hash(uint64_t seed, uint64_t a, uint64_t b);
 
+/* ---- SipHash-1-3 (htab.c says why this one) ---- */
+
+static inline uint64_t htab_rotl(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define HTAB_SIPROUND(v0, v1, v2, v3) do { \
+	v0 += v1; v1 = htab_rotl(v1, 13); v1 ^= v0; v0 = htab_rotl(v0, 32); \
+	v2 += v3; v3 = htab_rotl(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = htab_rotl(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = htab_rotl(v1, 17); v1 ^= v2; v2 = htab_rotl(v2, 32); \
+} while (0)
+
+/* A key set up once: SipHash's state after keying, copied by each hash. */
+struct sipkey {
+	uint64_t v0, v1, v2, v3;
+};
+
+/* The key state for (k0, k1). */
+void sipkey_init(struct sipkey *key, uint64_t k0, uint64_t k1);
+
+/* The key state for a per-engine seed and a per-table salt: k0 = seed ^
+ * salt, k1 derived from the seed as htab_hash() derives it. */
+void sipkey_from_seed(struct sipkey *key, uint64_t seed, uint64_t salt);
+
+/*
+ * SipHash-1-3 of one 64-bit word m (its 8 bytes, little-endian), the full
+ * 64-bit result. For the hot lookups (ESP: remote and SPI in one word):
+ * against htab_hash() it saves the key set-up and one compression round.
+ */
+static inline uint64_t siphash13_word(const struct sipkey *key, uint64_t m)
+{
+	uint64_t v0 = key->v0, v1 = key->v1, v2 = key->v2, v3 = key->v3;
+	const uint64_t last = (uint64_t)8 << 56;
+
+	v3 ^= m; HTAB_SIPROUND(v0, v1, v2, v3); v0 ^= m;
+	v3 ^= last; HTAB_SIPROUND(v0, v1, v2, v3); v0 ^= last;
+	v2 ^= 0xff;
+	HTAB_SIPROUND(v0, v1, v2, v3);
+	HTAB_SIPROUND(v0, v1, v2, v3);
+	HTAB_SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 #endif

@@ -54,30 +54,4 @@ uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
 	return fold64(acc);
 }
 
-/* Folds a 32-bit partial sum to 16 bits and complements it: the checksum
- * field value, host order. Two folds suffice: the first leaves at most
- * 0x1fffe, the second at most 0xffff. */
-uint16_t csum_fold(uint32_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/*
- * RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), with m a 32-bit word taken as two
- * 16-bit halves. Unlike eqn. 2 it gives 0x0000, as a full recomputation
- * does, when the new sum is 0xffff. It equals the full recomputation unless
- * all covered data is zero (+0, checksum 0xffff; eqn. 3 gives the equal -0,
- * 0x0000), which no IPv4 header or UDP pseudo-header can be. Returns the new
- * field, host order.
- */
-uint16_t csum_replace32(uint16_t check, uint32_t old_word, uint32_t new_word)
-{
-	uint32_t nold = ~old_word;
-	uint32_t sum = (uint16_t)~check;
-
-	sum += (nold >> 16) + (nold & 0xffff);
-	sum += (new_word >> 16) + (new_word & 0xffff);
-	return csum_fold(sum);
-}
+/* csum_fold() and csum_replace32() are inline, in csum.h. */

@@ -10,6 +10,7 @@
 #include "engine_int.h"
 
 #define POOL_CHUNK 256
+#define ESP_KEY_SALT 0x6573702d73706973ULL   /* "esp-spis" */
 
 void engine_config_defaults(struct engine_config *cfg)
 {
@@ -78,6 +79,7 @@ struct engine *engine_new(const struct engine_config *cfg, uint64_t seed,
 		return NULL;
 	eng->cfg = *cfg;
 	eng->seed = seed;
+	sipkey_from_seed(&eng->esp_key, seed, ESP_KEY_SALT);
 	eng->log = log;
 	eng->log_ctx = log_ctx;
 	tw_init(&eng->wheel, now);
@@ -450,7 +452,7 @@ void engine_process(struct engine *eng, uint8_t *buf, size_t len,
 	struct pkt_view pkt;
 	enum reason why;
 
-	memset(&pkt, 0, sizeof(pkt));
+	/* pkt_parse() initialises all of pkt */
 	out->n_copies = 0;
 	eng->stats.packets[dir]++;
 	why = pkt_parse(buf, len, &pkt);

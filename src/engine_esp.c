@@ -10,19 +10,18 @@
 
 #include "engine_int.h"
 
-#define SALT_OUT 1
-#define SALT_IN 2
-
-static uint32_t spi_hash(const struct engine *eng, uint32_t remote,
-			 uint32_t spi, uint64_t salt)
+/* Both SPI tables hash (remote, SPI) as one word with the engine's key. */
+static inline uint32_t spi_hash(const struct engine *eng, uint32_t remote,
+				uint32_t spi)
 {
-	return htab_hash(eng->seed, (uint64_t)remote << 32 | spi, salt);
+	return (uint32_t)siphash13_word(&eng->esp_key,
+					(uint64_t)remote << 32 | spi);
 }
 
-static struct esp_entry *find_out(const struct engine *eng, uint32_t remote,
-				  uint32_t spi)
+static ENGINE_INLINE struct esp_entry *find_out(const struct engine *eng,
+						 uint32_t remote, uint32_t spi)
 {
-	uint32_t h = spi_hash(eng, remote, spi, SALT_OUT);
+	uint32_t h = spi_hash(eng, remote, spi);
 
 	for (struct snode *n = shtab_chain(&eng->esp_out, h); n; n = n->next) {
 		struct esp_entry *e = container_of(n, struct esp_entry, by_out);
@@ -34,10 +33,10 @@ static struct esp_entry *find_out(const struct engine *eng, uint32_t remote,
 	return NULL;
 }
 
-static struct esp_entry *find_in(const struct engine *eng, uint32_t remote,
-				 uint32_t spi)
+static ENGINE_INLINE struct esp_entry *find_in(const struct engine *eng,
+						uint32_t remote, uint32_t spi)
 {
-	uint32_t h = spi_hash(eng, remote, spi, SALT_IN);
+	uint32_t h = spi_hash(eng, remote, spi);
 
 	for (struct snode *n = shtab_chain(&eng->esp_in, h); n; n = n->next) {
 		struct esp_entry *e = container_of(n, struct esp_entry, by_in);
@@ -53,7 +52,7 @@ static void index_out(struct engine *eng, struct esp_entry *e, uint32_t spi)
 {
 	e->spi_out = spi;
 	shtab_insert(&eng->esp_out, &e->by_out,
-		     spi_hash(eng, e->base.remote->addr, spi, SALT_OUT));
+		     spi_hash(eng, e->base.remote->addr, spi));
 }
 
 /* Known in-SPI: the entry goes into the in-SPI table (and its deadline
@@ -62,19 +61,19 @@ static void index_in(struct engine *eng, struct esp_entry *e, uint32_t spi)
 {
 	e->spi_in = spi;
 	shtab_insert(&eng->esp_in, &e->by_in,
-		     spi_hash(eng, e->base.remote->addr, spi, SALT_IN));
+		     spi_hash(eng, e->base.remote->addr, spi));
 }
 
 static void unindex_out(struct engine *eng, struct esp_entry *e)
 {
 	shtab_remove(&eng->esp_out, &e->by_out,
-		     spi_hash(eng, e->base.remote->addr, e->spi_out, SALT_OUT));
+		     spi_hash(eng, e->base.remote->addr, e->spi_out));
 }
 
 static void unindex_in(struct engine *eng, struct esp_entry *e)
 {
 	shtab_remove(&eng->esp_in, &e->by_in,
-		     spi_hash(eng, e->base.remote->addr, e->spi_in, SALT_IN));
+		     spi_hash(eng, e->base.remote->addr, e->spi_in));
 }
 
 static uint32_t rehash_out(const struct snode *n, const void *ctx)
@@ -82,7 +81,7 @@ static uint32_t rehash_out(const struct snode *n, const void *ctx)
 	const struct esp_entry *e = container_of(n, const struct esp_entry,
 						 by_out);
 
-	return spi_hash(ctx, e->base.remote->addr, e->spi_out, SALT_OUT);
+	return spi_hash(ctx, e->base.remote->addr, e->spi_out);
 }
 
 static uint32_t rehash_in(const struct snode *n, const void *ctx)
@@ -90,7 +89,7 @@ static uint32_t rehash_in(const struct snode *n, const void *ctx)
 	const struct esp_entry *e = container_of(n, const struct esp_entry,
 						 by_in);
 
-	return spi_hash(ctx, e->base.remote->addr, e->spi_in, SALT_IN);
+	return spi_hash(ctx, e->base.remote->addr, e->spi_in);
 }
 
 int esp_tables_resize(struct engine *eng, size_t n)
@@ -117,10 +116,17 @@ static struct engine_event esp_event(const struct esp_entry *e,
 	return ev;
 }
 
+/* entry_lifetime() for an ESP entry, inline for the packet path. */
+static inline uint64_t esp_lifetime(const struct engine *eng,
+				    const struct esp_entry *e)
+{
+	return e->life_ms ? e->life_ms : eng->cfg.esp_lifetime_ms;
+}
+
 uint64_t esp_next_deadline(const struct engine *eng,
 			   const struct esp_entry *e)
 {
-	uint64_t end = e->base.last_seen + entry_lifetime(eng, &e->base);
+	uint64_t end = e->base.last_seen + esp_lifetime(eng, e);
 
 	if ((e->base.state == ESP_PENDING || e->base.state == ESP_SQUELCHED) &&
 	    e->deadline < end)
@@ -173,11 +179,22 @@ int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now)
 		init_timed_out(eng, e);
 	if (e->base.state == ESP_SQUELCHED && now >= e->deadline)
 		e->base.state = ESP_WAITING;
-	if (now >= e->base.last_seen + entry_lifetime(eng, &e->base)) {
+	if (now >= e->base.last_seen + esp_lifetime(eng, e)) {
 		esp_remove(eng, e, EV_EXPIRED);
 		return 0;
 	}
 	return 1;
+}
+
+/* The packet path's common case: an associated entry (ESTABLISHED or
+ * PRELOADED, so no init or squelch deadline) short of its lifetime, for
+ * which esp_catch_up() would change nothing. */
+static inline int esp_settled(const struct engine *eng,
+			      const struct esp_entry *e, uint64_t now)
+{
+	return (e->base.state == ESP_ESTABLISHED ||
+		e->base.state == ESP_PRELOADED) &&
+	       now < e->base.last_seen + esp_lifetime(eng, e);
 }
 
 /* Take the remote's init slot: this entry's out-SPI is the one the next
@@ -301,9 +318,10 @@ static void catch_up_pending(struct engine *eng, struct remote *r,
 	r->pinned = 0;
 }
 
-static void pass_outbound(struct engine *eng, struct esp_entry *e,
-			  struct pkt_view *pkt, uint64_t now,
-			  struct engine_decision *out)
+static ENGINE_INLINE void pass_outbound(struct engine *eng,
+					 struct esp_entry *e,
+					 struct pkt_view *pkt, uint64_t now,
+					 struct engine_decision *out)
 {
 	e->base.last_seen = now;
 	count48_inc(&e->pkts_out_lo, &e->pkts_out_hi);
@@ -314,9 +332,10 @@ static void pass_outbound(struct engine *eng, struct esp_entry *e,
 	out->reason = R_PASS;
 }
 
-static void pass_inbound(struct engine *eng, struct esp_entry *e,
-			 struct pkt_view *pkt, uint64_t now,
-			 struct engine_decision *out)
+static ENGINE_INLINE void pass_inbound(struct engine *eng,
+					struct esp_entry *e,
+					struct pkt_view *pkt, uint64_t now,
+					struct engine_decision *out)
 {
 	(void)eng;
 	e->base.last_seen = now;
@@ -416,11 +435,14 @@ static void new_outbound_spi(struct engine *eng, struct pkt_view *pkt,
 	pass_outbound(eng, e, pkt, now, out);
 }
 
-void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		  struct engine_decision *out)
+/* Outbound ESP other than an established flow's, in the rules' order: the
+ * entry e found for the out-SPI (or NULL) caught up, a new out-SPI, another
+ * host's, a squelched init, an init asking for the remote again. */
+static ENGINE_COLD void esp_outbound_slow(struct engine *eng,
+					  struct esp_entry *e,
+					  struct pkt_view *pkt, uint64_t now,
+					  struct engine_decision *out)
 {
-	struct esp_entry *e = find_out(eng, pkt->daddr, pkt->esp.spi);
-
 	if (e && !esp_catch_up(eng, e, now))
 		e = NULL;
 	if (!e) {
@@ -451,6 +473,20 @@ void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		become_pending(eng, e, now);
 	}
 	pass_outbound(eng, e, pkt, now, out);
+}
+
+/* The packet path: an established flow of the sending host passes here
+ * with nothing else to decide; the rest goes to esp_outbound_slow(), which
+ * starts the rules over (the checks here change nothing). */
+void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		  struct engine_decision *out)
+{
+	struct esp_entry *e = find_out(eng, pkt->daddr, pkt->esp.spi);
+
+	if (e && e->base.host == pkt->saddr && esp_settled(eng, e, now))
+		pass_outbound(eng, e, pkt, now, out);
+	else
+		esp_outbound_slow(eng, e, pkt, now, out);
 }
 
 /* Bind the first unknown inbound SPI to the pending init and release the
@@ -577,10 +613,14 @@ static void guess(struct engine *eng, struct remote *r, struct pkt_view *pkt,
 	engine_emit(eng, &ev);
 }
 
-void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		 struct engine_decision *out)
+/* Inbound ESP other than an established flow's: the entry e found for the
+ * in-SPI (or NULL) caught up, else the pending init's association, else a
+ * guess. */
+static ENGINE_COLD void esp_inbound_slow(struct engine *eng,
+					 struct esp_entry *e,
+					 struct pkt_view *pkt, uint64_t now,
+					 struct engine_decision *out)
 {
-	struct esp_entry *e = find_in(eng, pkt->saddr, pkt->esp.spi);
 	struct remote *r;
 
 	if (e && esp_catch_up(eng, e, now)) {
@@ -602,6 +642,18 @@ void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	}
 	guess(eng, r, pkt, now, out);
 	remote_put_if_unused(eng, r);
+}
+
+/* The packet path, as esp_outbound(). */
+void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		 struct engine_decision *out)
+{
+	struct esp_entry *e = find_in(eng, pkt->saddr, pkt->esp.spi);
+
+	if (e && esp_settled(eng, e, now))
+		pass_inbound(eng, e, pkt, now, out);
+	else
+		esp_inbound_slow(eng, e, pkt, now, out);
 }
 
 void esp_fill_info(const struct engine *eng, const struct esp_entry *e,

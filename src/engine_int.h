@@ -16,6 +16,18 @@
 #include "pool.h"
 #include "timer_wheel.h"
 
+/* For the packet path: ENGINE_INLINE on the few small helpers every packet
+ * runs through, ENGINE_COLD on the rarely taken rest, so that its register
+ * saves and stack frame stay out of the common case. Hints only: other
+ * compilers get plain functions. */
+#ifdef __GNUC__
+#define ENGINE_INLINE inline __attribute__((always_inline))
+#define ENGINE_COLD __attribute__((cold, noinline))
+#else
+#define ENGINE_INLINE inline
+#define ENGINE_COLD
+#endif
+
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -174,6 +186,7 @@ struct engine {
 	void *log_ctx;
 	struct timer_wheel wheel;
 	struct shtab esp_out, esp_in;     /* esp_entry.by_out, by_in */
+	struct sipkey esp_key;            /* their hash of (remote, SPI) */
 	struct htab isakmp, hosts, remotes;
 	struct pool esp_pool, isakmp_pool, host_pool, remote_pool;
 	struct engine_stats stats;

@@ -191,18 +191,8 @@ int shtab_resize(struct shtab *tab, size_t min_buckets, shtab_hash_fn hash,
  * a 64-bit seed: k1 is derived from it, so the key has 64 bits of secret,
  * ample for a per-engine random seed. */
 
-/* 64-bit rotate left, 0 < b < 64. */
-static inline uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND(v0, v1, v2, v3) do { \
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-} while (0)
+#define rotl htab_rotl
+#define SIPROUND HTAB_SIPROUND
 
 /* SipHash-1-3 of the 16 bytes a, b (host order) keyed by seed, folded to
  * the low 32 bits. */
@@ -223,4 +213,19 @@ uint32_t htab_hash(uint64_t seed, uint64_t a, uint64_t b)
 	SIPROUND(v0, v1, v2, v3);
 	SIPROUND(v0, v1, v2, v3);
 	return (uint32_t)(v0 ^ v1 ^ v2 ^ v3);
+}
+
+/* SipHash's initial state: the key xored into its constants. */
+void sipkey_init(struct sipkey *key, uint64_t k0, uint64_t k1)
+{
+	key->v0 = k0 ^ 0x736f6d6570736575ULL;
+	key->v1 = k1 ^ 0x646f72616e646f6dULL;
+	key->v2 = k0 ^ 0x6c7967656e657261ULL;
+	key->v3 = k1 ^ 0x7465646279746573ULL;
+}
+
+/* A table's key from the engine's seed (see htab.h). */
+void sipkey_from_seed(struct sipkey *key, uint64_t seed, uint64_t salt)
+{
+	sipkey_init(key, seed ^ salt, rotl(seed, 29) ^ 0x9e3779b97f4a7c15ULL);
 }

@@ -166,6 +166,44 @@ START_TEST(partial_matches_reference)
 }
 END_TEST
 
+/* The 20-byte check agrees with folding csum_partial(): random bytes
+ * (almost never -0), random headers given their right checksum, at every
+ * alignment, one bit off, all ones (sums to -0), all zeros (+0: no). */
+START_TEST(zero20_matches_partial)
+{
+	static uint8_t buf[32];
+	unsigned valid = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		uint8_t *h = buf + (size_t)round % 8;
+		uint16_t c;
+
+		fill_random(buf, sizeof(buf));
+		if (round % 2) {
+			h[10] = h[11] = 0;
+			c = csum_fold(csum_partial(h, 20, 0));
+			h[10] = (uint8_t)(c >> 8);
+			h[11] = (uint8_t)c;
+		}
+		REQUIRE(csum_zero20(h) ==
+				(csum_fold(csum_partial(h, 20, 0)) == 0),
+			"round %d", round);
+		valid += (unsigned)csum_zero20(h);
+		h[round % 20] ^= (uint8_t)(1u << (round % 8));
+		REQUIRE(csum_zero20(h) ==
+				(csum_fold(csum_partial(h, 20, 0)) == 0),
+			"round %d, one bit off", round);
+	}
+	ck_assert_uint_ge(valid, 10000);
+	memset(buf, 0xff, sizeof(buf));
+	ck_assert(csum_zero20(buf));
+	ck_assert_uint_eq(csum_fold(csum_partial(buf, 20, 0)), 0);
+	memset(buf, 0, sizeof(buf));
+	ck_assert(!csum_zero20(buf));
+	ck_assert_uint_eq(csum_fold(csum_partial(buf, 20, 0)), 0xffff);
+}
+END_TEST
+
 /* All 0xff bytes, 64 KiB: the largest IPv4 datagram, worst-case carries. */
 START_TEST(partial_large_all_ones)
 {
@@ -317,6 +355,7 @@ static Suite *csum_suite(void)
 	tcase_add_test(tc, ipv4_header_known_answer);
 	tcase_add_test(tc, fold_edges);
 	tcase_add_test(tc, partial_matches_reference);
+	tcase_add_test(tc, zero20_matches_partial);
 	tcase_add_test(tc, partial_large_all_ones);
 	tcase_add_test(tc, rfc1624_example);
 	tcase_add_test(tc, replace32_matches_full);

@@ -354,6 +354,46 @@ START_TEST(keyed_hash_known_answers)
 }
 END_TEST
 
+/* SipHash-1-3 of one word against Python 3.11's siphash13, which hashes
+ * bytes with a zero key under PYTHONHASHSEED=0:
+ *   PYTHONHASHSEED=0 python3 -c 'print(hex(hash(bytes.fromhex("0102030405060708")) % 2**64))'
+ * and the seeded key differs from the zero key and with the salt. */
+START_TEST(siphash13_word_known_answers)
+{
+	struct sipkey zero, a, b;
+
+	sipkey_init(&zero, 0, 0);
+	ck_assert_uint_eq(siphash13_word(&zero, 0x0807060504030201ULL),
+			  0x884ccc87cb0e5fb0ULL);
+	ck_assert_uint_eq(siphash13_word(&zero, 0), 0xbd60acb658c79e45ULL);
+	ck_assert_uint_eq(siphash13_word(&zero, 0x0123456789abcdefULL),
+			  0x8662046e52264db8ULL);
+	sipkey_from_seed(&a, 42, 1);
+	sipkey_from_seed(&b, 42, 2);
+	ck_assert_uint_ne(siphash13_word(&a, 7), siphash13_word(&b, 7));
+	ck_assert_uint_ne(siphash13_word(&a, 7), siphash13_word(&zero, 7));
+}
+END_TEST
+
+/* Sequential SPIs of one remote spread over the buckets. */
+START_TEST(siphash13_word_spreads_sequential_keys)
+{
+	enum { N = 65536 };
+	static unsigned short load[N];
+	unsigned longest = 0;
+	struct sipkey k;
+
+	sipkey_from_seed(&k, 0x5eed, 9);
+	for (uint64_t i = 0; i < N; i++) {
+		uint32_t h = (uint32_t)siphash13_word(&k, (uint64_t)0xcb007114 << 32 | i);
+
+		if (++load[h & (N - 1)] > longest)
+			longest = load[h & (N - 1)];
+	}
+	ck_assert_uint_lt(longest, 16);
+}
+END_TEST
+
 START_TEST(pool_reuses_and_aligns)
 {
 	struct pool pool;
@@ -478,6 +518,8 @@ int main(void)
 	tcase_add_test(tc, keyed_hash_spreads_sequential_keys);
 	tcase_add_test(tc, keyed_hash_avalanches);
 	tcase_add_test(tc, keyed_hash_known_answers);
+	tcase_add_test(tc, siphash13_word_known_answers);
+	tcase_add_test(tc, siphash13_word_spreads_sequential_keys);
 	suite_add_tcase(suite, tc);
 	tcase_add_test(tp, pool_reuses_and_aligns);
 	tcase_add_loop_test(tp, pool_any_size, 0, 3);
