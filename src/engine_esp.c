@@ -10,44 +10,6 @@
 
 #include "engine_int.h"
 
-/* Both SPI tables hash (remote, SPI) as one word with the engine's key. */
-static inline uint32_t spi_hash(const struct engine *eng, uint32_t remote,
-				uint32_t spi)
-{
-	return (uint32_t)siphash13_word(&eng->esp_key,
-					(uint64_t)remote << 32 | spi);
-}
-
-static ENGINE_INLINE struct esp_entry *find_out(const struct engine *eng,
-						 uint32_t remote, uint32_t spi)
-{
-	uint32_t h = spi_hash(eng, remote, spi);
-
-	for (struct snode *n = shtab_chain(&eng->esp_out, h); n; n = n->next) {
-		struct esp_entry *e = container_of(n, struct esp_entry, by_out);
-
-		if (e->spi_out == spi &&
-		    e->base.remote->addr == remote)
-			return e;
-	}
-	return NULL;
-}
-
-static ENGINE_INLINE struct esp_entry *find_in(const struct engine *eng,
-						uint32_t remote, uint32_t spi)
-{
-	uint32_t h = spi_hash(eng, remote, spi);
-
-	for (struct snode *n = shtab_chain(&eng->esp_in, h); n; n = n->next) {
-		struct esp_entry *e = container_of(n, struct esp_entry, by_in);
-
-		if (e->spi_in == spi &&
-		    e->base.remote->addr == remote)
-			return e;
-	}
-	return NULL;
-}
-
 static void index_out(struct engine *eng, struct esp_entry *e, uint32_t spi)
 {
 	e->spi_out = spi;
@@ -116,13 +78,6 @@ static struct engine_event esp_event(const struct esp_entry *e,
 	return ev;
 }
 
-/* entry_lifetime() for an ESP entry, inline for the packet path. */
-static inline uint64_t esp_lifetime(const struct engine *eng,
-				    const struct esp_entry *e)
-{
-	return e->life_ms ? e->life_ms : eng->cfg.esp_lifetime_ms;
-}
-
 uint64_t esp_next_deadline(const struct engine *eng,
 			   const struct esp_entry *e)
 {
@@ -184,17 +139,6 @@ int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now)
 		return 0;
 	}
 	return 1;
-}
-
-/* The packet path's common case: an associated entry (ESTABLISHED or
- * PRELOADED, so no init or squelch deadline) short of its lifetime, for
- * which esp_catch_up() would change nothing. */
-static inline int esp_settled(const struct engine *eng,
-			      const struct esp_entry *e, uint64_t now)
-{
-	return (e->base.state == ESP_ESTABLISHED ||
-		e->base.state == ESP_PRELOADED) &&
-	       now < e->base.last_seen + esp_lifetime(eng, e);
 }
 
 /* Take the remote's init slot: this entry's out-SPI is the one the next
@@ -318,35 +262,6 @@ static void catch_up_pending(struct engine *eng, struct remote *r,
 	r->pinned = 0;
 }
 
-static ENGINE_INLINE void pass_outbound(struct engine *eng,
-					 struct esp_entry *e,
-					 struct pkt_view *pkt, uint64_t now,
-					 struct engine_decision *out)
-{
-	e->base.last_seen = now;
-	count48_inc(&e->pkts_out_lo, &e->pkts_out_hi);
-	e->bytes_out += pkt->len;
-	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
-	pkt_set_saddr(pkt, eng->cfg.external_addr);
-	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_PASS;
-}
-
-static ENGINE_INLINE void pass_inbound(struct engine *eng,
-					struct esp_entry *e,
-					struct pkt_view *pkt, uint64_t now,
-					struct engine_decision *out)
-{
-	(void)eng;
-	e->base.last_seen = now;
-	count48_inc(&e->pkts_in_lo, &e->pkts_in_hi);
-	e->bytes_in += pkt->len;
-	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
-	pkt_set_daddr(pkt, e->base.host);
-	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_PASS;
-}
-
 /* A fresh entry of (remote, host), counted against the limits, linked into
  * the remote, not yet in any SPI index. NULL with *why on refusal. */
 static struct esp_entry *esp_new(struct engine *eng, uint32_t remote,
@@ -438,10 +353,9 @@ static void new_outbound_spi(struct engine *eng, struct pkt_view *pkt,
 /* Outbound ESP other than an established flow's, in the rules' order: the
  * entry e found for the out-SPI (or NULL) caught up, a new out-SPI, another
  * host's, a squelched init, an init asking for the remote again. */
-static ENGINE_COLD void esp_outbound_slow(struct engine *eng,
-					  struct esp_entry *e,
-					  struct pkt_view *pkt, uint64_t now,
-					  struct engine_decision *out)
+void esp_outbound_slow(struct engine *eng, struct esp_entry *e,
+		       struct pkt_view *pkt, uint64_t now,
+		       struct engine_decision *out)
 {
 	if (e && !esp_catch_up(eng, e, now))
 		e = NULL;
@@ -473,20 +387,6 @@ static ENGINE_COLD void esp_outbound_slow(struct engine *eng,
 		become_pending(eng, e, now);
 	}
 	pass_outbound(eng, e, pkt, now, out);
-}
-
-/* The packet path: an established flow of the sending host passes here
- * with nothing else to decide; the rest goes to esp_outbound_slow(), which
- * starts the rules over (the checks here change nothing). */
-void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		  struct engine_decision *out)
-{
-	struct esp_entry *e = find_out(eng, pkt->daddr, pkt->esp.spi);
-
-	if (e && e->base.host == pkt->saddr && esp_settled(eng, e, now))
-		pass_outbound(eng, e, pkt, now, out);
-	else
-		esp_outbound_slow(eng, e, pkt, now, out);
 }
 
 /* Bind the first unknown inbound SPI to the pending init and release the
@@ -616,10 +516,9 @@ static void guess(struct engine *eng, struct remote *r, struct pkt_view *pkt,
 /* Inbound ESP other than an established flow's: the entry e found for the
  * in-SPI (or NULL) caught up, else the pending init's association, else a
  * guess. */
-static ENGINE_COLD void esp_inbound_slow(struct engine *eng,
-					 struct esp_entry *e,
-					 struct pkt_view *pkt, uint64_t now,
-					 struct engine_decision *out)
+void esp_inbound_slow(struct engine *eng, struct esp_entry *e,
+		      struct pkt_view *pkt, uint64_t now,
+		      struct engine_decision *out)
 {
 	struct remote *r;
 
@@ -642,18 +541,6 @@ static ENGINE_COLD void esp_inbound_slow(struct engine *eng,
 	}
 	guess(eng, r, pkt, now, out);
 	remote_put_if_unused(eng, r);
-}
-
-/* The packet path, as esp_outbound(). */
-void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		 struct engine_decision *out)
-{
-	struct esp_entry *e = find_in(eng, pkt->saddr, pkt->esp.spi);
-
-	if (e && esp_settled(eng, e, now))
-		pass_inbound(eng, e, pkt, now, out);
-	else
-		esp_inbound_slow(eng, e, pkt, now, out);
 }
 
 void esp_fill_info(const struct engine *eng, const struct esp_entry *e,

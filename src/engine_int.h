@@ -218,11 +218,15 @@ struct entry *entry_new(struct engine *eng, enum entry_table table,
 void entry_free(struct engine *eng, struct entry *e);
 size_t engine_entries(const struct engine *eng);
 
-/* engine_esp.c */
-void esp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		  struct engine_decision *out);
-void esp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
-		 struct engine_decision *out);
+/* engine_esp.c: the ESP rules. The packet path's part, an established
+ * flow's packet, is inline below; esp_*_slow() take everything else, given
+ * the entry the SPI named (or NULL). */
+void esp_outbound_slow(struct engine *eng, struct esp_entry *e,
+		       struct pkt_view *pkt, uint64_t now,
+		       struct engine_decision *out);
+void esp_inbound_slow(struct engine *eng, struct esp_entry *e,
+		      struct pkt_view *pkt, uint64_t now,
+		      struct engine_decision *out);
 /* Apply the transitions due at now (init timeout, squelch end, expiry).
  * Returns 0 when the entry was removed, 1 when it lives on. */
 int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now);
@@ -248,5 +252,121 @@ struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
 				   uint32_t host, uint64_t cookie_i,
 				   uint64_t cookie_r, uint64_t now,
 				   enum reason *why);
+
+/* ---- the ESP packet path (engine_esp.c has the rules around it) ---------- */
+
+/* Both SPI tables hash (remote, SPI) as one word with the engine's key. */
+static inline uint32_t spi_hash(const struct engine *eng, uint32_t remote,
+				uint32_t spi)
+{
+	return (uint32_t)siphash13_word(&eng->esp_key,
+					(uint64_t)remote << 32 | spi);
+}
+
+static ENGINE_INLINE struct esp_entry *find_out(const struct engine *eng,
+						 uint32_t remote, uint32_t spi)
+{
+	uint32_t h = spi_hash(eng, remote, spi);
+
+	for (struct snode *n = shtab_chain(&eng->esp_out, h); n; n = n->next) {
+		struct esp_entry *e = container_of(n, struct esp_entry, by_out);
+
+		if (e->spi_out == spi &&
+		    e->base.remote->addr == remote)
+			return e;
+	}
+	return NULL;
+}
+
+static ENGINE_INLINE struct esp_entry *find_in(const struct engine *eng,
+						uint32_t remote, uint32_t spi)
+{
+	uint32_t h = spi_hash(eng, remote, spi);
+
+	for (struct snode *n = shtab_chain(&eng->esp_in, h); n; n = n->next) {
+		struct esp_entry *e = container_of(n, struct esp_entry, by_in);
+
+		if (e->spi_in == spi &&
+		    e->base.remote->addr == remote)
+			return e;
+	}
+	return NULL;
+}
+
+/* entry_lifetime() for an ESP entry, inline for the packet path. */
+static inline uint64_t esp_lifetime(const struct engine *eng,
+				    const struct esp_entry *e)
+{
+	return e->life_ms ? e->life_ms : eng->cfg.esp_lifetime_ms;
+}
+
+/* The packet path's common case: an associated entry (ESTABLISHED or
+ * PRELOADED, so no init or squelch deadline) short of its lifetime, for
+ * which esp_catch_up() would change nothing. */
+static inline int esp_settled(const struct engine *eng,
+			      const struct esp_entry *e, uint64_t now)
+{
+	return (e->base.state == ESP_ESTABLISHED ||
+		e->base.state == ESP_PRELOADED) &&
+	       now < e->base.last_seen + esp_lifetime(eng, e);
+}
+
+static ENGINE_INLINE void pass_outbound(struct engine *eng,
+					 struct esp_entry *e,
+					 struct pkt_view *pkt, uint64_t now,
+					 struct engine_decision *out)
+{
+	e->base.last_seen = now;
+	count48_inc(&e->pkts_out_lo, &e->pkts_out_hi);
+	e->bytes_out += pkt->len;
+	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
+	pkt_set_saddr(pkt, eng->cfg.external_addr);
+	out->verdict = VERDICT_ACCEPT_MODIFIED;
+	out->reason = R_PASS;
+}
+
+static ENGINE_INLINE void pass_inbound(struct engine *eng,
+					struct esp_entry *e,
+					struct pkt_view *pkt, uint64_t now,
+					struct engine_decision *out)
+{
+	(void)eng;
+	e->base.last_seen = now;
+	count48_inc(&e->pkts_in_lo, &e->pkts_in_hi);
+	e->bytes_in += pkt->len;
+	dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
+	pkt_set_daddr(pkt, e->base.host);
+	out->verdict = VERDICT_ACCEPT_MODIFIED;
+	out->reason = R_PASS;
+}
+
+/* The packet path: an established flow of the sending host passes here
+ * with nothing else to decide; the rest goes to esp_outbound_slow(), which
+ * starts the rules over (the checks here change nothing). Inline: engine.c
+ * runs it for every outbound ESP packet. */
+static ENGINE_INLINE void esp_outbound(struct engine *eng,
+					struct pkt_view *pkt, uint64_t now,
+					struct engine_decision *out)
+{
+	struct esp_entry *e = find_out(eng, pkt->daddr, pkt->esp.spi);
+
+	if (e && e->base.host == pkt->saddr && esp_settled(eng, e, now))
+		pass_outbound(eng, e, pkt, now, out);
+	else
+		esp_outbound_slow(eng, e, pkt, now, out);
+}
+
+/* The packet path, as esp_outbound(). */
+static ENGINE_INLINE void esp_inbound(struct engine *eng,
+				       struct pkt_view *pkt, uint64_t now,
+				       struct engine_decision *out)
+{
+	struct esp_entry *e = find_in(eng, pkt->saddr, pkt->esp.spi);
+
+	if (e && esp_settled(eng, e, now))
+		pass_inbound(eng, e, pkt, now, out);
+	else
+		esp_inbound_slow(eng, e, pkt, now, out);
+}
 
 #endif
