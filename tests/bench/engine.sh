@@ -17,8 +17,9 @@
 #     bucket arrays, touched or not), and the size of one ESP entry;
 #   - ns per packet: outbound and inbound packets of established flows to
 #     entries drawn at random among all of them, and one hot flow (out and
-#     in alternately); median of --reps timed runs of --packets packets,
-#     with min and max;
+#     in alternately); --packets packets per run, --reps runs, each a
+#     process of its own, in rounds over the sizes (so a noisy neighbour
+#     spreads over all of them): median, min and max;
 #   - instructions per packet: callgrind (--toggle-collect=engine_process,
 #     so only the engine counts) on engine_bench running --count and then
 #     2 x --count packets of a case; the difference divided by --count
@@ -123,23 +124,36 @@ instructions() {
 
 CASES="out_random in_random hot_flow"
 declare -A R
+for r in $(seq 1 "$REPS"); do
+	for n in $SIZES; do
+		echo "engine.sh: round $r of $REPS: $n entries" >&2
+		"$BENCH" -n "$n" -p "$PACKETS" -r 1 >"$tmp/run-$n-$r.txt" ||
+			die "engine_bench -n $n failed"
+	done
+done
 for n in $SIZES; do
-	echo "engine.sh: $n entries: memory and ns per packet" >&2
-	"$BENCH" -n "$n" -p "$PACKETS" -r "$REPS" >"$tmp/run-$n.txt" ||
-		die "engine_bench -n $n failed"
+	# memory: the first run's (the same set-up every time)
+	cp "$tmp/run-$n-1.txt" "$tmp/run-$n.txt"
 	R[$n,slot]=$(field esp_entry_bytes 1 "$tmp/run-$n.txt")
 	R[$n,rss]=$(field rss_bytes_per_entry 1 "$tmp/run-$n.txt")
 	R[$n,alloc]=$(field alloc_bytes_per_entry 1 "$tmp/run-$n.txt")
 	R[$n,remotes]=$(field remotes 1 "$tmp/run-$n.txt")
 	R[$n,hosts]=$(field hosts 1 "$tmp/run-$n.txt")
-	for c in $CASES; do
-		R[$n,ns,$c]=$(awk -v c="$c" '$1 == "ns_per_packet" && $2 == c {
-			print $4, $6, $8; exit }' "$tmp/run-$n.txt")
-		[ -n "${R[$n,ns,$c]}" ] || die "no ns figure for $c with $n entries"
-	done
 	for k in slot rss alloc; do
 		[ -n "${R[$n,$k]}" ] || die "no $k figure with $n entries"
 	done
+	for c in $CASES; do
+		vals=()
+		for r in $(seq 1 "$REPS"); do
+			v=$(awk -v c="$c" '$1 == "ns_per_packet" && $2 == c {
+				print $4; exit }' "$tmp/run-$n-$r.txt")
+			[ -n "$v" ] || die "no ns figure for $c with $n entries"
+			vals+=("$v")
+		done
+		R[$n,ns,$c]=$(stats "${vals[@]}")
+	done
+done
+for n in $SIZES; do
 	[ "$have_valgrind" = 1 ] || continue
 	echo "engine.sh: $n entries: instructions per packet (callgrind)" >&2
 	for c in $CASES; do
@@ -196,10 +210,10 @@ dirty=$(git -C "$top" status --porcelain -- src include 2>/dev/null | head -1)
 	done
 	echo
 	echo
-	echo "ns and instructions: median of $REPS (min–max); ns over $PACKETS packets" \
-		"per repetition, instructions of engine_process() alone from callgrind" \
-		"(${COUNT} and $((2 * COUNT)) packets, differenced; one random draw per" \
-		"repetition)."
+	echo "ns and instructions: median of $REPS runs (min–max). ns: wall clock over" \
+		"$PACKETS packets per run, each run a process of its own, in rounds over" \
+		"the sizes. Instructions: engine_process() alone, from callgrind" \
+		"($COUNT and $((2 * COUNT)) packets, differenced; one random draw per run)."
 	[ "$have_valgrind" = 1 ] || echo "valgrind not installed: no instruction counts."
 } >"$tmp/table.md"
 cat "$tmp/table.md"
