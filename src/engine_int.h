@@ -221,12 +221,12 @@ size_t engine_entries(const struct engine *eng);
 /* engine_esp.c: the ESP rules. The packet path's part, an established
  * flow's packet, is inline below; esp_*_slow() take everything else, given
  * the entry the SPI named (or NULL). */
-void esp_outbound_slow(struct engine *eng, struct esp_entry *e,
-		       struct pkt_view *pkt, uint64_t now,
-		       struct engine_decision *out);
-void esp_inbound_slow(struct engine *eng, struct esp_entry *e,
-		      struct pkt_view *pkt, uint64_t now,
-		      struct engine_decision *out);
+ENGINE_COLD void esp_outbound_slow(struct engine *eng, struct esp_entry *e,
+				   struct pkt_view *pkt, uint64_t now,
+				   struct engine_decision *out);
+ENGINE_COLD void esp_inbound_slow(struct engine *eng, struct esp_entry *e,
+				  struct pkt_view *pkt, uint64_t now,
+				  struct engine_decision *out);
 /* Apply the transitions due at now (init timeout, squelch end, expiry).
  * Returns 0 when the entry was removed, 1 when it lives on. */
 int esp_catch_up(struct engine *eng, struct esp_entry *e, uint64_t now);
