@@ -137,21 +137,6 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-/* Parses a number with strtod; returns -1 unless it is all number and
- * within [lo, hi]. */
-static int parse_num(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* The batch's frames, built once: addresses, SPI, size; the sequence
  * numbers and times are filled in per batch. */
 static void build_frames(struct gen *g)
@@ -427,35 +412,35 @@ int main(int argc, char **argv)
 			have_dst = true;
 			break;
 		case 'p':
-			if (parse_num(optarg, 256, 4294967295.0, &v) < 0)
+			if (nb_parse_num(optarg, 256, 4294967295.0, &v) < 0)
 				goto bad;
 			g.spi = htonl((uint32_t)v);
 			break;
 		case 'l':
-			if (parse_num(optarg, NB_MIN_PAYLOAD, NB_MAX_PAYLOAD, &v) < 0)
+			if (nb_parse_num(optarg, NB_MIN_PAYLOAD, NB_MAX_PAYLOAD, &v) < 0)
 				goto bad;
 			g.size = (int)v;
 			break;
 		case 'r':
-			if (parse_num(optarg, 0, 1e8, &g.rate) < 0)
+			if (nb_parse_num(optarg, 0, 1e8, &g.rate) < 0)
 				goto bad;
 			break;
 		case 't':
-			if (parse_num(optarg, 0.01, 3600, &g.duration) < 0)
+			if (nb_parse_num(optarg, 0.01, 3600, &g.duration) < 0)
 				goto bad;
 			break;
 		case 'b':
-			if (parse_num(optarg, 1, MAX_BATCH, &v) < 0)
+			if (nb_parse_num(optarg, 1, MAX_BATCH, &v) < 0)
 				goto bad;
 			g.batch = (int)v;
 			break;
 		case 'c':
-			if (parse_num(optarg, 0, CPU_SETSIZE - 1, &v) < 0)
+			if (nb_parse_num(optarg, 0, CPU_SETSIZE - 1, &v) < 0)
 				goto bad;
 			g.cpu = (int)v;
 			break;
 		case 'n':
-			if (parse_num(optarg, 0, 4294967295.0, &v) < 0)
+			if (nb_parse_num(optarg, 0, 4294967295.0, &v) < 0)
 				goto bad;
 			g.run = (uint32_t)v;
 			break;
@@ -467,16 +452,8 @@ int main(int argc, char **argv)
 	if (optind != argc || !dev || !have_dmac || !have_src || !have_dst)
 		goto bad;
 
-	if (g.cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(g.cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-			perror("gen: sched_setaffinity");
-			return 1;
-		}
-	}
+	if (nb_pin_cpu("gen", g.cpu) < 0)
+		return 1;
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -13,7 +13,12 @@
 #ifndef NETBENCH_H
 #define NETBENCH_H
 
+#include <errno.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define NB_MAGIC        0x494d424eu     /* "IMBN" */
 #define NB_ETH_LEN      14
@@ -33,5 +38,39 @@ struct nb_marker {
 };
 
 #define NB_MIN_PAYLOAD  ((int)sizeof(struct nb_marker))
+
+/* Parses a number with strtod; returns -1 unless it is all number and
+ * within [lo, hi]. */
+static inline int nb_parse_num(const char *s, double lo, double hi,
+			       double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Pins the calling process to `cpu` (none when negative). Returns 0, or -1
+ * after printing why, prefixed with `who`. (Needs _GNU_SOURCE.) */
+static inline int nb_pin_cpu(const char *who, int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "%s: sched_setaffinity: %s\n", who,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 #endif

@@ -81,19 +81,6 @@ static void usage(FILE *f)
 "  --dump      write \"seq send_ns latency_ns\" per packet to FILE\n");
 }
 
-static int parse_num(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* Makes room for sequence number seq; -1 when out of memory. */
 static int grow(struct sink *s, uint64_t seq)
 {
@@ -379,23 +366,23 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 'i': dev = optarg; break;
 		case 'p':
-			if (parse_num(optarg, 256, 4294967295.0, &v) < 0)
+			if (nb_parse_num(optarg, 256, 4294967295.0, &v) < 0)
 				goto bad;
 			s.spi = htonl((uint32_t)v);
 			break;
 		case 'n':
-			if (parse_num(optarg, 0, 4294967295.0, &v) < 0)
+			if (nb_parse_num(optarg, 0, 4294967295.0, &v) < 0)
 				goto bad;
 			s.run = (uint32_t)v;
 			break;
 		case 'c':
-			if (parse_num(optarg, 0, CPU_SETSIZE - 1, &v) < 0)
+			if (nb_parse_num(optarg, 0, CPU_SETSIZE - 1, &v) < 0)
 				goto bad;
 			cpu = (int)v;
 			break;
 		case 'L': s.latency = true; break;
 		case 'k':
-			if (parse_num(optarg, 0, 1e12, &v) < 0)
+			if (nb_parse_num(optarg, 0, 1e12, &v) < 0)
 				goto bad;
 			s.lat_skip = (uint64_t)v;
 			break;
@@ -408,16 +395,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || !dev)
 		goto bad;
-	if (cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-			perror("sink: sched_setaffinity");
-			return 1;
-		}
-	}
+	if (nb_pin_cpu("sink", cpu) < 0)
+		return 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (setup(&s, dev) < 0 || grow(&s, 0) < 0)
