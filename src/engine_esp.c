@@ -190,7 +190,11 @@ static void refuse_init(struct engine *eng, enum engine_event_kind kind,
 }
 
 /* Parallel sessions off: another host's association with the remote
- * blocks new inits for as long as it lives. Returns the blocking entry. */
+ * blocks new inits for as long as it lives. A host that holds one itself
+ * is never blocked: after a reload turned parallel sessions off, several
+ * hosts may hold the remote, and each must still be able to rekey (else
+ * two of them block each other until one tunnel dies). Returns the
+ * blocking entry or NULL. */
 static const struct esp_entry *find_blocker(struct engine *eng,
 					    struct remote *r, uint32_t host,
 					    uint64_t now)
@@ -199,15 +203,20 @@ static const struct esp_entry *find_blocker(struct engine *eng,
 	struct dlist *l, *next;
 
 	r->pinned = 1;
-	for (l = r->esp_mru.next; l != &r->esp_mru && !blocker; l = next) {
+	for (l = r->esp_mru.next; l != &r->esp_mru; l = next) {
 		struct esp_entry *e =
 			container_of(l, struct esp_entry, in_remote);
 
 		next = l->next;
-		if (e->base.host == host || !esp_catch_up(eng, e, now))
+		if (!esp_catch_up(eng, e, now) ||
+		    (e->base.state != ESP_ESTABLISHED &&
+		     e->base.state != ESP_PRELOADED))
 			continue;
-		if (e->base.state == ESP_ESTABLISHED ||
-		    e->base.state == ESP_PRELOADED)
+		if (e->base.host == host) {
+			blocker = NULL;
+			break;
+		}
+		if (!blocker)
 			blocker = e;
 	}
 	r->pinned = 0;
@@ -296,19 +305,28 @@ static void refused(struct engine *eng, uint32_t remote, uint32_t host,
 	engine_emit(eng, &ev);
 }
 
-/* A preload for (r, host) still waiting for its out-SPI, or NULL. */
-static struct esp_entry *preload_without_out(struct remote *r, uint32_t host)
+/* A live preload for (r, host) still waiting for its out-SPI, or NULL.
+ * Each candidate is caught up first: a preload past its TTL whose timer
+ * has not run yet is removed here, never revived by this packet. */
+static struct esp_entry *preload_without_out(struct engine *eng,
+					     struct remote *r, uint32_t host,
+					     uint64_t now)
 {
-	for (struct dlist *l = r->esp_mru.next; l != &r->esp_mru;
-	     l = l->next) {
+	struct esp_entry *found = NULL;
+	struct dlist *l, *next;
+
+	r->pinned = 1;
+	for (l = r->esp_mru.next; l != &r->esp_mru && !found; l = next) {
 		struct esp_entry *e =
 			container_of(l, struct esp_entry, in_remote);
 
+		next = l->next;
 		if (e->base.state == ESP_PRELOADED && !e->spi_out &&
-		    e->base.host == host)
-			return e;
+		    e->base.host == host && esp_catch_up(eng, e, now))
+			found = e;
 	}
-	return NULL;
+	r->pinned = 0;
+	return found;
 }
 
 /* First packet under a new out-SPI: attach it to a preload, or start an
@@ -323,7 +341,7 @@ static void new_outbound_spi(struct engine *eng, struct pkt_view *pkt,
 
 	if (r) {
 		catch_up_pending(eng, r, now);
-		e = preload_without_out(r, host);
+		e = preload_without_out(eng, r, host, now);
 		if (e) {
 			index_out(eng, e, spi);
 			pass_outbound(eng, e, pkt, now, out);

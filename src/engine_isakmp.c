@@ -217,10 +217,13 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 
 	match_cookies(eng, pkt->saddr, 0, ike->cookie_i, ike->cookie_r, now,
 		      &m);
+	/* a reply without a responder cookie (an IKEv2 COOKIE or INVALID_KE
+	 * notify, an IKEv1 retransmission) answers the exchange that has not
+	 * been answered yet, not whichever host spoke last */
 	if (ike->cookie_r)
 		e = m.exact ? m.exact : m.unanswered;
 	else
-		e = m.recent;
+		e = m.unanswered ? m.unanswered : m.recent;
 	if (e) {
 		pass(eng, e, ike->cookie_r, now, out);
 		pkt_set_daddr(pkt, e->base.host);

@@ -631,7 +631,9 @@ static void sb_expand(struct sbuf *sb, const char *t, const char *peer,
 static void drop_sentence(const struct engine_event *ev, struct sbuf *sb,
 			  const char *peer, const char *host)
 {
-	const char *what = ev->table == TABLE_ESP ? "ESP packet" :
+	int ah = ev->reason == R_AH_OUTBOUND;
+	const char *what = ah ? "AH packet" :
+			   ev->table == TABLE_ESP ? "ESP packet" :
 			   ev->table == TABLE_ISAKMP ? "ISAKMP packet" : "packet";
 
 	if (ev->host)
@@ -640,6 +642,8 @@ static void drop_sentence(const struct engine_event *ev, struct sbuf *sb,
 		sb_append(sb, "%s from %s dropped", what, peer);
 	else
 		sb_append(sb, "%s dropped", what);
+	if (ah)
+		sb_append(sb, ": AH cannot be masqueraded");
 }
 
 /* The readable sentence of ev (without the key=value pairs) into sb. */

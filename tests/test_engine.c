@@ -290,6 +290,31 @@ START_TEST(reload_turns_parallel_sessions_on_for_live_tables)
 }
 END_TEST
 
+/* Parallel sessions on, A and B both hold REMOTE; a reload turns it off.
+ * Each may still rekey (a new out-SPI) with REMOTE; a third host may not. */
+START_TEST(reload_parallel_off_lets_holders_rekey)
+{
+	struct engine_config off;
+
+	cfg.parallel_sessions = true;
+	start();
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	establish(LAN_B, REMOTE, 0x1100, 0x2100, 10);
+	off = cfg;
+	off.parallel_sessions = false;
+	ck_assert_int_eq(engine_reconfigure(eng, &off), 0);
+	expect_out_ok(LAN_A, REMOTE, 0x1001, 100 * SEC);
+	expect_in_to(REMOTE, 0x2001, 100 * SEC + 1, LAN_A);
+	expect_out_ok(LAN_B, REMOTE, 0x1101, 100 * SEC + 2);
+	expect_in_to(REMOTE, 0x2101, 100 * SEC + 3, LAN_B);
+	ck_assert_uint_eq(count_events(EV_BLOCKED), 0);
+	/* a host without an association is still blocked */
+	ck_assert_int_eq(esp_out(LAN_C, REMOTE, 0x1200, 100 * SEC + 4),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_BLOCKED);
+}
+END_TEST
+
 START_TEST(reload_shorter_lifetime_applies_to_existing_entries)
 {
 	struct engine_config shorter = cfg;
@@ -668,6 +693,34 @@ START_TEST(isakmp_unknown_cookie_goes_to_most_recent_host)
 }
 END_TEST
 
+/* Two hosts share an initiator cookie (allowed once A's exchange was
+ * answered); B's new exchange is unanswered. A reply without a responder
+ * cookie is B's, even when A spoke last. */
+START_TEST(isakmp_reply_without_responder_cookie_goes_to_unanswered)
+{
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xc0c0, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xaaaa, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0xc0c0, 0, 2),
+			 VERDICT_ACCEPT_MODIFIED);
+	/* A is the most recent talker now */
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xc0c0, 0xaaaa, 3),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0, 4), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	/* and with no exchange unanswered, the most recent one takes it */
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0xbbbb, 5),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_B);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0xc0c0, 0xaaaa, 6),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_in(REMOTE, 0xc0c0, 0, 7), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+}
+END_TEST
+
 START_TEST(isakmp_is_never_serialized)
 {
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);   /* ESP init pending */
@@ -949,6 +1002,31 @@ START_TEST(preload_ttl_bounds_its_life)
 }
 END_TEST
 
+/* A preload without out-SPI past its TTL, its timer not run yet: the
+ * host's first outbound packet starts a normal init instead of reviving
+ * the preload (which would route the stale in-SPI to it for another
+ * lifetime). */
+START_TEST(expired_preload_is_not_revived_before_timers_run)
+{
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0,
+					10 * SEC, 0), 0);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 10 * SEC);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 1);
+	ck_assert_uint_eq(last_event(EV_EXPIRED)->ev.spi_in, 0x3000);
+	ck_assert_uint_eq(last_event(EV_CREATED)->ev.spi_out, 0x1000);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	/* one millisecond earlier it would have joined the preload */
+	start();
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x3000, 0,
+					10 * SEC, 0), 0);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 10 * SEC - 1);
+	ck_assert_uint_eq(count_events(EV_CREATED), 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
+	expect_in_to(REMOTE, 0x3000, 10 * SEC, LAN_A);
+}
+END_TEST
+
 /* Found by tests/fuzz/fuzz_engine: a preload naming both SPIs of an entry
  * that had expired (its timer not run yet) removed that entry twice. */
 START_TEST(preload_over_expired_entry_with_both_spis)
@@ -1165,6 +1243,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(esp, parallel_sessions_off_blocks_second_host_until_expiry);
 	tcase_add_test(esp, parallel_sessions_on_lets_both_hosts_in);
 	tcase_add_test(esp, reload_turns_parallel_sessions_on_for_live_tables);
+	tcase_add_test(esp, reload_parallel_off_lets_holders_rekey);
 	tcase_add_test(esp, reload_shorter_lifetime_applies_to_existing_entries);
 	tcase_add_test(esp, init_timeout_releases_the_remote);
 	tcase_add_test(esp, init_timeout_applies_without_timer_run);
@@ -1188,6 +1267,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(ike, isakmp_cookie_collision_is_dropped_until_answered);
 	tcase_add_test(ike, isakmp_unanswered_host_cannot_take_another_hosts_pair);
 	tcase_add_test(ike, isakmp_unknown_cookie_goes_to_most_recent_host);
+	tcase_add_test(ike, isakmp_reply_without_responder_cookie_goes_to_unanswered);
 	tcase_add_test(ike, isakmp_is_never_serialized);
 	tcase_add_test(ike, isakmp_entry_expires_at_its_lifetime);
 	suite_add_tcase(suite, ike);
@@ -1212,6 +1292,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(pre, preload_does_not_take_the_pending_slot);
 	tcase_add_test(pre, preload_rejects_bad_and_conflicting_mappings);
 	tcase_add_test(pre, preload_ttl_bounds_its_life);
+	tcase_add_test(pre, expired_preload_is_not_revived_before_timers_run);
 	tcase_add_test(pre, preload_over_expired_entry_with_both_spis);
 	tcase_add_test(pre, del_and_flush_remove_entries);
 	tcase_add_test(pre, walk_and_restore_keep_associations);

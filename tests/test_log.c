@@ -30,6 +30,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "pktbuild.h"
 #include "reason.h"
 
 #define PEER 0xc6336414u       /* 198.51.100.20 */
@@ -196,11 +197,48 @@ START_TEST(fields_that_do_not_apply_are_left_out)
 	log_engine_event(NULL, &ev);
 	s = capture_end();
 	ck_assert_str_eq(s,
-		"<4>packet dropped (ah_outbound) DECISION=dropped "
+		"<4>AH packet dropped: AH cannot be masqueraded (ah_outbound) "
+		"DECISION=dropped "
 		"REASON=ah_outbound\n"
 		"<4>ESP packet from 198.51.100.20 dropped (esp_truncated) "
 		"DECISION=dropped TABLE=esp PEER_ADDR=198.51.100.20 "
 		"REASON=esp_truncated\n");
+}
+END_TEST
+
+/* The engine's own AH drop, logged through the real callback: named AH,
+ * never "ESP packet". */
+START_TEST(ah_drop_is_logged_as_ah)
+{
+	struct engine_config cfg;
+	struct engine_decision d;
+	struct engine *eng;
+	uint8_t pkt[256];
+	size_t len;
+	const char *s;
+
+	engine_config_defaults(&cfg);
+	cfg.external_addr = pb_addr("203.0.113.1");
+	cfg.internal[0].addr = pb_addr("192.168.0.0");
+	cfg.internal[0].mask = 0xffff0000u;
+	cfg.n_internal = 1;
+	eng = engine_new(&cfg, 1, 0, log_engine_event, NULL);
+	ck_assert_ptr_nonnull(eng);
+	len = pb_ah(pkt, sizeof(pkt), LAN, PEER, 0x4000);
+	capture_start(LOG_LEVEL_DEBUG);
+	engine_process(eng, pkt, len, DIR_OUTBOUND, 0, &d);
+	s = capture_end();
+	engine_free(eng);
+	ck_assert_int_eq(d.reason, R_AH_OUTBOUND);
+	ck_assert_msg(strncmp(s, "<4>AH packet from 192.168.1.10 to "
+				 "198.51.100.20 dropped: AH cannot be "
+				 "masqueraded (ah_outbound) DECISION=dropped",
+			      strlen("<4>AH packet from 192.168.1.10 to "
+				     "198.51.100.20 dropped: AH cannot be "
+				     "masqueraded (ah_outbound) "
+				     "DECISION=dropped")) == 0,
+		      "got: %s", s);
+	ck_assert_ptr_null(strstr(s, "ESP packet"));
 }
 END_TEST
 
@@ -592,6 +630,7 @@ static Suite *log_suite(void)
 			    0, EV_MAX);
 	tcase_add_test(lines, isakmp_fields_have_cookies_not_spis);
 	tcase_add_test(lines, fields_that_do_not_apply_are_left_out);
+	tcase_add_test(lines, ah_drop_is_logged_as_ah);
 	tcase_add_test(lines, guess_lists_hosts_and_refusal_names_holder);
 	tcase_add_test(lines, level_filters_messages_and_events);
 	tcase_add_test(lines, warn_appends_strerror_and_keeps_errno);
