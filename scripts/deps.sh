@@ -7,9 +7,16 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-packages="build-essential autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
+# Everything a test needs is listed, even what another package only
+# recommends: --no-install-recommends below would leave it out, and the test
+# would skip (CI fails on skips, IPSEC_MASQD_REQUIRE_ALL). python3-scapy only
+# recommends python3-cryptography (real ESP crypto); strace: test_privilege;
+# dpkg-dev: dpkg-buildflags (the distribution-flags build); util-linux:
+# setpriv, taskset; coreutils: timeout.
+packages="build-essential dpkg-dev autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
 	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev
-	iproute2 iptables nftables tcpdump python3-scapy systemd ethtool iputils-ping
+	iproute2 iptables nftables tcpdump python3-scapy python3-cryptography systemd ethtool iputils-ping
+	strace util-linux coreutils
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"
 # apt-get update only when something is missing: keeps repeated runs fast.
 missing=""

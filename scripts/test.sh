@@ -1,16 +1,30 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: dependencies, then out-of-tree builds
 # with gcc and clang (warnings are errors), `make check` in each (unit tests,
-# man page lint; as root, the network-namespace tests in the gcc build), the unit tests
+# man page lint; as root, the network-namespace tests in the gcc build, which
+# opts in with --enable-netns-tests and where no test may skip), the unit tests
 # under ASan+UBSan, a subset of the namespace tests against the ASan+UBSan
-# daemon (root), the unit tests under valgrind, and `make distcheck`. Run as
+# daemon (root), the unit tests under valgrind, a build without Check, and
+# `make distcheck` with Debian's distribution flags (dpkg-buildflags). Run as
 # root from the top of the source tree; build trees go to ./build/.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 sh scripts/deps.sh
+# The gcc build's namespace tests run by its configure (--enable-netns-tests),
+# not by whatever the caller's environment says.
+unset IPSEC_MASQD_NETNS_TESTS IPSEC_MASQD_REQUIRE_ALL
 
 step() { printf '\n==== %s\n' "$*"; }
+
+# require_no_skips BUILDDIR: a skipped test must not pass for a passed one.
+# (make check under IPSEC_MASQD_REQUIRE_ALL=1 already fails on a skip; this
+# also prints the count CI is judged by.)
+require_no_skips() {
+	skips=$(sed -n 's/^# SKIP: *//p' "$1/test-suite.log")
+	echo "$1: # SKIP: $skips"
+	[ "$skips" = 0 ] || { grep -l '^SKIP' "$1"/tests/*.log "$1"/tests/*/*.log 2>/dev/null; exit 1; }
+}
 
 step "autoreconf"
 autoreconf -fi
@@ -24,9 +38,10 @@ build() {   # build NAME CC CFLAGS [configure args...]
 		make -s -j2)
 }
 
-step "gcc build and make check"
-build gcc gcc "-O2 -g"
-make -C build/gcc -s check || { cat build/gcc/test-suite.log; exit 1; }
+step "gcc build and make check (namespace tests included, no skips)"
+build gcc gcc "-O2 -g" --with-check --enable-netns-tests
+IPSEC_MASQD_REQUIRE_ALL=1 make -C build/gcc -s check || { cat build/gcc/test-suite.log; exit 1; }
+require_no_skips build/gcc
 
 # The namespace tests (real iptables, NFQUEUE, peers) run once, above; the
 # other builds run everything else.
@@ -35,11 +50,11 @@ export IPSEC_MASQD_NETNS_TESTS=skip
 step "clang build and make check"
 # DWARF 4: clang 14 writes DWARF 5, which Debian 12's valgrind 3.19 cannot
 # read (tests/test_engine_bench.sh runs callgrind on the build's engine_bench).
-build clang clang "-O2 -g -gdwarf-4"
+build clang clang "-O2 -g -gdwarf-4" --with-check
 make -C build/clang -s check || { cat build/clang/test-suite.log; exit 1; }
 
 step "unit tests under ASan + UBSan"
-build asan clang "-O1 -g -gdwarf-4 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+build asan clang "-O1 -g -gdwarf-4 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" --with-check
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	CK_FORK=no make -C build/asan -s check TESTS="$(cd build/asan && make -s print-unit-tests)" ||
 	{ cat build/asan/test-suite.log; exit 1; }
@@ -53,7 +68,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 step "namespace tests against the ASan + UBSan daemon"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	IPSEC_MASQD_NETNS_TESTS=run IPSEC_MASQD="$top/build/asan/ipsec-masqd" \
+	IPSEC_MASQD_NETNS_TESTS=run IPSEC_MASQD_REQUIRE_ALL=1 IPSEC_MASQD="$top/build/asan/ipsec-masqd" \
 	IPSEC_MASQCTL="$top/build/asan/ipsec-masqctl" \
 	make -C build/asan -s check TESTS="tests/test_daemon.sh tests/test_esp.sh tests/test_barrage.sh \
 		tests/test_masqctl.sh tests/test_flood.sh tests/test_kill.sh tests/test_privilege.sh" ||
@@ -67,7 +82,34 @@ for t in $(cd build/gcc && make -s print-unit-tests); do
 done
 echo "valgrind: clean"
 
-step "make distcheck"
-make -C build/gcc -s distcheck
+step "configure and build without Check (Debian nocheck, cross builds)"
+# pkg-config sees every .pc file but check.pc: configure must succeed, make
+# build the programs, and make check show the unit tests as skipped, why.
+rm -rf build/nocheck-pc && mkdir -p build/nocheck-pc
+for d in $(pkg-config --variable pc_path pkg-config | tr : ' '); do
+	for f in "$d"/*.pc; do
+		[ -e "$f" ] && ln -sf "$f" build/nocheck-pc/
+	done
+done
+rm -f build/nocheck-pc/check.pc
+build nocheck gcc "-O2 -g" PKG_CONFIG_LIBDIR="$top/build/nocheck-pc"
+[ -z "$(make -C build/nocheck -s print-unit-tests)" ] ||
+	{ echo "configure found Check though check.pc was hidden"; exit 1; }
+make -C build/nocheck -s check TESTS="tests/unit-tests-need-check.sh" || exit 1
+grep -q '^# SKIP: *1$' build/nocheck/test-suite.log && grep -q 'Check' build/nocheck/tests/unit-tests-need-check.log ||
+	{ cat build/nocheck/test-suite.log; exit 1; }
+[ ! -e build/nocheck/tests/test_engine ] || { echo "a unit test was built without Check"; exit 1; }
+echo "without Check: configure and build OK; $(sed -n 1p build/nocheck/tests/unit-tests-need-check.log)"
+
+step "make distcheck with Debian's distribution flags"
+# dpkg-buildflags with hardening=+all (_FORTIFY_SOURCE=2, -fstack-protector-
+# strong, -Werror=format-security, relro/now) and --enable-werror
+# (AM_DISTCHECK_CONFIGURE_FLAGS): the tarball builds, installs and passes its
+# unit tests the way a Debian package build would.
+(
+	eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+	echo "CFLAGS=$CFLAGS CPPFLAGS=$CPPFLAGS LDFLAGS=$LDFLAGS"
+	make -C build/gcc -s distcheck
+)
 echo
 echo "all tests passed"

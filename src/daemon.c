@@ -674,7 +674,11 @@ static void masqd_on_timer(struct masqd *d)
 	const struct engine_stats *es;
 	uint64_t expirations;
 
-	(void)read(d->timerfd, &expirations, sizeof(expirations));
+	/* The count is not needed (the timers run on d->now); the read only
+	 * clears the readiness. EAGAIN after a spurious wake-up is harmless. */
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0 &&
+	    errno != EAGAIN && errno != EINTR)
+		log_warn("timerfd read");
 	d->armed = 0;
 	(void)engine_run_timers(d->eng, d->now);
 	control_run_timers(d->ctl, d->now);

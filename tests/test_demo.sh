@@ -1,5 +1,5 @@
 #!/bin/bash
-if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then echo "SKIP: namespace tests run once, in the gcc build (IPSEC_MASQD_NETNS_TESTS=skip)"; exit 77; fi
+if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then echo "SKIP: namespace tests not requested (IPSEC_MASQD_NETNS_TESTS=skip; IPSEC_MASQD_NETNS_TESTS=run or configure --enable-netns-tests runs them)"; exit 77; fi
 # The live demo (scripts/demo.sh, README command one) runs and tells its
 # story: it is run against the binaries of this build tree (--no-build, so
 # no apt-get and no build) and its output must show, in order, both hosts'

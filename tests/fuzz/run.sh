@@ -3,7 +3,7 @@
 # the engine sources compiled in directly) and runs each over its seed
 # corpus for a short, fixed number of runs. Exits non-zero on any crash,
 # leak or failed invariant; 77 (skip) only when clang or its fuzzer runtime
-# (Debian: libclang-rt-14-dev) is missing.
+# (Debian: libclang-rt-14-dev) is missing, not on other link failures.
 #
 #   tests/fuzz/run.sh               build, then FUZZ_RUNS (20000) runs each
 #   tests/fuzz/run.sh --build-only  build only (make fuzz)
@@ -39,7 +39,13 @@ probe=$out/probe
 printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' > "$probe.c"
 if ! "$CLANG" -fsanitize=fuzzer,address,undefined "$probe.c" -o "$probe" > "$probe.log" 2>&1; then
 	cat "$probe.log" >&2
-	skip "$CLANG cannot link -fsanitize=fuzzer (apt-get install libclang-rt-14-dev)"
+	# Only a missing runtime is a skip; any other link failure is a failure.
+	runtime=$("$CLANG" --print-runtime-dir 2>/dev/null)
+	if [ -z "$runtime" ] || ! ls "$runtime"/libclang_rt.fuzzer*.a >/dev/null 2>&1; then
+		skip "$CLANG has no fuzzer runtime in ${runtime:-its runtime directory} (apt-get install libclang-rt-14-dev)"
+	fi
+	echo "tests/fuzz/run.sh: $CLANG has its fuzzer runtime in $runtime but cannot link with it" >&2
+	exit 1
 fi
 rm -f "$probe" "$probe.c" "$probe.log"
 
