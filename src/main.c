@@ -11,6 +11,7 @@
 #endif
 
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #define PACKAGE_VERSION "(unknown version)"
 #endif
 
+#define EXIT_USAGE 2     /* bad command line, as getopt tools do */
 #define EXIT_CONFIG 78   /* EX_CONFIG: systemd's RestartPreventExitStatus */
 
 enum mode { MODE_RUN, MODE_TEST, MODE_PRINT };
@@ -40,26 +42,36 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ipsec-masqd [-c FILE] [-t] [-P] [-v] [-V] [-h]\n"
+		"usage: ipsec-masqd [-c FILE] [-t] [-P] [-v]\n"
+		"       ipsec-masqd -h|--help | -V|--version\n"
+		"IPsec (ESP, IKE on UDP/500) masquerade daemon over NFQUEUE; runs in\n"
+		"the foreground (see ipsec-masqd(8)).\n"
 		"  -c FILE  config file (default %s)\n"
 		"  -t       check the config file and exit\n"
 		"  -P       print the config as shell variables for the "
 		"firewall helper\n"
 		"  -v       debug logging\n"
-		"  -V       print the version\n"
-		"  -h       this help\n",
+		"  -V, --version  print the version\n"
+		"  -h, --help     this help\n"
+		"Exit status: 0 normal exit; 1 run-time failure, or -t/-P found an\n"
+		"error; 2 usage error; 78 bad config at start.\n",
 		SYSCONFDIR "/ipsec-masqd.conf");
 }
 
 /* Parses argv into *o; exits for -V, -h and bad usage. */
 static void parse_args(int argc, char **argv, struct options *o)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
 	o->path = SYSCONFDIR "/ipsec-masqd.conf";
 	o->mode = MODE_RUN;
 	o->debug = false;
-	while ((c = getopt(argc, argv, "c:tPvVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tPvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->path = optarg; break;
 		case 't': o->mode = MODE_TEST; break;
@@ -67,12 +79,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'v': o->debug = true; break;
 		case 'V': printf("ipsec-masqd %s\n", PACKAGE_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(2);
+		default: usage(stderr); exit(EXIT_USAGE);
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		exit(2);
+		exit(EXIT_USAGE);
 	}
 }
 

@@ -52,14 +52,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: %s [-s SOCKET] COMMAND [ARGS]\n"
+"       %s -h|--help | -V|--version\n"
 "  show [--json] [--remote ADDR] [--host ADDR]\n"
 "  stats [--json]\n"
 "  flush [--remote ADDR] [--host ADDR] [--json]\n"
 "  add esp --remote ADDR --host ADDR --spi-in SPI [--spi-out SPI] [--ttl S]\n"
 "  del esp --remote ADDR --spi-in SPI\n"
 "  reload | ping\n"
-"socket: -s, $IPSEC_MASQCTL_SOCKET, or " RUNSTATEDIR "/ipsec-masqd/control\n",
-		prog);
+"socket: -s, $IPSEC_MASQCTL_SOCKET, or " RUNSTATEDIR "/ipsec-masqd/control\n"
+"exit status: 0 success, 1 refused, 2 usage, 3 malformed address/SPI,\n"
+"4 daemon not running, 5 no permission, 6 communication error\n",
+		prog, prog);
 }
 
 /* Prints "ipsec-masqctl: message" (and the usage for EX_USAGE_) and exits

@@ -3,7 +3,7 @@
 # (warnings are failures). Skips (77) only when neither linter is installed.
 set -u
 : "${top_builddir:=.}"
-pages=$(ls "$top_builddir"/man/*.[58] 2>/dev/null)
+pages=$(ls "$top_builddir"/man/*.[158] 2>/dev/null)
 if [ -z "$pages" ]; then
 	echo "test_man: no generated man pages under $top_builddir/man" >&2
 	exit 1
