@@ -27,6 +27,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "nfq.h"
+#include "nfqtx.h"
 #include "qstat.h"
 
 _Static_assert(NFQUEUE_HOOK_PRE_ROUTING == NF_INET_PRE_ROUTING, "hooks");
@@ -42,8 +43,6 @@ _Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hooks");
 /* Slots are laid end to end: a multiple of 64 keeps each one aligned for
  * struct nlmsghdr (and on its own cache line). */
 #define NFQ_RXBUF ((NFQ_RXBUF_MIN + 63) & ~(size_t)63)
-/* Worst case of one verdict message besides its payload. */
-#define NFQ_VERDICT_OVERHEAD 128
 #define NFQ_SEND_TRIES 3
 #define NFQ_ACK_TIMEOUT_MS 3000
 
@@ -59,10 +58,7 @@ struct nfqueue {
 	struct mmsghdr *rx_msgs;
 	struct iovec *rx_iov;
 	struct sockaddr_nl *rx_from;
-	char *tx;              /* params.verdict_buffer */
-	size_t tx_limit;       /* bytes a send may carry: <= verdict_buffer */
-	size_t tx_used;
-	unsigned tx_msgs;
+	struct nfq_tx tx;      /* verdicts; limit <= params.verdict_buffer */
 	uint32_t cfg_seq;      /* first seq of the config exchange */
 	unsigned acks_wanted;  /* config acks still expected */
 	int ack_errno;         /* first config NACK */
@@ -96,7 +92,8 @@ static void nfqueue_params_fill(struct nfqueue_params *p)
 static int nfqueue_set_bufs(int fd, const struct nfqueue_params *p)
 {
 	int rcv = (int)p->receive_buffer;
-	int snd = (int)(2 * p->verdict_buffer);   /* the kernel halves it */
+	/* The kernel halves it; a maximal verdict going out alone must fit. */
+	int snd = (int)(2 * nfq_tx_capacity(p->verdict_buffer));
 	int r = 0;
 
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) &&
@@ -164,15 +161,18 @@ static int nfqueue_rx_reserve(struct nfqueue *q, unsigned slots)
 	return 0;
 }
 
-/* Makes the verdict buffer `size` bytes; only between flushes. Returns 0,
- * or -1 with errno (the old buffer stays). */
-static int nfqueue_tx_resize(struct nfqueue *q, size_t size)
+/* Makes the verdict buffer hold `verdict_buffer` bytes and one maximal
+ * verdict at least; only between flushes. Returns 0, or -1 with errno (the
+ * old buffer stays). */
+static int nfqueue_tx_resize(struct nfqueue *q, size_t verdict_buffer)
 {
-	char *tx = realloc(q->tx, size);
+	size_t cap = nfq_tx_capacity(verdict_buffer);
+	char *tx = realloc(q->tx.buf, cap);
 
 	if (tx == NULL)
 		return -1;
-	q->tx = tx;
+	q->tx.buf = tx;
+	q->tx.cap = cap;
 	return 0;
 }
 
@@ -291,8 +291,8 @@ static int nfqueue_bind_queue(struct nfqueue *q)
 	size_t len;
 
 	q->cfg_seq = (uint32_t)time(NULL) | 1;
-	len = nfqueue_build_config(q, q->tx);
-	if (mnl_socket_sendto(q->nl, q->tx, len) < 0)
+	len = nfqueue_build_config(q, q->tx.buf);
+	if (mnl_socket_sendto(q->nl, q->tx.buf, len) < 0)
 		return -1;
 	return nfqueue_wait_acks(q);
 }
@@ -318,7 +318,7 @@ static void nfqueue_destroy(struct nfqueue *q)
 	free(q->rx_msgs);
 	free(q->rx_iov);
 	free(q->rx_from);
-	free(q->tx);
+	free(q->tx.buf);
 	free(q);
 	errno = saved;
 }
@@ -343,7 +343,7 @@ struct nfqueue *nfqueue_open(unsigned queue_num,
 		nfqueue_destroy(q);
 		return NULL;
 	}
-	q->tx_limit = nfqueue_tx_limit(mnl_socket_get_fd(q->nl),
+	q->tx.limit = nfqueue_tx_limit(mnl_socket_get_fd(q->nl),
 				       q->params.verdict_buffer);
 	if (nfqueue_bind_queue(q) < 0 ||
 	    nfqueue_set_nonblock(mnl_socket_get_fd(q->nl)) < 0) {
@@ -381,7 +381,7 @@ int nfqueue_tune(struct nfqueue *q, const struct nfqueue_params *params)
 	}
 	if (nfqueue_set_bufs(fd, &p) < 0)
 		err = errno;
-	q->tx_limit = nfqueue_tx_limit(fd, p.verdict_buffer);
+	q->tx.limit = nfqueue_tx_limit(fd, p.verdict_buffer);
 	if (p.queue_maxlen != q->params.queue_maxlen &&
 	    nfqueue_send_maxlen(q, p.queue_maxlen != 0 ? p.queue_maxlen
 						      : 1024) < 0)
@@ -439,8 +439,8 @@ static int nfqueue_send_raw(struct nfqueue *q, const char *buf, size_t len)
  */
 static int nfqueue_send_each(struct nfqueue *q)
 {
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->tx;
-	int len = (int)q->tx_used, ret = 0;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->tx.buf;
+	int len = (int)q->tx.used, ret = 0;
 
 	while (mnl_nlmsg_ok(nlh, len)) {
 		if (nfqueue_send_raw(q, (const char *)nlh,
@@ -458,48 +458,48 @@ int nfqueue_flush(struct nfqueue *q)
 {
 	int ret = 0;
 
-	if (q->tx_used == 0)
+	if (q->tx.used == 0)
 		return 0;
 	q->st.flushes++;
-	if (nfqueue_send_raw(q, q->tx, q->tx_used) < 0) {
+	if (nfqueue_send_raw(q, q->tx.buf, q->tx.used) < 0) {
 		int saved = errno;
 
 		q->st.verdict_errors++;
 		ret = nfqueue_send_each(q);
 		errno = saved;
 	}
-	q->tx_used = 0;
-	q->tx_msgs = 0;
+	nfq_tx_reset(&q->tx);
 	return ret;
 }
 
 /*
  * Appends the one verdict of packet `id` (with the rewritten payload when
- * modified), flushing first when it would not fit and right after a drop.
- * Counts it. Returns 0, or -1 when a flush lost verdicts.
+ * modified), flushing first when it would pass the send limit: a verdict
+ * larger than the limit goes out alone (the buffer always holds one, see
+ * nfqtx.h). Counts it. Returns 0, or -1 when a flush lost verdicts.
  */
 static int nfqueue_verdict(struct nfqueue *q, uint32_t id,
 			   enum nfqueue_verdict v, const uint8_t *payload,
 			   size_t len)
 {
-	size_t need = NFQ_VERDICT_OVERHEAD;
-	struct nlmsghdr *nlh;
+	bool modified = v == NFQUEUE_ACCEPT_MODIFIED;
 	int ret = 0;
 
-	if (v == NFQUEUE_ACCEPT_MODIFIED)
-		need += MNL_ALIGN(len);
-	if (q->tx_used + need > q->tx_limit)
+	if (nfq_tx_must_flush(&q->tx, nfq_tx_need(modified, len)))
 		ret = nfqueue_flush(q);
-	nlh = nfq_nlmsg_put(q->tx + q->tx_used, NFQNL_MSG_VERDICT, q->queue);
-	nfq_nlmsg_verdict_put(nlh, (int)id,
-			      v == NFQUEUE_DROP ? NF_DROP : NF_ACCEPT);
-	if (v == NFQUEUE_ACCEPT_MODIFIED)
-		nfq_nlmsg_verdict_put_pkt(nlh, payload, (uint32_t)len);
-	q->tx_used += NLMSG_ALIGN(nlh->nlmsg_len);
-	q->tx_msgs++;
+	if (nfq_tx_put(&q->tx, (uint16_t)q->queue, id,
+		       v == NFQUEUE_DROP ? NF_DROP : NF_ACCEPT,
+		       modified ? payload : NULL, len) < 0) {
+		/* Longer than any packet the kernel copies to us: it cannot
+		 * go out rewritten, and unchanged it would leak. */
+		q->st.bad_packet++;
+		v = NFQUEUE_DROP;
+		(void)nfq_tx_put(&q->tx, (uint16_t)q->queue, id, NF_DROP,
+				 NULL, 0);
+	}
 	if (v == NFQUEUE_DROP) {
 		q->st.dropped++;
-	} else if (v == NFQUEUE_ACCEPT_MODIFIED) {
+	} else if (modified) {
 		q->st.modified++;
 	} else {
 		q->st.accepted++;
