@@ -41,7 +41,7 @@ struct engine_config {
 	size_t max_per_host;               /* entries per LAN host: 1024 */
 };
 
-/* The original 2.2 code's values (DESIGN.md section 1). */
+/* The original 2.2 code's values (design.md, "Association rules"). */
 void engine_config_defaults(struct engine_config *cfg);
 
 enum direction {

@@ -1,5 +1,5 @@
 /*
- * ESP association rules (DESIGN.md section 1). Outbound ESP shows the
+ * ESP association rules (design.md, "Association rules"). Outbound ESP shows the
  * out-SPI; nothing shows the in-SPI, so inits are serialized per remote and
  * the first unknown inbound SPI from a remote goes to the pending init's
  * host. An unknown inbound SPI with no init pending is guessed: copies to

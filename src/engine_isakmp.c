@@ -1,5 +1,5 @@
 /*
- * ISAKMP / IKE (UDP/500) rules (DESIGN.md section 1): outbound keeps source
+ * ISAKMP / IKE (UDP/500) rules (design.md, "Association rules"): outbound keeps source
  * port 500 and gets the external address; replies are routed by (remote,
  * initiator cookie), plus the responder cookie once seen, which separates
  * two hosts whose initiator cookies collide. IKEv2 puts its IKE SA SPIs

@@ -1,5 +1,5 @@
 /*
- * rtnetlink address watch (DESIGN.md section 3, "Dynamic WAN address"). A
+ * rtnetlink address watch (design.md, "Dynamic WAN address"). A
  * dump gives the starting point and resynchronises after a lost address or
  * an overrun; notifications keep it current in between.
  */

@@ -1,5 +1,5 @@
 /*
- * Extra copies of a guessed inbound packet (DESIGN.md section 3, "Copies"):
+ * Extra copies of a guessed inbound packet (design.md, "Guessed copies"):
  * the engine already rewrote the queued packet for the first host; each other
  * candidate gets its own copy through this socket.
  */

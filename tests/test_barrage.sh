@@ -21,7 +21,7 @@ fi
 #     real-crypto ESP round trip h1 <-> r1 still works (>= 18 of 20).
 #   3 over the whole run the WAN sees no LAN (192.168.x) source (exact).
 # Malformed IPv4 headers (IHL, header checksum, total length) never reach a
-# hook: the kernel drops them first (DESIGN.md section 3); the engine's unit
+# hook: the kernel drops them first (design.md, "Checksums"); the engine's unit
 # tests and the fuzzers cover those.
 # Exit 77 (skip) when not root or a tool is missing.
 

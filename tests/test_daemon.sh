@@ -5,7 +5,7 @@ if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
 	exit 77
 fi
 # End-to-end smoke test of ipsec-masqd: three network namespaces (LAN host,
-# router running the daemon, WAN remote), the DESIGN.md section 2 rules, real
+# router running the daemon, WAN remote), the packet path rules (design.md, "Packet path"), real
 # ESP and ISAKMP packets through NFQUEUE, then -t/-P, SIGHUP reloads, SIGUSR1,
 # and a SIGTERM/restart round trip of the state file.
 # Exit 77 (skip) when not root or a tool is missing.
@@ -110,7 +110,7 @@ setup_net() {
 
 # The shipped rules through the shipped helper, rendered from this tree, fed
 # by the daemon's own -P; IMDS_RULES=inline (or no helper source) uses the
-# inline copy of DESIGN.md section 2 below instead.
+# inline copy of design.md's "Packet path" below instead.
 SRC=${top_srcdir:-$(dirname "$0")/..}
 setup_rules() {
 	if [ "${IMDS_RULES:-helper}" = inline ] ||
@@ -127,7 +127,7 @@ setup_rules() {
 		"$TMP/ipsec-masqd-firewall" -c "$TMP/masqd.conf" up
 }
 
-# DESIGN.md section 2, written inline.
+# design.md, "Packet path", written inline.
 setup_rules_inline() {
 	echo "rules: inline"
 	local ipt="in_ns $RTR iptables -w"
@@ -140,12 +140,12 @@ setup_rules_inline() {
 	$ipt -t mangle -A POSTROUTING -o wan0 -s 192.168.1.0/24 -p ah -j NFQUEUE --queue-num 0 &&
 	$ipt -t mangle -A POSTROUTING -o wan0 -s 192.168.1.0/24 -p udp --dport 500 -j NFQUEUE --queue-num 0 &&
 	$ipt -t nat -A POSTROUTING -o wan0 -j MASQUERADE &&
-	# Not in DESIGN.md section 2 (yet): an ICMP error a LAN host sends about
+	# Not in the basic packet path: an ICMP error a LAN host sends about
 	# a NOTRACKed ESP/ISAKMP packet has no connection to relate to, so
 	# MASQUERADE skips it and it would leave with the LAN source. Seen here:
 	# "192.168.1.10 > 198.51.100.20: ICMP protocol 50 unreachable".
 	$ipt -t filter -A FORWARD -o wan0 -s 192.168.1.0/24 -m conntrack --ctstate INVALID -j DROP &&
-	# Not in DESIGN.md either: the daemon's raw-socket copies (marked) must be
+	# Nor this: the daemon's raw-socket copies (marked) must be
 	# NOTRACKed too, or the copy creates a conntrack entry that the LAN host's
 	# ICMP error relates to; it then passes as RELATED, un-masqueraded.
 	$ipt -t raw -A OUTPUT -m mark --mark 0x1a5ec -j CT --notrack

@@ -244,7 +244,7 @@ check "the tables are exactly as before up (admin's rules kept)" cmp -s "$TMP/be
 
 # --- nftables ------------------------------------------------------------------
 # nft --check hands the ruleset to the kernel. A kernel without nft_queue
-# (DESIGN.md section 3) rejects every "queue" statement with ENOENT; then the
+# (design.md, "Packet path") rejects every "queue" statement with ENOENT; then the
 # file is checked again with each queue replaced by "drop" (same place, same
 # verdict class) so the rest of it is still checked, and the test says so.
 nft_check() {   # $1 name, $2 rendered file

@@ -6,7 +6,7 @@ if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
 fi
 # Queue pressure and daemon death (issue 7): the real daemon and the shipped
 # rules in the namespaces of tests/lib/netns.sh (no --queue-bypass, no
-# fail-open: DESIGN.md section 2). A steady real-crypto ESP stream h1 -> r1
+# fail-open: design.md, "Packet path"). A steady real-crypto ESP stream h1 -> r1
 # (tests/peers/esp_peer.py) runs through it all. Scenarios, each a function
 # that can fail:
 #   1 the stream is up

@@ -123,7 +123,7 @@ setup_net() {
 	in_ns "$RTR" sysctl -qw net.ipv4.ip_forward=1
 }
 
-# DESIGN.md section 2.
+# design.md, "Packet path".
 setup_rules() {
 	local ipt="in_ns $RTR iptables -w"
 	$ipt -t raw -A PREROUTING -p esp -j CT --notrack &&

@@ -5,7 +5,7 @@
  * small pools of LAN hosts, remotes, SPIs and cookies, so that associations
  * form and the limits are hit; sometimes raw bytes), or runs the timers,
  * preloads, flushes, deletes, reconfigures or changes the external address.
- * After every step the invariants of DESIGN.md hold:
+ * After every step the invariants of design.md ("Association rules") hold:
  *  - no outbound packet that is not dropped carries a LAN source address;
  *  - a rewritten packet differs from its input in one address and the
  *    checksums only, and its checksums equal full recomputation when the

@@ -172,7 +172,7 @@ nl_wait_log() {
 }
 
 # Brings an interface up with checksum offload off: veth leaves UDP
-# checksums unfinished (CHECKSUM_PARTIAL) otherwise (DESIGN.md section 3).
+# checksums unfinished (CHECKSUM_PARTIAL) otherwise (design.md, "Checksums").
 nl_link_up() {
 	nl_in "$1" ip link set "$2" up || return 1
 	nl_in "$1" ethtool -K "$2" tx off rx off >/dev/null 2>&1
