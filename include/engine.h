@@ -87,6 +87,7 @@ enum esp_state {
 	ESP_SQUELCHED,    /* outbound dropped until the squelch ends */
 	ESP_ESTABLISHED,  /* both SPIs known */
 	ESP_PRELOADED,    /* in-SPI given from outside */
+	ESP_ANNOUNCED,    /* in-SPI announced by its LAN host (as PRELOADED) */
 };
 
 struct engine_event {
@@ -188,6 +189,17 @@ uint64_t engine_next_timer(const struct engine *eng);
 int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
 		   uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
 		   uint64_t now);
+
+/* engine_preload() for an SPI its LAN host announced itself: the same
+ * rules, state ESP_ANNOUNCED. */
+int engine_announce(struct engine *eng, uint32_t remote, uint32_t host,
+		    uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
+		    uint64_t now);
+
+/* Remove the ESP entry of (remote, spi_in) for its host: 0, or -1 with
+ * errno ENOENT (none live) or EPERM (another host's). */
+int engine_withdraw(struct engine *eng, uint32_t remote, uint32_t host,
+		    uint32_t spi_in, uint64_t now);
 
 /* Remove the ESP entry of (remote, spi_in). Returns 0 or -1/ENOENT. */
 int engine_del_esp(struct engine *eng, uint32_t remote, uint32_t spi_in);

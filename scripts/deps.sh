@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 # dpkg-dev: dpkg-buildflags (the distribution-flags build); util-linux:
 # setpriv, taskset; coreutils: timeout.
 packages="build-essential dpkg-dev autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
-	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev
+	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev libssl-dev
 	iproute2 iptables nftables tcpdump python3-scapy python3-cryptography systemd ethtool iputils-ping
 	strace util-linux coreutils
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"

@@ -196,9 +196,10 @@ const char *esp_state_name(enum esp_state state)
 		[ESP_SQUELCHED] = "squelched",
 		[ESP_ESTABLISHED] = "established",
 		[ESP_PRELOADED] = "preloaded",
+		[ESP_ANNOUNCED] = "announced",
 	};
 
-	return (unsigned)state <= ESP_PRELOADED ? names[state] : "unknown";
+	return (unsigned)state <= ESP_ANNOUNCED ? names[state] : "unknown";
 }
 
 void engine_emit(struct engine *eng, const struct engine_event *ev)

@@ -210,7 +210,7 @@ static const struct esp_entry *find_blocker(struct engine *eng,
 		next = l->next;
 		if (!esp_catch_up(eng, e, now) ||
 		    (e->base.state != ESP_ESTABLISHED &&
-		     e->base.state != ESP_PRELOADED))
+		     !esp_state_given(e->base.state)))
 			continue;
 		if (e->base.host == host) {
 			blocker = NULL;
@@ -321,7 +321,7 @@ static struct esp_entry *preload_without_out(struct engine *eng,
 			container_of(l, struct esp_entry, in_remote);
 
 		next = l->next;
-		if (e->base.state == ESP_PRELOADED && !e->spi_out &&
+		if (esp_state_given(e->base.state) && !e->spi_out &&
 		    e->base.host == host && esp_catch_up(eng, e, now))
 			found = e;
 	}
@@ -587,7 +587,8 @@ static int spi_valid(uint32_t spi)
 
 /* Give an existing entry of the same host a preloaded in-SPI. */
 static void preload_onto(struct engine *eng, struct esp_entry *e,
-			 uint32_t spi_in, uint64_t ttl_ms, uint64_t now)
+			 uint32_t spi_in, uint64_t ttl_ms, uint64_t now,
+			 enum esp_state state)
 {
 	struct engine_event ev;
 
@@ -600,7 +601,7 @@ static void preload_onto(struct engine *eng, struct esp_entry *e,
 		e->base.remote->pending = NULL;
 		eng->stats.pending--;
 	}
-	e->base.state = ESP_PRELOADED;
+	e->base.state = (uint8_t)state;
 	e->life_ms = life_field(ttl_ms);
 	e->base.last_seen = now;
 	rearm(eng, e);
@@ -636,9 +637,10 @@ static int preload_target(struct engine *eng, uint32_t remote, uint32_t host,
 	return 0;
 }
 
-int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
-		   uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
-		   uint64_t now)
+/* engine_preload() and engine_announce(): the entry ends in `state`. */
+static int preload_as(struct engine *eng, uint32_t remote, uint32_t host,
+		      uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
+		      uint64_t now, enum esp_state state)
 {
 	struct esp_entry *e;
 	enum reason why;
@@ -662,7 +664,40 @@ int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
 			unindex_out(eng, e);
 		index_out(eng, e, spi_out);
 	}
-	preload_onto(eng, e, spi_in, ttl_ms, now);
+	preload_onto(eng, e, spi_in, ttl_ms, now, state);
+	return 0;
+}
+
+int engine_preload(struct engine *eng, uint32_t remote, uint32_t host,
+		   uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
+		   uint64_t now)
+{
+	return preload_as(eng, remote, host, spi_in, spi_out, ttl_ms, now,
+			  ESP_PRELOADED);
+}
+
+int engine_announce(struct engine *eng, uint32_t remote, uint32_t host,
+		    uint32_t spi_in, uint32_t spi_out, uint64_t ttl_ms,
+		    uint64_t now)
+{
+	return preload_as(eng, remote, host, spi_in, spi_out, ttl_ms, now,
+			  ESP_ANNOUNCED);
+}
+
+int engine_withdraw(struct engine *eng, uint32_t remote, uint32_t host,
+		    uint32_t spi_in, uint64_t now)
+{
+	struct esp_entry *e = find_in(eng, remote, spi_in);
+
+	if (!e || !esp_catch_up(eng, e, now)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (e->base.host != host) {
+		errno = EPERM;
+		return -1;
+	}
+	esp_remove(eng, e, EV_REMOVED);
 	return 0;
 }
 
@@ -684,7 +719,7 @@ int engine_restore_esp(struct engine *eng, const struct engine_esp_info *info)
 	enum reason why;
 	uint64_t life;
 
-	if ((info->state != ESP_ESTABLISHED && info->state != ESP_PRELOADED) ||
+	if ((info->state != ESP_ESTABLISHED && !esp_state_given(info->state)) ||
 	    !info->remote || !spi_valid(info->spi_in) ||
 	    (info->spi_out && !spi_valid(info->spi_out)) ||
 	    (info->state == ESP_ESTABLISHED && !info->spi_out) ||

@@ -300,14 +300,21 @@ static inline uint64_t esp_lifetime(const struct engine *eng,
 	return e->life_ms ? e->life_ms : eng->cfg.esp_lifetime_ms;
 }
 
-/* The packet path's common case: an associated entry (ESTABLISHED or
- * PRELOADED, so no init or squelch deadline) short of its lifetime, for
+/* An in-SPI given from outside: preloaded by the admin or announced by
+ * the LAN host. The rules treat both alike. */
+static inline int esp_state_given(unsigned state)
+{
+	return state == ESP_PRELOADED || state == ESP_ANNOUNCED;
+}
+
+/* The packet path's common case: an associated entry (ESTABLISHED,
+ * PRELOADED or ANNOUNCED, so no init or squelch deadline) short of its lifetime, for
  * which esp_catch_up() would change nothing. */
 static inline int esp_settled(const struct engine *eng,
 			      const struct esp_entry *e, uint64_t now)
 {
 	return (e->base.state == ESP_ESTABLISHED ||
-		e->base.state == ESP_PRELOADED) &&
+		esp_state_given(e->base.state)) &&
 	       now < e->base.last_seen + esp_lifetime(eng, e);
 }
 

@@ -17,9 +17,9 @@
  * convert. Keys may come in any order; unknown keys, duplicates and missing
  * keys are errors (a new key means a new version).
  *
- * Which ESP entries are saved: only ESTABLISHED and PRELOADED ones, the
- * entries that know both (or, preloaded, the inbound) SPI and so route
- * inbound traffic. A PENDING init lives 120 s and holds the peer's init
+ * Which ESP entries are saved: only ESTABLISHED, PRELOADED and ANNOUNCED
+ * ones, the entries that know both (or, preloaded or announced, the
+ * inbound) SPI and so route inbound traffic. A PENDING init lives 120 s and holds the peer's init
  * slot; after a restart the host's next outbound packet starts the init
  * again, while a restored slot could bind the first unknown inbound SPI
  * to a host that has given up. WAITING and SQUELCHED entries know no
@@ -161,7 +161,8 @@ static void save_esp(void *ctx, const struct engine_esp_info *e)
 	struct save_ctx *s = ctx;
 	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
 
-	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED)
+	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED &&
+	    e->state != ESP_ANNOUNCED)
 		return;
 	check_io(s, fprintf(s->f, "esp remote=%s host=%s spi_out=0x%08" PRIx32
 			    " spi_in=0x%08" PRIx32 " state=%s",
@@ -376,7 +377,7 @@ static int parse_wall(const char *s, int64_t *out)
 /* An ESP state by its esp_state_name(). Returns 0, or -1. */
 static int parse_state(const char *s, enum esp_state *out)
 {
-	for (int st = ESP_PENDING; st <= ESP_PRELOADED; st++) {
+	for (int st = ESP_PENDING; st <= ESP_ANNOUNCED; st++) {
 		if (!strcmp(s, esp_state_name((enum esp_state)st))) {
 			*out = (enum esp_state)st;
 			return 0;

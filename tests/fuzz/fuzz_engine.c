@@ -426,14 +426,15 @@ static void walk_esp(void *ctx, const struct engine_esp_info *e)
 	t->esp_e[t->n_esp_e++] = *e;
 	FUZZ_ASSERT(internal(e->host), "ESP entry for non-LAN host %08x",
 		    e->host);
-	FUZZ_ASSERT((unsigned)e->state <= ESP_PRELOADED, "state %d",
+	FUZZ_ASSERT((unsigned)e->state <= ESP_ANNOUNCED, "state %d",
 		    (int)e->state);
 	FUZZ_ASSERT(e->spi_out == 0 || e->spi_out >= 256, "spi_out %08x",
 		    e->spi_out);
 	FUZZ_ASSERT(e->spi_in == 0 || e->spi_in >= 256, "spi_in %08x",
 		    e->spi_in);
 	FUZZ_ASSERT((e->state == ESP_ESTABLISHED ||
-		     e->state == ESP_PRELOADED) == (e->spi_in != 0),
+		     e->state == ESP_PRELOADED ||
+		     e->state == ESP_ANNOUNCED) == (e->spi_in != 0),
 		    "state %s with spi_in %08x", esp_state_name(e->state),
 		    e->spi_in);
 	if (e->spi_in)
@@ -697,8 +698,8 @@ static void restore_esp(void *ctx, const struct engine_esp_info *e)
 {
 	struct restore *rs = ctx;
 
-	if ((e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED) ||
-	    e->expires <= H.now)
+	if ((e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED &&
+	     e->state != ESP_ANNOUNCED) || e->expires <= H.now)
 		return;
 	FUZZ_ASSERT(engine_restore_esp(rs->to, e) == 0,
 		    "restore of %s %08x/%08x SPIs %08x/%08x: %s",
