@@ -46,4 +46,24 @@ void log_engine_event(void *ctx, const struct engine_event *ev);
 /* The MESSAGE_ID (32 hex digits) for a decision kind, for docs and tests. */
 const char *log_message_id(enum engine_event_kind kind);
 
+/*
+ * MESSAGE_IDs of the daemon's own events, outside the engine's decisions.
+ * Made once each with `systemd-id128 new`; never change them. The journal
+ * catalog (systemd/ipsec-masqd.catalog) explains every MESSAGE_ID.
+ */
+#define LOG_ID_CONFIG_INVALID "206945a87a684077854fac56301eac39"  /* at start: exit 78 */
+#define LOG_ID_START_FAILED   "15f6287d58414269b72f69cd150f1d01"  /* set-up failed: exit 1 */
+#define LOG_ID_RELOAD_FAILED  "5e63c13dc8b44b1498c1ddcf630b2be4"  /* old config kept */
+#define LOG_ID_ADDR_CHANGED   "f7a0c4e052da41e3bda698fe623cd31d"  /* external address */
+#define LOG_ID_ADDR_LOST      "1e09a5393cbe49cf968f165620108b17"  /* interface has none */
+
+struct log_kv {
+	const char *key, *val;
+};
+
+/* printf-style at syslog priority prio, with MESSAGE_ID id and the n
+ * journal fields kv (KEY=value pairs; outside the journal only the text). */
+void log_msg_id(int prio, const char *id, const struct log_kv *kv, size_t n,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 #endif

@@ -518,20 +518,25 @@ static int masqd_reload(struct masqd *d)
 	struct masqd_config *next = calloc(1, sizeof(*next));
 	const char *path = d->cfg->path;
 	char err[1024], what[768];
+	const struct log_kv file = { "CONFIG_FILE", path };
 
 	notify_reloading();
 	if (next == NULL) {
-		log_warn("reload");
+		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_RELOAD_FAILED, &file, 1,
+			   "reload of %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (config_load(path, next, err, sizeof(err)) < 0) {
-		log_msg(LOG_LEVEL_ERROR, "config file %s has errors, not "
-			"reloading: %s", path, err);
+		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_RELOAD_FAILED, &file, 1,
+			   "config file %s has errors, not reloading: %s",
+			   path, err);
 		goto fail;
 	}
 	masqd_carry_external(d, next);
 	if (engine_reconfigure(d->eng, &next->engine) < 0) {
-		log_warn("config file %s not applied, not reloading", path);
+		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_RELOAD_FAILED, &file, 1,
+			   "config file %s not applied, not reloading: %s",
+			   path, strerror(errno));
 		goto fail;
 	}
 	masqd_apply_shell(d, next);

@@ -740,3 +740,27 @@ void log_engine_event(void *ctx, const struct engine_event *ev)
 	emit(prio, buf, log_message_id(ev->kind), &fl);
 	errno = saved;
 }
+
+/* ---- the daemon's own events ---------------------------------------------------- */
+
+/* A message with a MESSAGE_ID and fields: the daemon's own events. */
+void log_msg_id(int prio, const char *id, const struct log_kv *kv, size_t n,
+		const char *fmt, ...)
+{
+	char buf[LOG_MSG_MAX];
+	struct log_fields fl = { .n = 0 };
+	struct sbuf sb;
+	va_list ap;
+	int saved = errno;
+
+	if ((prio & LOG_PRIMASK) > lg.level)
+		return;
+	sb_init(&sb, buf, sizeof(buf));
+	va_start(ap, fmt);
+	sb_vappend(&sb, fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < n; i++)
+		field_add(&fl, kv[i].key, "%s", kv[i].val);
+	emit(prio, buf, id, &fl);
+	errno = saved;
+}

@@ -149,15 +149,20 @@ static int run(const struct options *o, struct masqd_config *cfg)
 	log_init("ipsec-masqd", o->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 		 LOG_BACKEND_AUTO);
 	if (config_load(o->path, cfg, err, sizeof(err)) < 0) {
-		log_msg(LOG_LEVEL_ERROR, "config file %s has errors: %s",
-			o->path, err);
+		const struct log_kv file = { "CONFIG_FILE", o->path };
+
+		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_CONFIG_INVALID, &file, 1,
+			   "config file %s has errors: %s", o->path, err);
 		free(cfg);
 		return EXIT_CONFIG;
 	}
 	if (!o->debug)
 		log_set_level(cfg->log_level);
 	if (masqd_init(&d, cfg, o->debug) < 0) {
-		log_msg(LOG_LEVEL_ERROR, "start-up failed, exiting");
+		const struct log_kv file = { "CONFIG_FILE", o->path };
+
+		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_START_FAILED, &file, 1,
+			   "start-up failed, exiting");
 		masqd_fini(&d);
 		return 1;
 	}

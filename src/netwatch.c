@@ -93,8 +93,12 @@ const struct netwatch_stats *netwatch_get_stats(const struct netwatch *nw)
 /* Applies a new address (0 = none) to the engine and logs the change. */
 static void netwatch_apply(struct netwatch *nw, uint32_t addr)
 {
-	char text[INET_ADDRSTRLEN];
+	char text[INET_ADDRSTRLEN] = "";
 	struct in_addr in = { .s_addr = htonl(addr) };
+	/* journal fields: the interface, and the address once text has it */
+	const struct log_kv kv[] = {
+		{ "EXT_INTERFACE", nw->ifname }, { "EXT_ADDR", text },
+	};
 
 	if (addr == nw->addr)
 		return;
@@ -102,14 +106,14 @@ static void netwatch_apply(struct netwatch *nw, uint32_t addr)
 	nw->st.changes++;
 	engine_set_external(nw->eng, addr);
 	if (addr == 0) {
-		log_msg(LOG_LEVEL_WARNING, "external interface %s lost its "
-			"address: outbound IPsec is dropped until it has one",
-			nw->ifname);
+		log_msg_id(LOG_LEVEL_WARNING, LOG_ID_ADDR_LOST, kv, 1,
+			   "external interface %s lost its address: outbound "
+			   "IPsec is dropped until it has one", nw->ifname);
 		return;
 	}
 	inet_ntop(AF_INET, &in, text, sizeof(text));
-	log_msg(LOG_LEVEL_NOTICE, "external address of %s is now %s",
-		nw->ifname, text);
+	log_msg_id(LOG_LEVEL_NOTICE, LOG_ID_ADDR_CHANGED, kv, 2,
+		   "external address of %s is now %s", nw->ifname, text);
 }
 
 /*

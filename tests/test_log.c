@@ -463,6 +463,43 @@ START_TEST(message_ids_are_unique_hex)
 }
 END_TEST
 
+/* The daemon's own events' MESSAGE_IDs: hex, distinct from each other and
+ * from every decision's. */
+START_TEST(daemon_message_ids_are_unique_hex)
+{
+	static const char *const ids[] = {
+		LOG_ID_CONFIG_INVALID, LOG_ID_START_FAILED,
+		LOG_ID_RELOAD_FAILED, LOG_ID_ADDR_CHANGED, LOG_ID_ADDR_LOST,
+	};
+	size_t n = sizeof(ids) / sizeof(ids[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(strlen(ids[i]), 32);
+		ck_assert_uint_eq(strspn(ids[i], "0123456789abcdef"), 32);
+		for (size_t j = 0; j < i; j++)
+			ck_assert_str_ne(ids[i], ids[j]);
+		for (int k = 0; k < EV_MAX; k++)
+			ck_assert_str_ne(ids[i], log_message_id(
+						 (enum engine_event_kind)k));
+	}
+}
+END_TEST
+
+/* log_msg_id outside the journal: the text only, filtered by level. */
+START_TEST(message_with_id_is_one_line_and_filtered)
+{
+	const struct log_kv kv[] = { { "EXT_INTERFACE", "wan0" } };
+	const char *s;
+
+	capture_start(LOG_LEVEL_NOTICE);
+	log_msg_id(LOG_LEVEL_INFO, LOG_ID_ADDR_LOST, kv, 1, "filtered out");
+	log_msg_id(LOG_LEVEL_WARNING, LOG_ID_ADDR_LOST, kv, 1,
+		   "external interface %s lost its address", "wan0");
+	s = capture_end();
+	ck_assert_str_eq(s, "<4>external interface wan0 lost its address\n");
+}
+END_TEST
+
 /* log_init with AUTO after setting JOURNAL_STREAM to env; returns the
  * backend chosen. fd 2 is the capture file. */
 static enum log_backend auto_with(const char *env)
@@ -590,6 +627,26 @@ static int journal_child(void)
 		      "ESP_SPI_OUT=0x12345678 ESP_SPI_IN=0x9abcdef0") ||
 	    strstr(rec, "REASON=") || strstr(rec, "CODE_FILE="))
 		return printf("bad record:\n%s\n", rec), 1;
+	{
+		const struct log_kv kv[] = {
+			{ "EXT_INTERFACE", "wan0" },
+			{ "EXT_ADDR", "198.51.100.1" },
+		};
+
+		log_msg_id(LOG_LEVEL_NOTICE, LOG_ID_ADDR_CHANGED, kv, 2,
+			   "external address of %s is now %s", "wan0",
+			   "198.51.100.1");
+	}
+	n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT);
+	if (n <= 0)
+		return printf("no journal record for log_msg_id\n"), 1;
+	rec[n] = '\0';
+	if (!has_field(rec, "MESSAGE_ID=" LOG_ID_ADDR_CHANGED) ||
+	    !has_field(rec, "PRIORITY=5") ||
+	    !has_field(rec, "EXT_INTERFACE=wan0") ||
+	    !has_field(rec, "EXT_ADDR=198.51.100.1") ||
+	    !has_field(rec, "MESSAGE=external address of wan0 is now 198.51.100.1"))
+		return printf("bad log_msg_id record:\n%s\n", rec), 1;
 	return 0;
 }
 
@@ -639,6 +696,8 @@ static Suite *log_suite(void)
 	tcase_add_test(lines, overlong_message_is_cut_with_ellipsis);
 	tcase_add_test(lines, overlong_event_fields_are_cut_safely);
 	tcase_add_test(lines, message_ids_are_unique_hex);
+	tcase_add_test(lines, daemon_message_ids_are_unique_hex);
+	tcase_add_test(lines, message_with_id_is_one_line_and_filtered);
 	suite_add_tcase(suite, lines);
 
 	tcase_add_test(rl, rate_limit_passes_burst_then_counts_suppressed);
