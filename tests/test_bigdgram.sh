@@ -1,7 +1,7 @@
 #!/bin/bash
-# scripts/test.sh runs the namespace tests once (gcc build); elsewhere it skips them.
+# A namespace test: opt-in for make check (IPSEC_MASQD_NETNS_TESTS=run or configure --enable-netns-tests).
 if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
-	echo "SKIP: namespace tests run once, in the gcc build (IPSEC_MASQD_NETNS_TESTS=skip)"
+	echo "SKIP: namespace tests not requested (IPSEC_MASQD_NETNS_TESTS=skip; IPSEC_MASQD_NETNS_TESTS=run or configure --enable-netns-tests runs them)"
 	exit 77
 fi
 # Datagrams of 60 and 65 KB through the daemon (issue 13, item 1): the real
