@@ -17,7 +17,7 @@ fails=0
 ok()   { echo "ok   - $*"; }
 fail() { echo "FAIL - $*"; fails=$((fails + 1)); }
 
-for f in doc/design.md BENCHMARKS.md README.md; do
+for f in doc/design.md BENCHMARKS.md README.md NEWS; do
 	if [ -s "$src/$f" ]; then ok "$f is in the tree"; else fail "$f missing from $src"; fi
 done
 
@@ -50,6 +50,15 @@ done > "${TMPDIR:-/tmp}/test_docs.$$"
 cat "${TMPDIR:-/tmp}/test_docs.$$"
 fails=$((fails + $(grep -c '^FAIL' "${TMPDIR:-/tmp}/test_docs.$$")))
 rm -f "${TMPDIR:-/tmp}/test_docs.$$"
+
+# NEWS: its newest entry is this version's (a release bumps both)
+if [ -n "${PACKAGE_VERSION:-}" ] && [ -s "$src/NEWS" ]; then
+	first=$(grep -m1 '^ipsec-masqd [0-9]' "$src/NEWS")
+	case $first in
+	"ipsec-masqd $PACKAGE_VERSION "*) ok "NEWS starts with this version: $first" ;;
+	*) fail "NEWS's newest entry \"$first\" is not ipsec-masqd $PACKAGE_VERSION" ;;
+	esac
+fi
 
 page=$top_builddir/man/ipsec-masqd.8
 docdir=$(sed -n 's/^docdir = //p' "$top_builddir/Makefile")
