@@ -12,11 +12,12 @@ export DEBIAN_FRONTEND=noninteractive
 # would skip (CI fails on skips, IPSEC_MASQD_REQUIRE_ALL). python3-scapy only
 # recommends python3-cryptography (real ESP crypto); strace: test_privilege;
 # dpkg-dev: dpkg-buildflags (the distribution-flags build); util-linux:
-# setpriv, taskset; coreutils: timeout.
+# setpriv, taskset; coreutils: timeout; musl-tools: the musl build of
+# contrib/openwrt/musl-build.sh.
 packages="build-essential dpkg-dev autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
 	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev libssl-dev
 	iproute2 iptables nftables tcpdump python3-scapy python3-cryptography systemd ethtool iputils-ping
-	strace util-linux coreutils
+	strace util-linux coreutils musl-tools
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"
 # apt-get update only when something is missing: keeps repeated runs fast.
 missing=""
