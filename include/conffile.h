@@ -7,6 +7,7 @@
 #define IPSEC_MASQD_CONFFILE_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +37,25 @@ struct io_config {
 	int cpu;                              /* pin the loop here; -1: no */
 };
 
+/* fastpath = { ... }: established ESP rewritten by the kernel (fastpath.h). */
+struct fastpath_config {
+	bool enable;                          /* default: FASTPATH_DEFAULT_ON */
+	uint64_t poll_ms;                     /* kernel counters read: 1 s */
+	unsigned admit_rate;                  /* queued packets/s admitted from
+					       * the WAN; 0 = no limit */
+	unsigned admit_burst;                 /* packets; 0 = rate / 10 */
+};
+
+#define FASTPATH_DEFAULT_ON false
+#define FASTPATH_POLL_MIN_MS 100
+#define FASTPATH_POLL_MAX_MS 60000
+#define FASTPATH_ADMIT_MAX 100000000u
+
 struct masqd_config {
 	char path[4096];                      /* file it came from */
 	unsigned queue;                       /* NFQUEUE number */
 	struct io_config io;
+	struct fastpath_config fastpath;
 	char ext_interface[IF_NAMESIZE];      /* "" when address is given */
 	/* engine.external_addr: the fixed address, or 0 to follow the interface */
 	struct engine_config engine;

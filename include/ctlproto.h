@@ -56,6 +56,11 @@ struct ctl_env {
 	const struct nfqueue_stats *queue; /* NULL: no queue section */
 	struct ctl_counter daemon[CTL_MAX_COUNTERS];  /* "daemon" section */
 	size_t n_daemon;
+	struct ctl_counter fastpath[CTL_MAX_COUNTERS]; /* "fastpath" section */
+	size_t n_fastpath;                 /* 0: fast path off, no section */
+	/* FASTPATH_IN | FASTPATH_OUT for ESP entry (remote, spi_in); NULL
+	 * when the fast path is off */
+	unsigned (*offloaded)(void *ctx, uint32_t remote, uint32_t spi_in);
 	int (*reload)(void *ctx);          /* 0 applied, -1 refused; NULL: no */
 	void (*note)(void *ctx, const char *what);   /* flush/add/del log */
 	void *ctx;

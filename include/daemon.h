@@ -17,6 +17,7 @@
 
 struct nfqueue;
 struct netwatch;
+struct fastpath;
 struct control;
 
 struct masqd_stats {
@@ -34,6 +35,9 @@ struct masqd {
 	struct nfqueue *nfq;
 	struct netwatch *nw;
 	struct control *ctl;          /* control socket; NULL if not open */
+	struct fastpath *fp;          /* kernel fast path; NULL when off */
+	uint32_t fp_ext;              /* external address in its rules */
+	uint64_t next_fp_poll;        /* ms; UINT64_MAX when off */
 	struct rawsock raw;
 	int epfd, sigfd, timerfd;
 	bool running;

@@ -78,6 +78,7 @@ enum engine_event_kind {
 	EV_PRELOADED,     /* mapping given from outside */
 	EV_REMOVED,       /* flushed or deleted from outside */
 	EV_DROPPED,       /* any other drop: malformed input, AH, rate limit */
+	EV_LEARNT,        /* a preload learnt its out-SPI from the host */
 	EV_MAX
 };
 
@@ -213,6 +214,26 @@ size_t engine_flush(struct engine *eng, uint32_t remote, uint32_t host);
 int engine_restore_esp(struct engine *eng, const struct engine_esp_info *info);
 int engine_restore_isakmp(struct engine *eng,
 			  const struct engine_isakmp_info *info);
+
+/* ESP entry (remote, spi_in), as engine_walk_esp() would show it. Returns 0,
+ * or -1/ENOENT. Nothing is caught up: `expires` may lie in the past. */
+int engine_get_esp(const struct engine *eng, uint32_t remote, uint32_t spi_in,
+		   struct engine_esp_info *info);
+
+/* Use seen outside the engine (the kernel fast path's counters): packets
+ * and bytes each way since the last credit. */
+struct engine_esp_use {
+	uint64_t pkts_out, bytes_out, pkts_in, bytes_in;
+};
+
+/*
+ * Credit use of ESP entry (remote, spi_in) at `now` as if its packets had
+ * passed here: counters, last use, lifetime renewed. An entry already past
+ * its lifetime is removed (EV_EXPIRED) instead. Returns 0 when the entry
+ * lives, -1 with errno ENOENT when there is none (any more).
+ */
+int engine_credit_esp(struct engine *eng, uint32_t remote, uint32_t spi_in,
+		      const struct engine_esp_use *use, uint64_t now);
 
 typedef void (*engine_esp_walk_fn)(void *ctx, const struct engine_esp_info *e);
 typedef void (*engine_isakmp_walk_fn)(void *ctx,

@@ -15,7 +15,7 @@ export DEBIAN_FRONTEND=noninteractive
 # setpriv, taskset; coreutils: timeout; musl-tools: the musl build of
 # contrib/openwrt/musl-build.sh.
 packages="build-essential dpkg-dev autoconf automake pkg-config clang libclang-rt-14-dev valgrind mandoc groff-base
-	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev check libsystemd-dev libssl-dev
+	libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libnftnl-dev libconfig-dev check libsystemd-dev libssl-dev
 	iproute2 iptables nftables tcpdump python3-scapy python3-cryptography systemd ethtool iputils-ping
 	strace util-linux coreutils musl-tools
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"

@@ -58,7 +58,10 @@ struct load {
 /* The keys each group accepts; NULL-terminated. */
 static const char *const keys_root[] = {
 	"queue", "external", "internal", "esp", "isakmp", "control", "state",
-	"limits", "log", "preload", "io", NULL
+	"limits", "log", "preload", "io", "fastpath", NULL
+};
+static const char *const keys_fastpath[] = {
+	"enable", "poll", "admit_rate", "admit_burst", NULL
 };
 static const char *const keys_external[] = { "interface", "address", NULL };
 static const char *const keys_esp[] = {
@@ -93,6 +96,8 @@ void config_defaults(struct masqd_config *cfg)
 	cfg->io.verdict_buffer = NFQUEUE_TXBUF;
 	cfg->io.queue_maxlen = NFQUEUE_MAXLEN;
 	cfg->io.cpu = -1;
+	cfg->fastpath.enable = FASTPATH_DEFAULT_ON;
+	cfg->fastpath.poll_ms = 1000;
 	engine_config_defaults(&cfg->engine);
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 DEFAULT_CONTROL_SOCKET);
@@ -974,6 +979,31 @@ static int load_io(struct load *ld, const config_setting_t *root)
 	return 0;
 }
 
+/* fastpath = { enable; poll; admit_rate; admit_burst }. Returns 0 or -1. */
+static int load_fastpath(struct load *ld, const config_setting_t *root)
+{
+	struct fastpath_config *fp = &ld->cfg->fastpath;
+	config_setting_t *g, *s;
+	char p[256];
+
+	if (get_group(ld, root, "fastpath", keys_fastpath, &g) < 0 ||
+	    opt_bool(ld, g, "enable", &fp->enable) < 0 ||
+	    opt_duration(ld, g, "poll", &fp->poll_ms) < 0 ||
+	    opt_unsigned(ld, g, "admit_rate", 0, FASTPATH_ADMIT_MAX,
+			 &fp->admit_rate) < 0 ||
+	    opt_unsigned(ld, g, "admit_burst", 0, FASTPATH_ADMIT_MAX,
+			 &fp->admit_burst) < 0)
+		return -1;
+	s = g ? config_setting_get_member(g, "poll") : NULL;
+	if (s && (fp->poll_ms < FASTPATH_POLL_MIN_MS ||
+		  fp->poll_ms > FASTPATH_POLL_MAX_MS))
+		return fail(ld, s, "%s must be between %.1f and %u seconds",
+			    key_path(s, p, sizeof(p)),
+			    FASTPATH_POLL_MIN_MS / 1000.0,
+			    FASTPATH_POLL_MAX_MS / 1000);
+	return 0;
+}
+
 /* log = { level }. Returns 0 or -1. */
 static int load_log(struct load *ld, const config_setting_t *root)
 {
@@ -1119,7 +1149,7 @@ static int load_root(struct load *ld, const config_setting_t *root)
 	    check_external(ld, root) < 0 || load_esp(ld, root) < 0 ||
 	    load_isakmp(ld, root) < 0 || load_paths(ld, root) < 0 ||
 	    load_limits(ld, root) < 0 || load_io(ld, root) < 0 ||
-	    load_log(ld, root) < 0 ||
+	    load_fastpath(ld, root) < 0 || load_log(ld, root) < 0 ||
 	    load_preload(ld, root) < 0)
 		return -1;
 	return 0;

@@ -241,7 +241,9 @@ struct ctl_cont {
 	bool nomem;
 	int stage;
 	size_t idx;
-	unsigned w_isa[6], w_esp[11], w_pend[5];   /* text column widths */
+	uint8_t *fpf;                              /* per ESP entry:
+						    * fastpath_offloaded() */
+	unsigned w_isa[6], w_esp[12], w_pend[5];   /* text column widths */
 };
 
 enum { SHOW_ISAKMP, SHOW_ESP, SHOW_PENDING, SHOW_DONE };
@@ -249,10 +251,18 @@ enum { SHOW_ISAKMP, SHOW_ESP, SHOW_PENDING, SHOW_DONE };
 static const char *const hdr_isa[6] = {
 	"REMOTE", "HOST", "COOKIE_I", "COOKIE_R", "IDLE", "TTL"
 };
-static const char *const hdr_esp[11] = {
+static const char *const hdr_esp[12] = {
 	"REMOTE", "HOST", "SPI_OUT", "SPI_IN", "STATE", "PKTS_OUT", "PKTS_IN",
-	"BYTES_OUT", "BYTES_IN", "IDLE", "TTL"
+	"BYTES_OUT", "BYTES_IN", "IDLE", "TTL", "FASTPATH"
 };
+
+/* What the fast path does with an entry (fastpath.h's bits). */
+static const char *fastpath_text(unsigned f)
+{
+	static const char *const t[4] = { "-", "in", "out", "in+out" };
+
+	return t[f & 3];
+}
 static const char *const hdr_pend[5] = {
 	"REMOTE", "HOST", "SPI_OUT", "SINCE", "TTL"
 };
@@ -321,6 +331,7 @@ void ctl_cont_free(struct ctl_cont *k)
 	if (k == NULL)
 		return;
 	free(k->esp);
+	free(k->fpf);
 	free(k->isa);
 	free(k);
 }
@@ -358,7 +369,7 @@ static void isa_json(const struct engine_isakmp_info *e, uint64_t now,
 
 /* One ESP entry as a JSON object. */
 static void esp_json(const struct engine_esp_info *e, uint64_t now,
-		     struct jbuf *out)
+		     unsigned fpf, struct jbuf *out)
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
 
@@ -375,6 +386,7 @@ static void esp_json(const struct engine_esp_info *e, uint64_t now,
 	json_kv_uint(out, "idle", secs_since(now, e->last_seen));
 	json_kv_uint(out, "ttl", secs_until(now, e->expires));
 	json_kv_uint(out, "age", secs_since(now, e->since));
+	json_kv_str(out, "fastpath", fastpath_text(fpf));
 	json_obj_end(out);
 }
 
@@ -424,7 +436,7 @@ static void text_widths(struct ctl_cont *k)
 {
 	for (size_t i = 0; i < 6; i++)
 		k->w_isa[i] = (unsigned)strlen(hdr_isa[i]);
-	for (size_t i = 0; i < 11; i++)
+	for (size_t i = 0; i < 12; i++)
 		k->w_esp[i] = (unsigned)strlen(hdr_esp[i]);
 	for (size_t i = 0; i < 5; i++)
 		k->w_pend[i] = (unsigned)strlen(hdr_pend[i]);
@@ -451,6 +463,7 @@ static void text_widths(struct ctl_cont *k)
 		widen(&w[7], digits(e->bytes_out));
 		widen(&w[8], digits(e->bytes_in));
 		widen(&w[9], digits(secs_since(k->now, e->last_seen)) + 1);
+		widen(&w[10], digits(secs_until(k->now, e->expires)) + 1);
 		if (e->state != ESP_PENDING)
 			continue;
 		w = k->w_pend;
@@ -505,11 +518,12 @@ static void esp_text(const struct ctl_cont *k,
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], so[11], si[11];
 	char n[4][24], idle[24], ttl[24];
-	const char *cells[11] = {
+	const char *cells[12] = {
 		ip4(e->remote, a), ip4(e->host, h),
 		spi_text(e->spi_out, "-", so),
 		spi_text(e->spi_in, "pending", si),
-		esp_state_name(e->state), n[0], n[1], n[2], n[3], idle, ttl
+		esp_state_name(e->state), n[0], n[1], n[2], n[3], idle, ttl,
+		fastpath_text(k->fpf ? k->fpf[e - k->esp] : 0)
 	};
 
 	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)e->pkts_out);
@@ -520,7 +534,7 @@ static void esp_text(const struct ctl_cont *k,
 		 secs_since(k->now, e->last_seen));
 	snprintf(ttl, sizeof(ttl), "%llus", (unsigned long long)
 		 secs_until(k->now, e->expires));
-	text_row(out, k->w_esp, 11, cells);
+	text_row(out, k->w_esp, 12, cells);
 }
 
 /* One pending init as a text row. */
@@ -564,7 +578,7 @@ static void show_section(struct ctl_cont *k, struct jbuf *out)
 		break;
 	case SHOW_ESP:
 		jbuf_printf(out, "\nESP entries: %zu\n", k->n_esp);
-		text_row(out, k->w_esp, 11, hdr_esp);
+		text_row(out, k->w_esp, 12, hdr_esp);
 		break;
 	case SHOW_PENDING:
 		jbuf_printf(out, "\nPending inits: %zu\n", k->n_pend);
@@ -596,7 +610,8 @@ int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
 				isa_text(k, &k->isa[k->idx], out);
 		} else if (k->stage == SHOW_ESP) {
 			if (k->req.json)
-				esp_json(&k->esp[k->idx], k->now, out);
+				esp_json(&k->esp[k->idx], k->now,
+					 k->fpf ? k->fpf[k->idx] : 0, out);
 			else
 				esp_text(k, &k->esp[k->idx], out);
 		} else if (k->esp[k->idx].state == ESP_PENDING) {
@@ -635,6 +650,14 @@ static void do_show(const struct ctl_request *req, struct ctl_env *env,
 	k->now = env->now;
 	engine_walk_isakmp(env->eng, collect_isakmp, k);
 	engine_walk_esp(env->eng, collect_esp, k);
+	if (!k->nomem && env->offloaded != NULL && k->n_esp > 0) {
+		k->fpf = calloc(k->n_esp, 1);
+		k->nomem = k->fpf == NULL;
+		for (size_t i = 0; k->fpf && i < k->n_esp; i++)
+			k->fpf[i] = (uint8_t)env->offloaded(env->ctx,
+						k->esp[i].remote,
+						k->esp[i].spi_in);
+	}
 	if (k->nomem) {
 		error_reply(out, "failed", "out of memory");
 		ctl_cont_free(k);
@@ -838,6 +861,12 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 		st_section(&w, "daemon");
 		for (size_t i = 0; i < env->n_daemon; i++)
 			st_val(&w, env->daemon[i].name, env->daemon[i].value);
+	}
+	if (env->n_fastpath > 0) {
+		st_section(&w, "fastpath");
+		for (size_t i = 0; i < env->n_fastpath; i++)
+			st_val(&w, env->fastpath[i].name,
+			       env->fastpath[i].value);
 	}
 	st_section(&w, NULL);
 	if (w.json) {

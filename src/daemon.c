@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "control.h"
 #include "daemon.h"
+#include "fastpath.h"
 #include "log.h"
 #include "netwatch.h"
 #include "nfq.h"
@@ -186,6 +187,164 @@ static void masqd_save_state(struct masqd *d)
 		 d->cfg->state_file, es->esp_entries, es->isakmp_entries);
 }
 
+/* ---- the kernel fast path (fastpath.h) ------------------------------------ */
+
+/* Offloads ESP entry (remote, spi_in) as the engine has it now, if it is
+ * associated (both kinds with an in-SPI are). */
+static void masqd_fp_offload(struct masqd *d, uint32_t remote, uint32_t spi_in)
+{
+	struct engine_esp_info e;
+
+	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
+	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED) ||
+	    e.expires <= d->now)
+		return;
+	if (fastpath_offload(d->fp, remote, e.host, e.spi_out, spi_in,
+			     e.expires - e.last_seen, e.expires - d->now) < 0)
+		log_warn("fastpath: cannot offload an entry");
+}
+
+/* The engine's decisions: logged, and mirrored into the fast path. */
+static void masqd_engine_event(void *ctx, const struct engine_event *ev)
+{
+	struct masqd *d = ctx;
+
+	log_engine_event(NULL, ev);
+	if (d->fp == NULL || ev->table != TABLE_ESP || ev->spi_in == 0)
+		return;
+	switch (ev->kind) {
+	case EV_ASSOCIATED:
+	case EV_PRELOADED:
+	case EV_LEARNT:
+		masqd_fp_offload(d, ev->remote, ev->spi_in);
+		break;
+	case EV_EXPIRED:
+	case EV_REMOVED:
+		fastpath_forget(d->fp, ev->remote, ev->spi_in);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Poll callback: the kernel's use of an offloaded entry credited to the
+ * engine (which renews its lifetime); 0 when the entry is gone. */
+static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
+			uint32_t host, const struct engine_esp_use *use,
+			uint64_t *life_ms, uint64_t *remain_ms)
+{
+	struct masqd *d = ctx;
+	struct engine_esp_info e;
+
+	if ((use->pkts_out || use->pkts_in) &&
+	    engine_credit_esp(d->eng, remote, spi_in, use, d->now) < 0)
+		return 0;
+	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
+	    e.host != host || e.expires <= d->now ||
+	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED))
+		return 0;
+	*life_ms = e.expires - e.last_seen;
+	*remain_ms = e.expires - d->now;
+	return 1;
+}
+
+/* How often the kernel's counters are read: fastpath.poll, but at least
+ * twice per ESP lifetime so that a used entry is credited in time. */
+static uint64_t masqd_fp_interval(const struct masqd_config *cfg)
+{
+	uint64_t p = cfg->fastpath.poll_ms, half = cfg->engine.esp_lifetime_ms / 2;
+
+	return half && half < p ? half : p;
+}
+
+static void masqd_fp_admit(const struct masqd_config *cfg,
+			   struct fastpath_admit *a)
+{
+	a->rate = cfg->fastpath.admit_rate;
+	a->burst = cfg->fastpath.admit_burst;
+}
+
+/* Offloads every associated entry (start, or the fast path turned on). */
+static void masqd_fp_walk(void *ctx, const struct engine_esp_info *e)
+{
+	struct masqd *d = ctx;
+
+	if (e->spi_in)
+		masqd_fp_offload(d, e->remote, e->spi_in);
+}
+
+/* fastpath.enable: the table afresh (stale elements of an earlier run go),
+ * the restored and preloaded entries in it. Failure leaves the fast path
+ * off: everything is queued as without it. */
+static void masqd_start_fastpath(struct masqd *d)
+{
+	struct fastpath_admit a;
+
+	d->next_fp_poll = UINT64_MAX;
+	if (!d->cfg->fastpath.enable)
+		return;
+	masqd_fp_admit(d->cfg, &a);
+	d->fp_ext = engine_get_config(d->eng)->external_addr;
+	d->fp = fastpath_open(d->fp_ext, &a);
+	if (d->fp == NULL) {
+		log_msg(LOG_LEVEL_WARNING, "fastpath: off (see above); every "
+			"packet is queued");
+		return;
+	}
+	engine_walk_esp(d->eng, masqd_fp_walk, d);
+	(void)fastpath_commit(d->fp);
+	d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
+	log_info("fastpath: table ip " FASTPATH_TABLE " loaded, %llu "
+		 "entries offloaded",
+		 (unsigned long long)fastpath_get_stats(d->fp)->entries);
+}
+
+/* Clean stop or fast path turned off: last counters credited, then the
+ * table and every element in it removed. */
+static void masqd_stop_fastpath(struct masqd *d)
+{
+	if (d->fp == NULL)
+		return;
+	(void)fastpath_poll(d->fp, masqd_fp_use, d);
+	fastpath_close(d->fp, true);
+	d->fp = NULL;
+	d->next_fp_poll = UINT64_MAX;
+}
+
+/* The external address in the rules follows the engine's. */
+static void masqd_fp_follow_external(struct masqd *d)
+{
+	uint32_t ext = engine_get_config(d->eng)->external_addr;
+	struct fastpath_admit a;
+
+	if (d->fp == NULL || ext == d->fp_ext)
+		return;
+	masqd_fp_admit(d->cfg, &a);
+	if (fastpath_set_rules(d->fp, ext, &a) == 0)
+		d->fp_ext = ext;
+}
+
+/* Reload: turned on or off, new admission settings. */
+static void masqd_apply_fastpath(struct masqd *d,
+				 const struct masqd_config *next)
+{
+	const struct fastpath_config *o = &d->cfg->fastpath,
+				     *n = &next->fastpath;
+	struct fastpath_admit a;
+
+	if (!n->enable) {
+		masqd_stop_fastpath(d);
+		return;
+	}
+	if (d->fp == NULL)
+		return;   /* started after the swap (masqd_reload) */
+	if (o->admit_rate != n->admit_rate || o->admit_burst != n->admit_burst) {
+		masqd_fp_admit(next, &a);
+		(void)fastpath_set_rules(d->fp, d->fp_ext, &a);
+	}
+	d->next_fp_poll = d->now + masqd_fp_interval(next);
+}
+
 /* The engine with a random hash seed (so that remote peers cannot aim at a
  * hash chain). Returns 0 or -1, logged. */
 static int masqd_start_engine(struct masqd *d)
@@ -196,8 +355,8 @@ static int masqd_start_engine(struct masqd *d)
 		log_warn("getrandom");
 		return -1;
 	}
-	d->eng = engine_new(&d->cfg->engine, seed, d->now, log_engine_event,
-			    NULL);
+	d->eng = engine_new(&d->cfg->engine, seed, d->now, masqd_engine_event,
+			    d);
 	if (d->eng == NULL) {
 		log_warn("cannot start the engine");
 		return -1;
@@ -349,6 +508,52 @@ static void masqd_ctl_note(void *ctx, const char *what)
 	log_info("%s", what);
 }
 
+static unsigned masqd_ctl_offloaded(void *ctx, uint32_t remote,
+				    uint32_t spi_in)
+{
+	const struct masqd *d = ctx;
+
+	return fastpath_offloaded(d->fp, remote, spi_in);
+}
+
+/* The "fastpath" section of stats and show's column, when it is on. The
+ * counters are as of the last poll (fastpath.poll). */
+static void masqd_ctl_fastpath(struct masqd *d, struct ctl_env *env)
+{
+	const struct fastpath_stats *f;
+
+	if (d->fp == NULL)
+		return;
+	f = fastpath_get_stats(d->fp);
+	{
+		const struct ctl_counter c[] = {
+			{ "entries", f->entries },
+			{ "packets_out", f->pkts_out },
+			{ "bytes_out", f->bytes_out },
+			{ "packets_in", f->pkts_in },
+			{ "bytes_in", f->bytes_in },
+			{ "installed", f->installed },
+			{ "removed", f->removed },
+			{ "refreshed", f->refreshed },
+			{ "reinstalled", f->reinstalled },
+			{ "commits", f->commits },
+			{ "errors", f->errors },
+			{ "polls", f->polls },
+			{ "poll_errors", f->poll_errors },
+			{ "admit_dropped", f->admit_dropped },
+			{ "admit_dropped_bytes", f->admit_dropped_bytes },
+			{ "last_poll_us", f->last_poll_us },
+			{ "last_commit_us", f->last_commit_us },
+		};
+
+		_Static_assert(sizeof(c) / sizeof(c[0]) <= CTL_MAX_COUNTERS,
+			       "fastpath counters fit");
+		memcpy(env->fastpath, c, sizeof(c));
+		env->n_fastpath = sizeof(c) / sizeof(c[0]);
+	}
+	env->offloaded = masqd_ctl_offloaded;
+}
+
 /* What a control request sees: the engine, the clock, the counters. */
 static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 {
@@ -376,6 +581,7 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	env->queue = d->nfq ? nfqueue_get_stats(d->nfq) : NULL;
 	memcpy(env->daemon, c, sizeof(c));
 	env->n_daemon = sizeof(c) / sizeof(c[0]);
+	masqd_ctl_fastpath(d, env);
 	env->reload = masqd_ctl_reload;
 	env->note = masqd_ctl_note;
 	env->ctx = d;
@@ -418,6 +624,7 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
+	d->next_fp_poll = UINT64_MAX;
 	d->force_debug = force_debug;
 	d->epfd = d->sigfd = d->timerfd = d->raw.fd = -1;
 	d->now = mono_ms();
@@ -429,6 +636,7 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
 	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0)
 		return -1;
+	masqd_start_fastpath(d);
 	/* Every socket is open: keep only NET_ADMIN and NET_RAW (logged). */
 	(void)privilege_drop(d->cfg->path, d->cfg->state_file);
 	d->watchdog_ms = notify_watchdog_usec() / 2000u;
@@ -443,6 +651,8 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 
 void masqd_fini(struct masqd *d)
 {
+	fastpath_close(d->fp, true);
+	d->fp = NULL;
 	control_close(d->ctl);
 	d->ctl = NULL;
 	nfqueue_close(d->nfq);   /* verdicts for what is still queued */
@@ -540,6 +750,7 @@ static int masqd_reload(struct masqd *d)
 		goto fail;
 	}
 	masqd_apply_shell(d, next);
+	masqd_apply_fastpath(d, next);
 	if (strcmp(next->control_socket, d->cfg->control_socket) != 0 ||
 	    next->control_mode != d->cfg->control_mode ||
 	    strcmp(next->control_owner, d->cfg->control_owner) != 0 ||
@@ -549,6 +760,9 @@ static int masqd_reload(struct masqd *d)
 	free(d->cfg);
 	d->cfg = next;   /* same path: `path` now reads next's copy */
 	path = d->cfg->path;
+	if (d->fp == NULL && d->cfg->fastpath.enable)
+		masqd_start_fastpath(d);
+	masqd_fp_follow_external(d);
 	masqd_preload(d, d->cfg);
 	d->st.reloads++;
 	masqd_describe(d, what, sizeof(what));
@@ -685,6 +899,12 @@ static void masqd_on_timer(struct masqd *d)
 	    errno != EAGAIN && errno != EINTR)
 		log_warn("timerfd read");
 	d->armed = 0;
+	if (d->fp != NULL && d->now >= d->next_fp_poll) {
+		/* before the engine's timers: an entry the kernel used must
+		 * not expire for want of the credit */
+		(void)fastpath_poll(d->fp, masqd_fp_use, d);
+		d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
+	}
 	(void)engine_run_timers(d->eng, d->now);
 	control_run_timers(d->ctl, d->now);
 	if (d->now >= d->next_watchdog) {
@@ -713,6 +933,8 @@ static void masqd_arm_timer(struct masqd *d)
 		when = d->next_watchdog;
 	if (d->next_status < when)
 		when = d->next_status;
+	if (d->next_fp_poll < when)
+		when = d->next_fp_poll;
 	if (control_next_deadline(d->ctl) < when)
 		when = control_next_deadline(d->ctl);
 	if (when == d->armed)
@@ -758,6 +980,7 @@ static void masqd_dispatch(struct masqd *d, uint32_t tag, uint32_t events)
 			d->st.watch_errors++;
 			log_warn("rtnetlink receive");
 		}
+		masqd_fp_follow_external(d);
 		break;
 	default:
 		break;
@@ -772,6 +995,9 @@ int masqd_run(struct masqd *d)
 		int n;
 
 		masqd_arm_timer(d);
+		/* the loop's element changes before the verdicts: a flow's
+		 * next packet, sent once its answer got through, finds them */
+		(void)fastpath_commit(d->fp);
 		(void)nfqueue_flush(d->nfq);   /* before sleeping */
 		n = epoll_wait(d->epfd, evs, 8, -1);
 		if (n < 0) {
@@ -785,6 +1011,7 @@ int masqd_run(struct masqd *d)
 	}
 	notify_stopping();
 	d->now = mono_ms();
+	masqd_stop_fastpath(d);  /* counters credited before the save */
 	nfqueue_close(d->nfq);   /* last verdicts, then the queue goes */
 	d->nfq = NULL;
 	masqd_save_state(d);

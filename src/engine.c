@@ -183,6 +183,7 @@ const char *engine_event_name(enum engine_event_kind kind)
 		[EV_PRELOADED] = "preloaded",
 		[EV_REMOVED] = "removed",
 		[EV_DROPPED] = "dropped",
+		[EV_LEARNT] = "learnt",
 	};
 
 	return (unsigned)kind < EV_MAX ? names[kind] : "unknown";

@@ -343,8 +343,12 @@ static void new_outbound_spi(struct engine *eng, struct pkt_view *pkt,
 		catch_up_pending(eng, r, now);
 		e = preload_without_out(eng, r, host, now);
 		if (e) {
+			struct engine_event ev;
+
 			index_out(eng, e, spi);
 			pass_outbound(eng, e, pkt, now, out);
+			ev = esp_event(e, EV_LEARNT);
+			engine_emit(eng, &ev);
 			return;
 		}
 		if (!init_allowed(eng, r, host, spi, NULL, now, out)) {
@@ -710,6 +714,48 @@ int engine_del_esp(struct engine *eng, uint32_t remote, uint32_t spi_in)
 		return -1;
 	}
 	esp_remove(eng, e, EV_REMOVED);
+	return 0;
+}
+
+int engine_get_esp(const struct engine *eng, uint32_t remote, uint32_t spi_in,
+		   struct engine_esp_info *info)
+{
+	const struct esp_entry *e = find_in(eng, remote, spi_in);
+
+	if (!e) {
+		errno = ENOENT;
+		return -1;
+	}
+	esp_fill_info(eng, e, info);
+	return 0;
+}
+
+/* Adds n to a 48-bit counter, sticking at its maximum. */
+static void count48_add(uint32_t *lo, uint16_t *hi, uint64_t n)
+{
+	uint64_t v = count48_get(*lo, *hi);
+
+	count48_set(lo, hi, n > COUNT48_MAX - v ? COUNT48_MAX : v + n);
+}
+
+int engine_credit_esp(struct engine *eng, uint32_t remote, uint32_t spi_in,
+		      const struct engine_esp_use *use, uint64_t now)
+{
+	struct esp_entry *e = find_in(eng, remote, spi_in);
+
+	if (!e || !esp_catch_up(eng, e, now)) {
+		errno = ENOENT;
+		return -1;
+	}
+	count48_add(&e->pkts_out_lo, &e->pkts_out_hi, use->pkts_out);
+	count48_add(&e->pkts_in_lo, &e->pkts_in_hi, use->pkts_in);
+	e->bytes_out += use->bytes_out;
+	e->bytes_in += use->bytes_in;
+	if (use->pkts_out || use->pkts_in) {
+		e->base.last_seen = now;
+		dlist_move_front(&e->base.remote->esp_mru, &e->in_remote);
+		rearm(eng, e);
+	}
 	return 0;
 }
 

@@ -422,6 +422,7 @@ const char *log_message_id(enum engine_event_kind kind)
 		[EV_PRELOADED] = "4f09177e66874286aabd70a9bcc866a5",
 		[EV_REMOVED] = "6b88a1d7f41442aa96b2b7e42c1f9602",
 		[EV_DROPPED] = "33f27e0fb9824b2092e988b9b6ba8e96",
+		[EV_LEARNT] = "cbb44a4ec8844704a1517ba56c4843ef",
 	};
 
 	return (unsigned)kind < EV_MAX ? ids[kind] : NULL;
@@ -582,6 +583,7 @@ static const char *esp_sentence(enum engine_event_kind kind)
 		[EV_REFUSED] = "ESP entry of {host} with {peer} refused: limits reached",
 				[EV_PRELOADED] = "ESP mapping preloaded: inbound SPI from {peer} goes to {host}",
 		[EV_REMOVED] = "ESP entry of {host} with {peer} removed",
+		[EV_LEARNT] = "ESP mapping preloaded for {host} with {peer} learnt its outbound SPI",
 	};
 
 	return (unsigned)kind < EV_MAX ? s[kind] : NULL;

@@ -122,6 +122,9 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(c->io.verdict_buffer, 128u << 10);
 	ck_assert_uint_eq(c->io.queue_maxlen, 4096);
 	ck_assert_int_eq(c->io.cpu, -1);
+	ck_assert(c->fastpath.enable == FASTPATH_DEFAULT_ON);
+	ck_assert_uint_eq(c->fastpath.poll_ms, 1000);
+	ck_assert_uint_eq(c->fastpath.admit_rate, 0);
 }
 
 START_TEST(defaults)
@@ -197,6 +200,10 @@ START_TEST(good_full)
 	ck_assert_uint_eq(cfg->io.verdict_buffer, 256u << 10);
 	ck_assert_uint_eq(cfg->io.queue_maxlen, 8192);
 	ck_assert_int_eq(cfg->io.cpu, 1);
+	ck_assert(cfg->fastpath.enable);
+	ck_assert_uint_eq(cfg->fastpath.poll_ms, 250);
+	ck_assert_uint_eq(cfg->fastpath.admit_rate, 20000);
+	ck_assert_uint_eq(cfg->fastpath.admit_burst, 500);
 }
 END_TEST
 

@@ -295,18 +295,42 @@ START_TEST(show_json_from_traffic)
 		"\"spi_out\":\"0x00001000\",\"spi_in\":\"0x00002000\","
 		"\"state\":\"established\",\"pkts_out\":1,\"pkts_in\":1,"
 		"\"bytes_out\":60,\"bytes_in\":60,\"idle\":5,\"ttl\":1795,"
-		"\"age\":6}],\"pending\":[]}\n");
+		"\"age\":6,\"fastpath\":\"-\"}],\"pending\":[]}\n");
 	ck_assert_str_eq(ask("v1 show format=json host=192.168.1.11"),
 		"ok\n{\"version\":1,\"isakmp\":[],\"esp\":[{"
 		"\"remote\":\"198.51.100.20\",\"host\":\"192.168.1.11\","
 		"\"spi_out\":\"0x00003000\",\"spi_in\":null,"
 		"\"state\":\"pending\",\"pkts_out\":1,\"pkts_in\":0,"
 		"\"bytes_out\":60,\"bytes_in\":0,\"idle\":1,\"ttl\":119,"
-		"\"age\":1}],\"pending\":[{\"remote\":\"198.51.100.20\","
+		"\"age\":1,\"fastpath\":\"-\"}],\"pending\":[{\"remote\":\"198.51.100.20\","
 		"\"host\":\"192.168.1.11\",\"spi_out\":\"0x00003000\","
 		"\"since\":1,\"ttl\":119}]}\n");
 	ck_assert_str_eq(ask("v1 show format=json remote=203.0.113.1"),
 		"ok\n{\"version\":1,\"isakmp\":[],\"esp\":[],\"pending\":[]}\n");
+}
+END_TEST
+
+/* The fast path's answer per entry (the daemon's fastpath_offloaded()). */
+static unsigned offloaded_stub(void *ctx, uint32_t remote, uint32_t spi_in)
+{
+	(void)ctx;
+	(void)remote;
+	return spi_in == 0x2000 ? 3u : 0u;
+}
+
+START_TEST(show_says_offloaded)
+{
+	const char *t;
+
+	esp("192.168.1.10", "198.51.100.20", 0x1000, 0);
+	esp("198.51.100.20", "198.51.100.1", 0x2000, 1);
+	env.offloaded = offloaded_stub;
+	ck_assert_ptr_nonnull(strstr(ask("v1 show format=json"),
+				     "\"age\":0,\"fastpath\":\"in+out\"}"));
+	t = ask("v1 show");
+	ck_assert_ptr_nonnull(strstr(t, "TTL    FASTPATH\n"));
+	ck_assert_ptr_nonnull(strstr(t, "1800s  in+out\n"));
+	env.offloaded = NULL;
 }
 END_TEST
 
@@ -756,6 +780,7 @@ static Suite *ctlproto_suite(void)
 	tcase_add_test(tc, json_escapes);
 	tcase_add_test(tc, ping_and_reload);
 	tcase_add_test(tc, show_json_from_traffic);
+	tcase_add_test(tc, show_says_offloaded);
 	tcase_add_test(tc, show_isakmp_json_and_table);
 	tcase_add_test(tc, add_del_flush);
 	tcase_add_test(tc, stats_shapes);

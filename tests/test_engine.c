@@ -3,6 +3,7 @@
  * drives the engine with packets built by tests/pktbuild.c and checks the
  * verdict, the rewritten addresses and checksums, and the logged decisions.
  */
+#include <errno.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,6 +568,42 @@ START_TEST(traffic_refreshes_the_lifetime)
 }
 END_TEST
 
+/* The kernel fast path's use, credited: counters grow, the lifetime is
+ * renewed from the credit's time, an entry past its lifetime goes. */
+START_TEST(credited_use_keeps_the_entry_alive)
+{
+	uint64_t life = cfg.esp_lifetime_ms;
+	struct engine_esp_use use = { .pkts_out = 5, .bytes_out = 500,
+				      .pkts_in = 7, .bytes_in = 700 };
+	struct engine_esp_use idle = { 0 };
+	struct engine_esp_info info;
+
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	ck_assert_int_eq(engine_credit_esp(eng, REMOTE, 0x2000, &use,
+					   life - 1), 0);
+	engine_run_timers(eng, life + 10);
+	ck_assert_int_eq(engine_get_esp(eng, REMOTE, 0x2000, &info), 0);
+	ck_assert_uint_eq(info.pkts_out, 6);
+	ck_assert_uint_eq(info.pkts_in, 8);
+	ck_assert_uint_eq(info.bytes_in - 700, info.bytes_out - 500);
+	ck_assert_uint_eq(info.last_seen, life - 1);
+	ck_assert_uint_eq(info.expires, 2 * life - 1);
+	/* no use: nothing renewed */
+	ck_assert_int_eq(engine_credit_esp(eng, REMOTE, 0x2000, &idle,
+					   2 * life - 2), 0);
+	ck_assert_int_eq(engine_get_esp(eng, REMOTE, 0x2000, &info), 0);
+	ck_assert_uint_eq(info.last_seen, life - 1);
+	/* too late: the entry expires instead */
+	errno = 0;
+	ck_assert_int_eq(engine_credit_esp(eng, REMOTE, 0x2000, &use,
+					   2 * life - 1), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_uint_eq(count_events(EV_EXPIRED), 1);
+	ck_assert_int_eq(engine_get_esp(eng, REMOTE, 0x2000, &info), -1);
+	ck_assert_int_eq(engine_credit_esp(eng, REMOTE, 0x9999, &use, 0), -1);
+}
+END_TEST
+
 START_TEST(next_timer_tracks_the_earliest_deadline)
 {
 	ck_assert_uint_eq(engine_next_timer(eng), UINT64_MAX);
@@ -957,6 +994,11 @@ START_TEST(preload_routes_without_guessing)
 	/* A's first outbound under a new out-SPI joins the preload */
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 5);
 	ck_assert_uint_eq(count_events(EV_CREATED), 2);   /* the two ISAKMP */
+	/* ... and says so: the fast path offloads the outbound side now */
+	ck_assert_uint_eq(count_events(EV_LEARNT), 1);
+	ck_assert_uint_eq(last_event(EV_LEARNT)->ev.spi_out, 0x1000);
+	ck_assert_uint_eq(last_event(EV_LEARNT)->ev.spi_in, 0x3000);
+	ck_assert_uint_eq(last_event(EV_LEARNT)->ev.host, LAN_A);
 	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
 	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
 }
@@ -1257,6 +1299,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(esp, inbound_to_another_address_is_not_ours);
 	tcase_add_test(esp, esp_entry_expires_at_exactly_its_lifetime);
 	tcase_add_test(esp, traffic_refreshes_the_lifetime);
+	tcase_add_test(esp, credited_use_keeps_the_entry_alive);
 	tcase_add_test(esp, next_timer_tracks_the_earliest_deadline);
 	suite_add_tcase(suite, esp);
 

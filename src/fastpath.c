@@ -1,0 +1,1215 @@
+/*
+ * The kernel fast path (fastpath.h): the daemon's nftables table, its
+ * rules and the elements that mirror established ESP entries, spoken over
+ * nf_tables netlink with libnftnl and libmnl. Changes are queued as
+ * operations and sent as batched transactions from the loop; a failed
+ * transaction (an element the kernel already timed out, say) is replayed
+ * one operation at a time so one stale element cannot hold up the rest.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "fastpath.h"
+#include "log.h"
+
+#define SET_OUT "out"
+#define MAP_IN "in"
+#define CHAIN_PRE "prerouting"
+#define CHAIN_POST "postrouting"
+#define OBJ_ADMIT "admit"               /* limit object */
+#define OBJ_ADMIT_DROP "admit_dropped"  /* counter object */
+
+#define BATCH_BYTES (4u << 20)          /* one transaction's buffer */
+#define MSG_ELEMS 256                   /* elements per netlink message */
+#define MSG_MAX (64u << 10)             /* room kept for one message */
+#define RECV_BYTES 32768                /* one read of answers or a dump */
+#define IPPROTO_ESP_NUM 50
+#define IPPROTO_UDP_NUM 17
+#define IKE_PORT 500
+
+/* Key types as nft numbers its datatypes (a concatenation shifts each
+ * part by 6 bits), so that `nft list` can print our sets. An SPI is typed
+ * as an IPv4 address: 4 bytes in network order that nft can sort and
+ * print (as a dotted quad, 0x2b000003 as 43.0.0.3); its plain integer type
+ * has no size without the typeof annotations nft writes itself. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_SPI NFT_TYPE_IPADDR
+#define NFT_TYPE_BITS 6
+
+/* One offloaded association. */
+struct fp_item {
+	struct fp_item *next_in, *next_out;   /* hash chains */
+	uint32_t remote, host, spi_out, spi_in;
+	bool out_on;                          /* out element installed */
+	bool seen;                            /* in the current poll's dump */
+	uint64_t k_pkts[2], k_bytes[2];       /* kernel counters: [0] out,
+					       * [1] in, at the last poll */
+	uint64_t d_pkts[2], d_bytes[2];       /* this poll's increase */
+};
+
+enum fp_op_kind { OP_ADD_IN, OP_ADD_OUT, OP_DEL_IN, OP_DEL_OUT };
+
+struct fp_op {
+	uint8_t kind;
+	uint32_t remote, host, spi;           /* spi: in- or out-SPI */
+	uint64_t life_ms, remain_ms;
+};
+
+struct fastpath {
+	struct mnl_socket *nl;
+	uint32_t portid, seq;
+	struct fp_item **by_in, **by_out;
+	size_t mask, n;
+	struct fp_op *ops;
+	size_t n_ops, cap_ops;
+	char *buf;                             /* BATCH_BYTES */
+	size_t len;                            /* bytes built in buf */
+	bool admit_on;                         /* the limit object exists */
+	struct fastpath_stats st;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- the association table -------------------------------------------- */
+
+static size_t key_hash(uint32_t remote, uint32_t spi)
+{
+	uint64_t k = ((uint64_t)remote << 32 | spi) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(k >> 32);
+}
+
+static struct fp_item **slot_in(const struct fastpath *fp, uint32_t remote,
+				uint32_t spi)
+{
+	return &fp->by_in[key_hash(remote, spi) & fp->mask];
+}
+
+static struct fp_item **slot_out(const struct fastpath *fp, uint32_t remote,
+				 uint32_t spi)
+{
+	return &fp->by_out[key_hash(remote, spi) & fp->mask];
+}
+
+static struct fp_item *find_in(const struct fastpath *fp, uint32_t remote,
+			       uint32_t spi)
+{
+	struct fp_item *it = *slot_in(fp, remote, spi);
+
+	while (it && !(it->remote == remote && it->spi_in == spi))
+		it = it->next_in;
+	return it;
+}
+
+static struct fp_item *find_out(const struct fastpath *fp, uint32_t remote,
+				uint32_t spi)
+{
+	struct fp_item *it = *slot_out(fp, remote, spi);
+
+	while (it && !(it->remote == remote && it->spi_out == spi))
+		it = it->next_out;
+	return it;
+}
+
+static void link_out(struct fastpath *fp, struct fp_item *it)
+{
+	struct fp_item **s = slot_out(fp, it->remote, it->spi_out);
+
+	it->next_out = *s;
+	*s = it;
+}
+
+static void unlink_out(struct fastpath *fp, struct fp_item *it)
+{
+	struct fp_item **s = slot_out(fp, it->remote, it->spi_out);
+
+	while (*s && *s != it)
+		s = &(*s)->next_out;
+	if (*s)
+		*s = it->next_out;
+}
+
+static void unlink_in(struct fastpath *fp, struct fp_item *it)
+{
+	struct fp_item **s = slot_in(fp, it->remote, it->spi_in);
+
+	while (*s && *s != it)
+		s = &(*s)->next_in;
+	if (*s)
+		*s = it->next_in;
+}
+
+/* Doubles the buckets when the table is fuller than one per bucket.
+ * A failed resize keeps the old (longer chains, still correct). */
+static void maybe_grow(struct fastpath *fp)
+{
+	size_t n = (fp->mask + 1) * 2;
+	struct fp_item **in, **out;
+
+	if (fp->n <= fp->mask + 1)
+		return;
+	in = calloc(n, sizeof(*in));
+	out = calloc(n, sizeof(*out));
+	if (!in || !out) {
+		free(in);
+		free(out);
+		return;
+	}
+	for (size_t b = 0; b <= fp->mask; b++) {
+		struct fp_item *it = fp->by_in[b], *next;
+
+		for (; it; it = next) {
+			size_t h = key_hash(it->remote, it->spi_in) & (n - 1);
+
+			next = it->next_in;
+			it->next_in = in[h];
+			in[h] = it;
+		}
+		for (it = fp->by_out[b]; it; it = next) {
+			size_t h = key_hash(it->remote, it->spi_out) & (n - 1);
+
+			next = it->next_out;
+			it->next_out = out[h];
+			out[h] = it;
+		}
+	}
+	free(fp->by_in);
+	free(fp->by_out);
+	fp->by_in = in;
+	fp->by_out = out;
+	fp->mask = n - 1;
+}
+
+/* ---- operations, batches, transactions --------------------------------- */
+
+static int push_op(struct fastpath *fp, enum fp_op_kind kind, uint32_t remote,
+		   uint32_t host, uint32_t spi, uint64_t life_ms,
+		   uint64_t remain_ms)
+{
+	if (fp->n_ops == fp->cap_ops) {
+		size_t nc = fp->cap_ops ? fp->cap_ops * 2 : 256;
+		struct fp_op *a = realloc(fp->ops, nc * sizeof(*a));
+
+		if (!a)
+			return -1;
+		fp->ops = a;
+		fp->cap_ops = nc;
+	}
+	fp->ops[fp->n_ops++] = (struct fp_op){
+		.kind = (uint8_t)kind, .remote = remote, .host = host,
+		.spi = spi, .life_ms = life_ms, .remain_ms = remain_ms,
+	};
+	return 0;
+}
+
+static struct nlmsghdr *msg_begin(struct fastpath *fp, uint16_t type,
+				  uint16_t flags)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(fp->buf + fp->len, type,
+						     NFPROTO_IPV4, flags,
+						     fp->seq++);
+
+	return nlh;
+}
+
+static void msg_end(struct fastpath *fp, struct nlmsghdr *nlh)
+{
+	fp->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void batch_begin(struct fastpath *fp)
+{
+	fp->len = 0;
+	nftnl_batch_begin(fp->buf, fp->seq++);
+	fp->len += NLMSG_ALIGN(((struct nlmsghdr *)(void *)fp->buf)->nlmsg_len);
+}
+
+static void batch_end(struct fastpath *fp)
+{
+	struct nlmsghdr *nlh = (void *)(fp->buf + fp->len);
+
+	nftnl_batch_end(fp->buf + fp->len, fp->seq++);
+	fp->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+/* Reads what the kernel answered to a transaction without waiting: it
+ * processes a batch inside sendmsg(), so every error is queued by now.
+ * Returns 0, or the first error's errno. */
+static int read_errors(struct fastpath *fp)
+{
+	char rbuf[RECV_BYTES];
+	int first = 0;
+	ssize_t n;
+
+	while ((n = recv(mnl_socket_get_fd(fp->nl), rbuf, sizeof(rbuf),
+			 MSG_DONTWAIT)) > 0) {
+		const struct nlmsghdr *nlh = (const void *)rbuf;
+		int left = (int)n;
+
+		for (; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
+			const struct nlmsgerr *e;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			e = mnl_nlmsg_get_payload(nlh);
+			if (e->error != 0 && first == 0)
+				first = -e->error;
+		}
+	}
+	return first;
+}
+
+/* Sends the transaction in buf. Returns 0, or -1 with errno (the kernel's
+ * answer). */
+static int batch_send(struct fastpath *fp)
+{
+	uint64_t t0 = now_us();
+	int err;
+
+	(void)read_errors(fp);   /* nothing stale may be taken for ours */
+	if (mnl_socket_sendto(fp->nl, fp->buf, fp->len) < 0)
+		return -1;
+	fp->st.commits++;
+	err = read_errors(fp);
+	fp->st.last_commit_us = now_us() - t0;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* One element of set `set` for op. */
+static struct nftnl_set_elem *op_elem(const struct fp_op *op)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	uint32_t key[3], data;
+
+	if (!e)
+		return NULL;
+	if (op->kind == OP_ADD_IN || op->kind == OP_DEL_IN) {
+		key[0] = htonl(op->remote);
+		key[1] = htonl(op->spi);
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, 8);
+		if (op->kind == OP_ADD_IN) {
+			data = htonl(op->host);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &data, 4);
+		}
+	} else {
+		key[0] = htonl(op->host);
+		key[1] = htonl(op->remote);
+		key[2] = htonl(op->spi);
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, 12);
+	}
+	if (op->kind == OP_ADD_IN || op->kind == OP_ADD_OUT) {
+		uint64_t life = op->life_ms ? op->life_ms : 1;
+		uint64_t remain = op->remain_ms ? op->remain_ms : 1;
+
+		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, life);
+		/* the kernel takes an expiration up to the timeout; renewing
+		 * an element's expiration needs Linux 6.10 (older kernels keep
+		 * the first one, and the poll puts back what they drop) */
+		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION,
+				       remain < life ? remain : life);
+	}
+	return e;
+}
+
+static const char *op_set(const struct fp_op *op)
+{
+	return op->kind == OP_ADD_IN || op->kind == OP_DEL_IN ? MAP_IN
+							       : SET_OUT;
+}
+
+static bool op_is_add(const struct fp_op *op)
+{
+	return op->kind == OP_ADD_IN || op->kind == OP_ADD_OUT;
+}
+
+/* Appends ops[i..j) (same set, same add/delete) as one message. */
+static int build_elems(struct fastpath *fp, const struct fp_op *ops,
+		       size_t n)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	bool add = op_is_add(&ops[0]);
+
+	if (!s)
+		return -1;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, FASTPATH_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, op_set(&ops[0]));
+	for (size_t i = 0; i < n; i++) {
+		struct nftnl_set_elem *e = op_elem(&ops[i]);
+
+		if (!e) {
+			nftnl_set_free(s);
+			return -1;
+		}
+		nftnl_set_elem_add(s, e);
+	}
+	nlh = msg_begin(fp, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			add ? NLM_F_CREATE : 0);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	msg_end(fp, nlh);
+	nftnl_set_free(s);
+	return 0;
+}
+
+static bool same_group(const struct fp_op *a, const struct fp_op *b)
+{
+	return a->kind == b->kind;
+}
+
+/* Sends ops[0..n) as transactions of at most BATCH_BYTES, consecutive ops
+ * of one kind grouped per message. Returns 0, or -1 when a transaction
+ * failed (*failed_from: the index its ops start at). */
+static int send_ops(struct fastpath *fp, const struct fp_op *ops, size_t n,
+		    size_t *failed_from, size_t *failed_to)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+
+		batch_begin(fp);
+		while (i < n && fp->len + MSG_MAX < BATCH_BYTES) {
+			size_t j = i + 1;
+
+			while (j < n && j - i < MSG_ELEMS &&
+			       same_group(&ops[i], &ops[j]))
+				j++;
+			if (build_elems(fp, ops + i, j - i) < 0)
+				return -1;
+			i = j;
+		}
+		batch_end(fp);
+		if (batch_send(fp) < 0) {
+			*failed_from = start;
+			*failed_to = i;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A transaction failed: each of its ops alone. A delete of what the kernel
+ * no longer has is not an error; an add over an element with other data
+ * deletes it first. Returns the number still failing. */
+static size_t replay_ops(struct fastpath *fp, const struct fp_op *ops,
+			 size_t n)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t f, t;
+
+		if (send_ops(fp, ops + i, 1, &f, &t) == 0)
+			continue;
+		if (!op_is_add(&ops[i]) && errno == ENOENT)
+			continue;
+		if (op_is_add(&ops[i]) && errno == EEXIST) {
+			struct fp_op pair[2] = { ops[i], ops[i] };
+
+			pair[0].kind = ops[i].kind == OP_ADD_IN ? OP_DEL_IN
+								: OP_DEL_OUT;
+			batch_begin(fp);
+			if (build_elems(fp, &pair[0], 1) == 0 &&
+			    build_elems(fp, &pair[1], 1) == 0) {
+				batch_end(fp);
+				if (batch_send(fp) == 0)
+					continue;
+			}
+		}
+		bad++;
+	}
+	return bad;
+}
+
+int fastpath_commit(struct fastpath *fp)
+{
+	size_t done = 0, bad = 0;
+
+	if (!fp || fp->n_ops == 0)
+		return 0;
+	while (done < fp->n_ops) {
+		size_t f = 0, t = 0;
+
+		if (send_ops(fp, fp->ops + done, fp->n_ops - done, &f, &t) ==
+		    0)
+			break;
+		bad += replay_ops(fp, fp->ops + done + f, t - f);
+		done += t;
+	}
+	fp->n_ops = 0;
+	if (bad) {
+		fp->st.errors += bad;
+		log_msg(LOG_LEVEL_WARNING, "fastpath: the kernel refused %zu "
+			"element change%s (those flows stay on the queue)",
+			bad, bad == 1 ? "" : "s");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- table, sets, chains, rules ---------------------------------------- */
+
+static void put_table(struct fastpath *fp, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, FASTPATH_TABLE);
+	nlh = msg_begin(fp, type, flags);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	msg_end(fp, nlh);
+	nftnl_table_free(t);
+}
+
+static void put_set(struct fastpath *fp, const char *name, uint32_t id,
+		    bool map)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_expr *ctr = nftnl_expr_alloc("counter");
+	struct nlmsghdr *nlh;
+	uint32_t t = NFT_TYPE_IPADDR;
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, FASTPATH_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT |
+			  (map ? NFT_SET_MAP : 0));
+	if (map) {
+		/* remote . in-SPI : host */
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  t << NFT_TYPE_BITS | NFT_TYPE_SPI);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 8);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_TYPE_IPADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 4);
+	} else {
+		/* host . remote . out-SPI */
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  (t << NFT_TYPE_BITS | t) << NFT_TYPE_BITS |
+				  NFT_TYPE_SPI);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 12);
+	}
+	/* every element gets its own packet and byte counter */
+	nftnl_set_add_expr(s, ctr);
+	nlh = msg_begin(fp, NFT_MSG_NEWSET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	msg_end(fp, nlh);
+	nftnl_set_free(s);
+}
+
+static void put_chain(struct fastpath *fp, const char *name, uint32_t hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, FASTPATH_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, FASTPATH_PRIORITY);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = msg_begin(fp, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	msg_end(fp, nlh);
+	nftnl_chain_free(c);
+}
+
+/* The admission objects: a shared limit (rate over: it matches the
+ * excess), only while admission is on (the kernel refuses rate 0), and the
+ * counter of what it dropped. A limit cannot be changed in place: it is
+ * deleted and made again (its rules were flushed before, in the same
+ * transaction). NEWOBJ of an existing counter keeps it and its values. */
+static void put_admit_objs(struct fastpath *fp, const struct fastpath_admit *a)
+{
+	struct nftnl_obj *lim = nftnl_obj_alloc(), *ctr = nftnl_obj_alloc();
+	unsigned burst = a->burst ? a->burst : (a->rate / 10 ? a->rate / 10
+							      : 1);
+	struct nlmsghdr *nlh;
+
+	nftnl_obj_set_str(lim, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
+	nftnl_obj_set_str(lim, NFTNL_OBJ_NAME, OBJ_ADMIT);
+	nftnl_obj_set_u32(lim, NFTNL_OBJ_TYPE, NFT_OBJECT_LIMIT);
+	if (fp->admit_on) {
+		nlh = msg_begin(fp, NFT_MSG_DELOBJ, 0);
+		nftnl_obj_nlmsg_build_payload(nlh, lim);
+		msg_end(fp, nlh);
+	}
+	if (a->rate) {
+		nftnl_obj_set_u64(lim, NFTNL_OBJ_LIMIT_RATE, a->rate);
+		nftnl_obj_set_u64(lim, NFTNL_OBJ_LIMIT_UNIT, 1);
+		nftnl_obj_set_u32(lim, NFTNL_OBJ_LIMIT_BURST, burst);
+		nftnl_obj_set_u32(lim, NFTNL_OBJ_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_obj_set_u32(lim, NFTNL_OBJ_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+		nlh = msg_begin(fp, NFT_MSG_NEWOBJ, NLM_F_CREATE);
+		nftnl_obj_nlmsg_build_payload(nlh, lim);
+		msg_end(fp, nlh);
+	}
+	nftnl_obj_set_str(ctr, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
+	nftnl_obj_set_str(ctr, NFTNL_OBJ_NAME, OBJ_ADMIT_DROP);
+	nftnl_obj_set_u32(ctr, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = msg_begin(fp, NFT_MSG_NEWOBJ, NLM_F_CREATE);
+	nftnl_obj_nlmsg_build_payload(nlh, ctr);
+	msg_end(fp, nlh);
+	nftnl_obj_free(lim);
+	nftnl_obj_free(ctr);
+}
+
+/* Expression helpers: each adds one expression to r. */
+static void x_load(struct nftnl_rule *r, uint32_t base, uint32_t off,
+		   uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void x_cmp_eq(struct nftnl_rule *r, uint32_t sreg, const void *data,
+		     uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* ip protocol == proto */
+static void x_proto(struct nftnl_rule *r, uint8_t proto)
+{
+	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 9, 1, NFT_REG_1);
+	x_cmp_eq(r, NFT_REG_1, &proto, 1);
+}
+
+/* ip daddr == ext (network order) */
+static void x_daddr_is(struct nftnl_rule *r, uint32_t ext_be)
+{
+	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1);
+	x_cmp_eq(r, NFT_REG_1, &ext_be, 4);
+}
+
+static void x_lookup(struct nftnl_rule *r, const char *set, uint32_t id,
+		     bool map)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	if (map)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* Writes reg 1 (4 bytes) at network header offset off, fixing the IP
+ * header checksum (ESP carries no checksum of its own). */
+static void x_write(struct nftnl_rule *r, uint32_t off)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE,
+			   NFT_PAYLOAD_NETWORK_HEADER);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_TYPE,
+			   NFT_PAYLOAD_CSUM_INET);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_OFFSET, 10);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void x_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void x_objref(struct nftnl_rule *r, uint32_t type, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, type);
+	nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	nftnl_rule_add_expr(r, e);
+}
+
+static struct nftnl_rule *rule_new(const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, FASTPATH_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+	return r;
+}
+
+static void rule_put(struct fastpath *fp, struct nftnl_rule *r)
+{
+	struct nlmsghdr *nlh = msg_begin(fp, NFT_MSG_NEWRULE,
+					 NLM_F_CREATE | NLM_F_APPEND);
+
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	msg_end(fp, nlh);
+	nftnl_rule_free(r);
+}
+
+/* Deletes every rule of chain (the message names no rule). */
+static void chain_flush(struct fastpath *fp, const char *chain)
+{
+	struct nftnl_rule *r = rule_new(chain);
+	struct nlmsghdr *nlh = msg_begin(fp, NFT_MSG_DELRULE, 0);
+
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	msg_end(fp, nlh);
+	nftnl_rule_free(r);
+}
+
+/*
+ * prerouting:
+ *   ip protocol esp ip daddr EXT ip daddr set ip saddr . esp spi map @in accept
+ *   [admission] ip protocol esp ip daddr EXT limit name admit counter name admit_dropped drop
+ *   [admission] ip protocol udp ip daddr EXT udp dport 500 limit ... drop
+ * postrouting:
+ *   ip protocol esp ip saddr . ip daddr . esp spi @out ip saddr set EXT accept
+ * The set lookups load the key into registers 1, 9 and 10 (4-byte parts of
+ * one concatenation), as nft itself does.
+ */
+static void put_rules(struct fastpath *fp, uint32_t ext,
+		      const struct fastpath_admit *a)
+{
+	uint32_t ext_be = htonl(ext);
+	uint16_t ike = htons(IKE_PORT);
+	struct nftnl_rule *r;
+	struct nftnl_expr *imm;
+
+	if (ext == 0)
+		return;   /* nothing to rewrite to: everything is queued */
+	r = rule_new(CHAIN_PRE);
+	x_proto(r, IPPROTO_ESP_NUM);
+	x_daddr_is(r, ext_be);
+	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+	x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG32_01);
+	x_lookup(r, MAP_IN, 2, true);
+	x_write(r, 16);
+	x_verdict(r, NF_ACCEPT);
+	rule_put(fp, r);
+	if (a->rate) {
+		r = rule_new(CHAIN_PRE);
+		x_proto(r, IPPROTO_ESP_NUM);
+		x_daddr_is(r, ext_be);
+		x_objref(r, NFT_OBJECT_LIMIT, OBJ_ADMIT);
+		x_objref(r, NFT_OBJECT_COUNTER, OBJ_ADMIT_DROP);
+		x_verdict(r, NF_DROP);
+		rule_put(fp, r);
+		r = rule_new(CHAIN_PRE);
+		x_proto(r, IPPROTO_UDP_NUM);
+		x_daddr_is(r, ext_be);
+		x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		x_cmp_eq(r, NFT_REG_1, &ike, 2);
+		x_objref(r, NFT_OBJECT_LIMIT, OBJ_ADMIT);
+		x_objref(r, NFT_OBJECT_COUNTER, OBJ_ADMIT_DROP);
+		x_verdict(r, NF_DROP);
+		rule_put(fp, r);
+	}
+	r = rule_new(CHAIN_POST);
+	x_proto(r, IPPROTO_ESP_NUM);
+	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01);
+	x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG32_02);
+	x_lookup(r, SET_OUT, 1, false);
+	imm = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, &ext_be, 4);
+	nftnl_rule_add_expr(r, imm);
+	x_write(r, 12);
+	x_verdict(r, NF_ACCEPT);
+	rule_put(fp, r);
+}
+
+int fastpath_set_rules(struct fastpath *fp, uint32_t ext,
+		       const struct fastpath_admit *a)
+{
+	batch_begin(fp);
+	chain_flush(fp, CHAIN_PRE);
+	chain_flush(fp, CHAIN_POST);
+	put_admit_objs(fp, a);
+	put_rules(fp, ext, a);
+	batch_end(fp);
+	if (batch_send(fp) < 0) {
+		log_warn("fastpath: cannot load the rules of table ip "
+			 FASTPATH_TABLE);
+		fp->st.errors++;
+		return -1;
+	}
+	fp->admit_on = a->rate != 0;
+	return 0;
+}
+
+/* table ip ipsec_masqd_fast afresh: created (if missing), deleted with
+ * whatever an earlier run left in it, created again with our sets, chains
+ * and rules, in one transaction. */
+static int create_table(struct fastpath *fp, uint32_t ext,
+			const struct fastpath_admit *a)
+{
+	batch_begin(fp);
+	put_table(fp, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_table(fp, NFT_MSG_DELTABLE, 0);
+	put_table(fp, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_set(fp, SET_OUT, 1, false);
+	put_set(fp, MAP_IN, 2, true);
+	put_chain(fp, CHAIN_PRE, NF_INET_PRE_ROUTING);
+	put_chain(fp, CHAIN_POST, NF_INET_POST_ROUTING);
+	fp->admit_on = false;   /* the fresh table has none */
+	put_admit_objs(fp, a);
+	put_rules(fp, ext, a);
+	batch_end(fp);
+	if (batch_send(fp) < 0)
+		return -1;
+	fp->admit_on = a->rate != 0;
+	return 0;
+}
+
+struct fastpath *fastpath_open(uint32_t ext, const struct fastpath_admit *a)
+{
+	struct fastpath *fp = calloc(1, sizeof(*fp));
+	int sndbuf = (int)BATCH_BYTES * 2;
+
+	if (!fp)
+		return NULL;
+	fp->mask = 255;
+	fp->by_in = calloc(fp->mask + 1, sizeof(*fp->by_in));
+	fp->by_out = calloc(fp->mask + 1, sizeof(*fp->by_out));
+	fp->buf = malloc(BATCH_BYTES);
+	fp->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!fp->by_in || !fp->by_out || !fp->buf || !fp->nl ||
+	    mnl_socket_bind(fp->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		log_warn("fastpath: nf_tables netlink socket");
+		goto fail;
+	}
+	/* a transaction of BATCH_BYTES must fit the send buffer; force it
+	 * past wmem_max (we hold CAP_NET_ADMIN) */
+	if (setsockopt(mnl_socket_get_fd(fp->nl), SOL_SOCKET, SO_SNDBUFFORCE,
+		       &sndbuf, sizeof(sndbuf)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(fp->nl), SOL_SOCKET,
+				 SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	fp->portid = mnl_socket_get_portid(fp->nl);
+	fp->seq = (uint32_t)time(NULL);
+	if (create_table(fp, ext, a) < 0) {
+		log_warn("fastpath: cannot create table ip " FASTPATH_TABLE);
+		goto fail;
+	}
+	return fp;
+fail:
+	fastpath_close(fp, false);
+	return NULL;
+}
+
+static void free_items(struct fastpath *fp)
+{
+	for (size_t b = 0; fp->by_in && b <= fp->mask; b++) {
+		struct fp_item *it = fp->by_in[b], *next;
+
+		for (; it; it = next) {
+			next = it->next_in;
+			free(it);
+		}
+	}
+}
+
+void fastpath_close(struct fastpath *fp, bool remove_table)
+{
+	if (!fp)
+		return;
+	if (remove_table && fp->nl) {
+		batch_begin(fp);
+		put_table(fp, NFT_MSG_DELTABLE, 0);
+		batch_end(fp);
+		if (batch_send(fp) < 0)
+			log_warn("fastpath: cannot delete table ip "
+				 FASTPATH_TABLE);
+	}
+	if (fp->nl)
+		mnl_socket_close(fp->nl);
+	free_items(fp);
+	free(fp->by_in);
+	free(fp->by_out);
+	free(fp->ops);
+	free(fp->buf);
+	free(fp);
+}
+
+/* ---- associations -------------------------------------------------------- */
+
+/* Queues the removal of it's elements and frees it. */
+static void drop_item(struct fastpath *fp, struct fp_item *it)
+{
+	(void)push_op(fp, OP_DEL_IN, it->remote, it->host, it->spi_in, 0, 0);
+	if (it->out_on) {
+		(void)push_op(fp, OP_DEL_OUT, it->remote, it->host,
+			      it->spi_out, 0, 0);
+		unlink_out(fp, it);
+	}
+	unlink_in(fp, it);
+	fp->n--;
+	fp->st.entries = fp->n;
+	fp->st.removed++;
+	free(it);
+}
+
+static int queue_adds(struct fastpath *fp, const struct fp_item *it,
+		      uint64_t life_ms, uint64_t remain_ms)
+{
+	if (push_op(fp, OP_ADD_IN, it->remote, it->host, it->spi_in, life_ms,
+		    remain_ms) < 0)
+		return -1;
+	if (it->out_on && push_op(fp, OP_ADD_OUT, it->remote, it->host,
+				  it->spi_out, life_ms, remain_ms) < 0)
+		return -1;
+	return 0;
+}
+
+int fastpath_offload(struct fastpath *fp, uint32_t remote, uint32_t host,
+		     uint32_t spi_out, uint32_t spi_in, uint64_t life_ms,
+		     uint64_t remain_ms)
+{
+	struct fp_item *it = find_in(fp, remote, spi_in);
+	struct fp_item *other = spi_out ? find_out(fp, remote, spi_out)
+					: NULL;
+
+	/* what was offloaded under either SPI for another association */
+	if (other && other != it)
+		drop_item(fp, other);
+	if (it && it->host != host) {
+		drop_item(fp, it);
+		it = NULL;
+	}
+	if (it && it->out_on && it->spi_out != spi_out) {
+		(void)push_op(fp, OP_DEL_OUT, it->remote, it->host,
+			      it->spi_out, 0, 0);
+		unlink_out(fp, it);
+		it->out_on = false;
+	}
+	if (!it) {
+		it = calloc(1, sizeof(*it));
+		if (!it)
+			return -1;
+		it->remote = remote;
+		it->host = host;
+		it->spi_in = spi_in;
+		{
+			struct fp_item **s = slot_in(fp, remote, spi_in);
+
+			it->next_in = *s;
+			*s = it;
+		}
+		fp->n++;
+		fp->st.entries = fp->n;
+	}
+	if (spi_out && !it->out_on) {
+		it->spi_out = spi_out;
+		it->out_on = true;
+		memset(it->k_pkts, 0, sizeof(it->k_pkts));
+		memset(it->k_bytes, 0, sizeof(it->k_bytes));
+		link_out(fp, it);
+	}
+	fp->st.installed++;
+	maybe_grow(fp);
+	return queue_adds(fp, it, life_ms, remain_ms);
+}
+
+void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in)
+{
+	struct fp_item *it = find_in(fp, remote, spi_in);
+
+	if (it)
+		drop_item(fp, it);
+}
+
+unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
+			    uint32_t spi_in)
+{
+	const struct fp_item *it = fp ? find_in(fp, remote, spi_in) : NULL;
+
+	if (!it)
+		return 0;
+	return FASTPATH_IN | (it->out_on ? FASTPATH_OUT : 0);
+}
+
+const struct fastpath_stats *fastpath_get_stats(const struct fastpath *fp)
+{
+	return &fp->st;
+}
+
+/* ---- reading the kernel's counters -------------------------------------- */
+
+struct dump {
+	struct fastpath *fp;
+	bool in;                    /* the map (else the out set) */
+	uint64_t pkts, bytes;       /* one element's counter */
+};
+
+static int elem_counter(struct nftnl_expr *e, void *data)
+{
+	struct dump *d = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (name && strcmp(name, "counter") == 0) {
+		d->pkts = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		d->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	}
+	return 0;
+}
+
+/* One dumped element: its item's counter increase. */
+static int dump_elem(struct nftnl_set_elem *e, void *data)
+{
+	struct dump *d = data;
+	const uint32_t *key;
+	struct fp_item *it;
+	uint32_t klen = 0;
+	int dir = d->in ? 1 : 0;
+
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	if (!key || klen != (d->in ? 8u : 12u))
+		return 0;
+	if (d->in)
+		it = find_in(d->fp, ntohl(key[0]), ntohl(key[1]));
+	else
+		it = find_out(d->fp, ntohl(key[1]), ntohl(key[2]));
+	if (!it || (!d->in && (!it->out_on || it->host != ntohl(key[0]))))
+		return 0;
+	d->pkts = d->bytes = 0;
+	nftnl_set_elem_expr_foreach(e, elem_counter, d);
+	/* a counter below the last reading belongs to an element created
+	 * again since: all of it is new */
+	it->d_pkts[dir] = d->pkts >= it->k_pkts[dir] ? d->pkts -
+						       it->k_pkts[dir]
+						     : d->pkts;
+	it->d_bytes[dir] = d->bytes >= it->k_bytes[dir] ? d->bytes -
+							  it->k_bytes[dir]
+							: d->bytes;
+	it->k_pkts[dir] = d->pkts;
+	it->k_bytes[dir] = d->bytes;
+	if (d->in)
+		it->seen = true;
+	return 0;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
+		nftnl_set_elem_foreach(s, dump_elem, data);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* Runs one dump request (built at fp->buf) through cb. Returns 0/-1. */
+static int run_dump(struct fastpath *fp, struct nlmsghdr *nlh,
+		    mnl_cb_t cb, void *data)
+{
+	char rbuf[RECV_BYTES];
+	uint32_t seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int r;
+
+	(void)read_errors(fp);
+	if (mnl_socket_sendto(fp->nl, nlh, nlh->nlmsg_len) < 0)
+		return -1;
+	do {
+		n = mnl_socket_recvfrom(fp->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -1;
+		r = mnl_cb_run(rbuf, (size_t)n, seq, fp->portid, cb, data);
+	} while (r > MNL_CB_STOP);
+	return r < 0 ? -1 : 0;
+}
+
+static int dump_set(struct fastpath *fp, const char *name, bool in)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct dump d = { .fp = fp, .in = in };
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!s)
+		return -1;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, FASTPATH_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	fp->len = 0;
+	nlh = msg_begin(fp, NFT_MSG_GETSETELEM, NLM_F_DUMP | NLM_F_ACK);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	r = run_dump(fp, nlh, dump_cb, &d);
+	return r;
+}
+
+static int obj_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct fastpath *fp = data;
+	struct nftnl_obj *o = nftnl_obj_alloc();
+
+	if (!o)
+		return MNL_CB_ERROR;
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0) {
+		fp->st.admit_dropped = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+		fp->st.admit_dropped_bytes =
+			nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+	}
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+/* The admission counter into the stats. Returns 0 or -1. */
+static int read_admit(struct fastpath *fp)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!o)
+		return -1;
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, OBJ_ADMIT_DROP);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	fp->len = 0;
+	nlh = msg_begin(fp, NFT_MSG_GETOBJ, NLM_F_ACK);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	return run_dump(fp, nlh, obj_cb, fp);
+}
+
+/* Every association, with what the kernel did with it since the last
+ * poll (the engine checks each: a stale one goes). */
+struct todo {
+	uint32_t remote, spi_in, host;
+	bool seen;
+	struct engine_esp_use use;
+};
+
+static struct todo *collect(struct fastpath *fp, size_t *n_out)
+{
+	struct todo *t = malloc((fp->n ? fp->n : 1) * sizeof(*t));
+	size_t n = 0;
+
+	if (!t)
+		return NULL;
+	for (size_t b = 0; b <= fp->mask; b++) {
+		for (struct fp_item *it = fp->by_in[b]; it; it = it->next_in) {
+			struct todo *x = &t[n++];
+
+			x->remote = it->remote;
+			x->spi_in = it->spi_in;
+			x->host = it->host;
+			x->seen = it->seen;
+			x->use.pkts_out = it->d_pkts[0];
+			x->use.bytes_out = it->d_bytes[0];
+			x->use.pkts_in = it->d_pkts[1];
+			x->use.bytes_in = it->d_bytes[1];
+			fp->st.pkts_out += it->d_pkts[0];
+			fp->st.bytes_out += it->d_bytes[0];
+			fp->st.pkts_in += it->d_pkts[1];
+			fp->st.bytes_in += it->d_bytes[1];
+			memset(it->d_pkts, 0, sizeof(it->d_pkts));
+			memset(it->d_bytes, 0, sizeof(it->d_bytes));
+			it->seen = false;
+		}
+	}
+	*n_out = n;
+	return t;
+}
+
+int fastpath_poll(struct fastpath *fp, fastpath_use_fn fn, void *ctx)
+{
+	uint64_t t0 = now_us();
+	struct todo *t;
+	size_t n;
+
+	fp->st.polls++;
+	(void)fastpath_commit(fp);   /* the dump must see what we queued */
+	if (dump_set(fp, MAP_IN, true) < 0 || dump_set(fp, SET_OUT, false) < 0 ||
+	    read_admit(fp) < 0) {
+		fp->st.poll_errors++;
+		log_warn("fastpath: cannot read the kernel's counters");
+		return -1;
+	}
+	t = collect(fp, &n);
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct fp_item *it = find_in(fp, t[i].remote, t[i].spi_in);
+		bool used = t[i].use.pkts_out || t[i].use.pkts_in;
+		uint64_t life, remain;
+
+		if (!it)
+			continue;   /* removed by an earlier callback */
+		if (!fn(ctx, t[i].remote, t[i].spi_in, t[i].host, &t[i].use,
+			&life, &remain)) {
+			it = find_in(fp, t[i].remote, t[i].spi_in);
+			if (it)
+				drop_item(fp, it);
+			continue;
+		}
+		it = find_in(fp, t[i].remote, t[i].spi_in);
+		if (!it)
+			continue;
+		if (used) {
+			fp->st.refreshed++;
+		} else {
+			if (t[i].seen)
+				continue;   /* idle: its timeout runs down */
+			/* the kernel timed it out but the entry lives (its
+			 * packets came through the queue): put it back */
+			fp->st.reinstalled++;
+			it->k_pkts[1] = it->k_bytes[1] = 0;
+		}
+		(void)queue_adds(fp, it, life, remain);
+	}
+	free(t);
+	(void)fastpath_commit(fp);
+	fp->st.last_poll_us = now_us() - t0;
+	return 0;
+}

@@ -1,0 +1,238 @@
+#!/bin/bash
+# A namespace test: opt-in for make check (IPSEC_MASQD_NETNS_TESTS=run or configure --enable-netns-tests).
+if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
+	echo "SKIP: namespace tests not requested (IPSEC_MASQD_NETNS_TESTS=skip; IPSEC_MASQD_NETNS_TESTS=run or configure --enable-netns-tests runs them)"
+	exit 77
+fi
+# The kernel fast path (issue 14) in network namespaces: the real daemon with
+# fastpath on, the shipped rules, real-crypto ESP (tests/peers/esp_peer.py).
+#   1 a flow moves to the fast path once associated: the daemon's queue
+#     counters stop growing while both ends keep receiving and verifying;
+#     the IP header checksums on the WAN and at the LAN host are right;
+#     show says in+out and counts the kernel's packets; the entry, used
+#     only in the kernel, outlives its idle lifetime; idle, it expires on
+#     time, and its elements with it
+#   2 elements follow del, flush and a clean stop at once; after kill -9
+#     the kernel timeout ends them within their lifetime; a new daemon
+#     replaces a stale table
+#   3 over every scenario the WAN sees no LAN source (exact)
+# Exit 77 (skip) when not root or a tool is missing.
+
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -u
+
+NL_PREFIX=imfp-
+. "$(dirname "$0")/lib/netns.sh" || { echo "cannot source tests/lib/netns.sh"; exit 99; }
+nl_init
+command -v nft >/dev/null 2>&1 || nl_skip "nft not installed (apt-get install nftables)"
+. "$NL_SRC/tests/lib/esp.sh" || { echo "cannot source tests/lib/esp.sh"; exit 99; }
+[ -f "$ESP_PEER" ] || nl_skip "$ESP_PEER missing"
+CTL=${IPSEC_MASQCTL:-${top_builddir:-.}/ipsec-masqctl}
+[ -x "$CTL" ] || nl_skip "$CTL not built"
+CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
+TMP=$NL_TMP
+TABLE=ipsec_masqd_fast
+R1_IN=10.20.0.1 H1_IN=10.1.0.11
+LIFE=4
+
+nl_topology || { nl_fail "topology"; exit 1; }
+
+write_config() {   # $1 file
+	cat > "$1" <<CONF
+# ipsec-masqd fast path test
+queue = 0;
+external = { address = "$NL_EXT"; };
+internal = [ "$NL_LAN_NET" ];
+esp = { lifetime = $LIFE; init_timeout = 2; parallel_sessions = false; };
+control = { socket = "$TMP/control"; };
+fastpath = { enable = true; poll = 0.5; };
+log = { level = "info"; };
+CONF
+}
+write_config "$TMP/masqd.conf"
+nl_rules "$TMP/masqd.conf" || { nl_fail "the shipped rules did not load"; exit 1; }
+
+ctl() { nl_in "$NL_RTR" "$CTL" -s "$TMP/control" "$@"; }
+
+# stat SECTION KEY: one counter of `stats --json` (-1 if absent).
+stat() {
+	ctl stats --json 2>/dev/null | "$NL_PY" -c '
+import json, sys
+try:
+    print(json.loads(sys.stdin.read())[sys.argv[1]][sys.argv[2]])
+except Exception:
+    print(-1)' "$1" "$2"
+}
+
+# entry REMOTE SPI_IN KEY: a field of one ESP entry of `show --json`.
+entry() {
+	ctl show --json 2>/dev/null | "$NL_PY" -c '
+import json, sys
+try:
+    for e in json.loads(sys.stdin.read())["esp"]:
+        if e["remote"] == sys.argv[1] and e["spi_in"] == sys.argv[2]:
+            print(e[sys.argv[3]]); break
+    else:
+        print("none")
+except Exception:
+    print("error")' "$1" "$(printf '0x%08x' "$2")" "$3"
+}
+
+# elems SET: elements in the kernel set/map of our table (-1: no table).
+elems() {
+	local kind=set
+	[ "$1" = in ] && kind=map
+	nl_in "$NL_RTR" nft -j list $kind ip $TABLE "$1" 2>/dev/null | "$NL_PY" -c '
+import json, sys
+try:
+    for o in json.loads(sys.stdin.read())["nftables"]:
+        if "set" in o or "map" in o:
+            s = o.get("set") or o.get("map")
+            print(len(s.get("elem", []))); break
+    else:
+        print(-1)
+except Exception:
+    print(-1)'
+}
+
+# wait_elems SET N TENTHS: until SET holds N elements.
+wait_elems() {
+	local i
+	for ((i = 0; i < $3; i++)); do
+		[ "$(elems "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+table_exists() { nl_in "$NL_RTR" nft list table ip $TABLE >/dev/null 2>&1; }
+
+begin() {
+	S=$1 LOG=$TMP/$1.daemon.log CAP=$TMP/$1.wan.pcap S_FAILS=$NL_FAILS
+	echo "# scenario $1"
+	nl_capture_start "$NL_WAN" up0 "$CAP" || { nl_fail "$S: WAN capture"; return 1; }
+	CAP_PID=$NL_LAST
+	nl_daemon_start "$TMP/masqd.conf" "$LOG" || { nl_fail "$S: daemon did not start"; cat "$LOG"; return 1; }
+}
+
+end() {
+	local n rc
+	if [ -n "$NL_DPID" ]; then
+		nl_daemon_stop; rc=$?
+		nl_check "$S: the daemon exits 0 on SIGTERM ($rc)" [ "$rc" = 0 ]
+	fi
+	nl_capture_stop "$CAP_PID"
+	n=$(nl_pcap_count "$CAP" "src net $NL_LAN_NET")
+	nl_check "$S: no LAN source on the WAN ($n)" eq "$n" 0
+	if [ "$NL_FAILS" != "$S_FAILS" ]; then
+		echo "--- $S daemon log"; tail -n 60 "$LOG"
+	fi
+}
+
+# --- 1: a flow moves to the fast path ------------------------------------------
+scenario_flow() {
+	local A=0x1a000021 B=0x1b000021 q1 q2 p1 p2 n t0 t1 bad hcap hpid
+	begin s1 || { end; return; }
+	hcap=$TMP/s1.h1.pcap
+	nl_capture_start "$NL_H1" eth0 "$hcap" "ip proto 50" || nl_fail "s1: h1 capture"
+	hpid=$NL_LAST
+	esp_resp "$NL_R1" s1.r1 --local "$NL_R1_IP" --pair "$(sa $A)/$(sa $B)" || { end; return; }
+	t0=$(date +%s)
+	esp_init_bg "$NL_H1" s1.h1 --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" \
+		--sa-out "$(sa $A)" --sa-in "$(sa $B)" --count 150 --interval 0.05
+	nl_check "s1: h1's SA associated" nl_wait_log "DECISION=associated" 100 "$LOG"
+	nl_check "s1: the association is offloaded both ways (show: $(entry "$NL_R1_IP" $B fastpath))" \
+		eval '[ "$(entry "$NL_R1_IP" $B fastpath)" = "in+out" ]'
+	sleep 1
+	q1=$(stat queue received) p1=$(stat packets outbound)
+	esp_init_wait s1.h1
+	t1=$(date +%s)
+	sleep 1.5   # a poll or two: the kernel's counters credited
+	q2=$(stat queue received) p2=$(stat packets outbound)
+	echo "  queue received $q1 -> $q2, engine outbound packets $p1 -> $p2 over $((t1 - t0)) s"
+	n=$(json "$TMP/s1.h1.json" answered)
+	nl_check "s1: >= 140 of 150 probes answered, decrypted and verified at h1 ($n)" ge "$n" 140
+	nl_check "s1: the daemon's queue stopped growing once offloaded ($q1 -> $q2, at most 2 more)" \
+		eval 'ge "$q1" 1 && [ $((q2 - q1)) -le 2 ]'
+	nl_check "s1: the engine saw no more outbound packets ($p1 -> $p2)" \
+		eval 'ge "$p1" 1 && [ $((p2 - p1)) -le 1 ]'
+	n=$(stat fastpath packets_out)
+	nl_check "s1: stats fastpath.packets_out counts the kernel's ($n >= 130)" ge "$n" 130
+	n=$(stat fastpath packets_in)
+	nl_check "s1: stats fastpath.packets_in counts the kernel's ($n >= 130)" ge "$n" 130
+	n=$(entry "$NL_R1_IP" $B pkts_out)
+	nl_check "s1: show credits the kernel's packets to the entry (pkts_out $n >= 140)" ge "$n" 140
+	nl_check "s1: the run outlived the idle lifetime ($((t1 - t0)) s > $LIFE s)" \
+		[ $((t1 - t0)) -gt $LIFE ]
+	nl_check "s1: the entry used only in the kernel is alive after $((t1 - t0)) s ($(entry "$NL_R1_IP" $B state))" \
+		eval '[ "$(entry "$NL_R1_IP" $B state)" = established ]'
+	nl_check "s1: the daemon logged no expiry while the flow ran" \
+		eval '! grep -q "DECISION=expired" "$LOG"'
+	esp_resp_end s1.r1
+	n=$(json "$TMP/s1.r1.json" verified)
+	nl_check "s1: r1 verified >= 140 ($n), all it got, no bad ICV" \
+		eval 'ge "$n" 140 && eq "$n" "$(json "$TMP/s1.r1.json" received)" && eq "$(json "$TMP/s1.r1.json" bad_icv)" 0'
+	# idle now: the entry and its elements go after the lifetime
+	nl_check "s1: idle, the entry expires" nl_wait_log "DECISION=expired" $(((LIFE + 3) * 10)) "$LOG"
+	nl_check "s1: ... and its elements with it (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 0 20 && wait_elems out 0 20'
+	nl_capture_stop "$hpid"
+	n=$(nl_pcap_count "$CAP" "src host $NL_EXT and dst host $NL_R1_IP and $(nl_bpf_spi $A)")
+	nl_check "s1: outbound ESP leaves from $NL_EXT ($n of SPI $A)" ge "$n" 140
+	bad=$(tcpdump -v -n -r "$CAP" "ip proto 50" 2>/dev/null | grep -c "bad cksum")
+	nl_check "s1: no bad IP header checksum on the WAN ($bad)" eq "$bad" 0
+	n=$(nl_pcap_count "$hcap" "src host $NL_R1_IP and dst host $NL_H1_IP")
+	bad=$(tcpdump -v -n -r "$hcap" "ip proto 50" 2>/dev/null | grep -c "bad cksum")
+	nl_check "s1: h1 got $n rewritten ESP packets, no bad IP header checksum ($bad)" \
+		eval 'ge "$n" 140 && eq "$bad" 0'
+	end
+}
+
+# --- 2: elements follow del, flush, stop and kill -9 ---------------------------
+scenario_control() {
+	begin s2 || { end; return; }
+	nl_check "s2: the table is there with the daemon" table_exists
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in 0x2b000001 --spi-out 0x2a000001 --ttl 60 >/dev/null
+	nl_check "s2: add esp: both elements installed (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 1 20 && wait_elems out 1 20'
+	nl_check "s2: show says in+out" eval '[ "$(entry "$NL_R1_IP" 0x2b000001 fastpath)" = in+out ]'
+	ctl del esp --remote "$NL_R1_IP" --spi-in 0x2b000001 >/dev/null
+	nl_check "s2: del esp removes them at once (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 0 10 && wait_elems out 0 10'
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in 0x2b000002 --spi-out 0x2a000002 --ttl 60 >/dev/null
+	ctl add esp --remote "$NL_R2_IP" --host "$NL_H2_IP" --spi-in 0x2b000003 --ttl 60 >/dev/null
+	nl_check "s2: two more: 2 in, 1 out (no out-SPI for the second)" \
+		eval 'wait_elems in 2 20 && wait_elems out 1 20'
+	ctl flush >/dev/null
+	nl_check "s2: flush removes them at once (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 0 10 && wait_elems out 0 10'
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in 0x2b000004 --spi-out 0x2a000004 --ttl 60 >/dev/null
+	wait_elems in 1 20
+	nl_daemon_stop
+	nl_check "s2: a clean stop removes the table" eval '! table_exists'
+	# kill -9: what is left lives no longer than its lifetime
+	nl_daemon_start "$TMP/masqd.conf" "$LOG.2" || nl_fail "s2: restart"
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in 0x2b000005 --spi-out 0x2a000005 --ttl 3 >/dev/null
+	nl_check "s2: a 3 s preload is installed" eval 'wait_elems in 1 20 && wait_elems out 1 20'
+	kill -9 "$NL_DPID"; wait "$NL_DPID" 2>/dev/null; NL_DPID=
+	nl_check "s2: after kill -9 the table stays, its elements too" eval 'table_exists && [ "$(elems in)" = 1 ]'
+	sleep 3.5
+	nl_check "s2: ... but not past their lifetime (in $(elems in), out $(elems out))" \
+		eval '[ "$(elems in)" = 0 ] && [ "$(elems out)" = 0 ]'
+	# a stale element (kill -9 with a long lifetime) is gone once a new daemon starts
+	nl_daemon_start "$TMP/masqd.conf" "$LOG.3" || nl_fail "s2: restart"
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in 0x2b000006 --ttl 60 >/dev/null
+	wait_elems in 1 20
+	kill -9 "$NL_DPID"; wait "$NL_DPID" 2>/dev/null; NL_DPID=
+	nl_daemon_start "$TMP/masqd.conf" "$LOG.4" || nl_fail "s2: restart"
+	nl_check "s2: a new daemon replaces the stale table: no element left (in $(elems in))" \
+		eval '[ "$(elems in)" = 0 ]'
+	end
+}
+
+scenario_flow
+scenario_control
+
+echo "# $NL_FAILS failure(s)"
+[ "$NL_FAILS" = 0 ]
