@@ -6,7 +6,7 @@
 #
 # 1. configure with CC=musl-gcc, --without-systemd --without-check (as the
 #    OpenWrt recipe does); the Linux UAPI headers and the host's headers of
-#    libmnl, libnetfilter_queue, libnfnetlink, libconfig and OpenSSL are made
+#    libmnl, libnetfilter_queue, libnfnetlink, libnftnl, libconfig and OpenSSL are made
 #    visible through an include overlay (musl-gcc sees only musl's headers);
 # 2. the engine, ipsec-masqctl and ipsec-masqd-replay build and link against
 #    musl (ELF interpreter /lib/ld-musl-*), and the replay tool plays its
@@ -27,7 +27,7 @@ rm -rf "$b" && mkdir -p "$b/inc/openssl" || exit 1
 b=$(cd "$b" && pwd)
 inc=$b/inc
 multi=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-for d in linux asm-generic libmnl libnetfilter_queue libnfnetlink; do
+for d in linux asm-generic libmnl libnetfilter_queue libnfnetlink libnftnl; do
 	[ -e "/usr/include/$d" ] && ln -s "/usr/include/$d" "$inc/$d"
 done
 ln -s "/usr/include/$multi/asm" "$inc/asm"
