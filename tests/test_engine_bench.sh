@@ -36,6 +36,21 @@ for c in out_random in_random hot_flow; do
 			ok "instructions/packet $c" || fail "no figure: instructions/packet $c"
 	fi
 done
+# The hot path's regression gate (issue 14): with IPSEC_MASQD_INSNS_MAX set
+# (scripts/test.sh: 300 for the gcc and clang -O2 builds), the engine's
+# instructions per established packet (callgrind, deterministic; the median
+# of each case) must not exceed it. Other builds (sanitizers, hardening
+# flags) count differently and are not gated.
+if [ -n "${IPSEC_MASQD_INSNS_MAX:-}" ] && command -v valgrind >/dev/null 2>&1; then
+	for c in out_random in_random hot_flow; do
+		v=$(sed -n "s/^| instructions\/packet, $c | \([0-9.]*\) (.*/\1/p" "$tmp/out.txt")
+		if [ -n "$v" ] && awk -v v="$v" -v m="$IPSEC_MASQD_INSNS_MAX" 'BEGIN { exit !(v <= m) }'; then
+			ok "instructions/packet $c: $v <= $IPSEC_MASQD_INSNS_MAX"
+		else
+			fail "instructions/packet $c: ${v:-none} > $IPSEC_MASQD_INSNS_MAX (the engine's hot path regressed)"
+		fi
+	done
+fi
 grep -q '^## Engine$' "$tmp/B.md" && grep -q '^| ns/packet, hot_flow |' "$tmp/B.md" &&
 	ok "--write: Engine section written" || fail "--write: no Engine section"
 grep -q '^keep me$' "$tmp/B.md" && grep -q '^## Network$' "$tmp/B.md" &&
