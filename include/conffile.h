@@ -14,6 +14,7 @@
 #include "engine.h"
 
 #define CONFIG_MAX_PRELOAD 1024
+#define CONFIG_STATE_INTERVAL_MS 300000ULL   /* state.interval: 5 minutes */
 
 enum log_level {                 /* syslog priorities */
 	LOG_LEVEL_ERROR = 3,
@@ -64,6 +65,7 @@ struct masqd_config {
 	char control_owner[64];               /* user name or uid; "" = ours */
 	char control_group[64];               /* group name or gid; "" = ours */
 	char state_file[4096];                /* "" = no state file */
+	uint64_t state_interval_ms;           /* periodic save: 300 s */
 	enum log_level log_level;
 	size_t n_preload;
 	struct config_preload preload[CONFIG_MAX_PRELOAD];

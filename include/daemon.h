@@ -41,12 +41,15 @@ struct masqd {
 	struct rawsock raw;
 	int epfd, sigfd, timerfd;
 	bool running;
-	uint64_t now;                 /* ms, CLOCK_MONOTONIC, per wakeup */
+	uint64_t now;                 /* ms, engine clock (CLOCK_MONOTONIC plus
+				       * headroom, state.h), per wakeup */
 	uint64_t armed;               /* timerfd deadline set, ms */
 	uint64_t watchdog_ms;         /* 0 = no watchdog */
 	uint64_t next_watchdog;
 	uint64_t next_status;
 	uint64_t started;             /* ms, engine clock at start (uptime) */
+	uint64_t next_state_save;     /* periodic state file write */
+	bool state_dirty;             /* control changed the tables: save */
 	struct masqd_stats st;
 };
 

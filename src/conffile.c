@@ -72,7 +72,7 @@ static const char *const keys_isakmp[] = { "lifetime", NULL };
 static const char *const keys_control[] = {
 	"socket", "mode", "owner", "group", NULL
 };
-static const char *const keys_state[] = { "file", NULL };
+static const char *const keys_state[] = { "file", "interval", NULL };
 static const char *const keys_limits[] = {
 	"max_entries", "max_per_host", NULL
 };
@@ -102,6 +102,7 @@ void config_defaults(struct masqd_config *cfg)
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 DEFAULT_CONTROL_SOCKET);
 	cfg->control_mode = 0660;
+	cfg->state_interval_ms = CONFIG_STATE_INTERVAL_MS;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -889,7 +890,7 @@ static int control_id(struct load *ld, const config_setting_t *g,
 	return 0;
 }
 
-/* control = { socket; mode; owner; group } and state = { file }. Returns
+/* control = { socket; mode; owner; group } and state = { file; interval }. Returns
  * 0 or -1. */
 static int load_paths(struct load *ld, const config_setting_t *root)
 {
@@ -916,7 +917,7 @@ static int load_paths(struct load *ld, const config_setting_t *root)
 	if (s && path_value(ld, s, cfg->state_file,
 			    sizeof(cfg->state_file)) < 0)
 		return -1;
-	return 0;
+	return opt_duration(ld, g, "interval", &cfg->state_interval_ms);
 }
 
 /* A size_t limit member `name` in [min, max] into *out. Returns 0/-1. */

@@ -44,13 +44,20 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
 #define PACKAGE_VERSION "(unknown version)"
 #endif
 
-/* Milliseconds of CLOCK_MONOTONIC: the engine's clock. */
+/* Milliseconds of CLOCK_MONOTONIC. */
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The engine's clock: CLOCK_MONOTONIC with headroom (state.h), so that
+ * entries restored right after a boot keep the time they had left. */
+static uint64_t engine_now(void)
+{
+	return state_engine_clock(mono_ms());
 }
 
 /* Dotted quad of a host-order address into buf (INET_ADDRSTRLEN). */
@@ -151,14 +158,22 @@ static size_t masqd_preload(struct masqd *d, const struct masqd_config *cfg)
 }
 
 /* Reads the state file when one is configured; a bad file is logged and
- * start-up goes on without (or with part of) it. */
+ * start-up goes on without (or with part of) it. What a save cut short by
+ * a crash left beside it goes first. */
 static void masqd_load_state(struct masqd *d)
 {
 	struct state_counts c = { 0 };
 	char err[512];
+	int stale;
 
 	if (d->cfg->state_file[0] == '\0')
 		return;
+	stale = state_remove_stale_temps(d->cfg->state_file, err, sizeof(err));
+	if (stale > 0)
+		log_info("removed %d stale temporary state file%s beside %s",
+			 stale, stale == 1 ? "" : "s", d->cfg->state_file);
+	else if (stale < 0)
+		log_warnx("stale temporary state files: %s", err);
 	if (state_load(d->cfg->state_file, d->eng, d->now, time(NULL), &c,
 		       err, sizeof(err)) < 0) {
 		log_msg(LOG_LEVEL_ERROR, "state file not fully restored: %s",
@@ -170,21 +185,29 @@ static void masqd_load_state(struct masqd *d)
 		 c.esp_restored, c.isakmp_restored, c.expired, c.rejected);
 }
 
-/* Writes the state file when one is configured (at stop). */
-static void masqd_save_state(struct masqd *d)
+/*
+ * Writes the state file when one is configured: at stop, every
+ * state.interval, and after a control request changed the tables (so that
+ * a crash cannot bring back what `del` or `flush` removed). `why` goes
+ * into the log line; the periodic save logs at debug level only.
+ */
+static void masqd_save_state(struct masqd *d, const char *why)
 {
 	const struct engine_stats *es = engine_get_stats(d->eng);
 	char err[512];
 
+	d->state_dirty = false;
+	d->next_state_save = d->now + d->cfg->state_interval_ms;
 	if (d->cfg->state_file[0] == '\0')
 		return;
-	if (state_save(d->cfg->state_file, d->eng, mono_ms(), time(NULL), err,
-		       sizeof(err)) < 0) {
+	if (state_save(d->cfg->state_file, d->eng, engine_now(), time(NULL),
+		       err, sizeof(err)) < 0) {
 		log_msg(LOG_LEVEL_ERROR, "state not saved: %s", err);
 		return;
 	}
-	log_info("saved state to %s: %zu ESP and %zu ISAKMP entries",
-		 d->cfg->state_file, es->esp_entries, es->isakmp_entries);
+	log_msg(strcmp(why, "periodic") ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+		"saved state to %s (%s): %zu ESP and %zu ISAKMP entries",
+		d->cfg->state_file, why, es->esp_entries, es->isakmp_entries);
 }
 
 /* ---- the kernel fast path (fastpath.h) ------------------------------------ */
@@ -501,11 +524,14 @@ static int masqd_ctl_reload(void *ctx)
 	return masqd_reload(d);
 }
 
-/* Control request: a change (flush, add, del) for the log. */
+/* Control request: a change (flush, add, del) for the log; the state
+ * file is rewritten once the loop turn is over. */
 static void masqd_ctl_note(void *ctx, const char *what)
 {
-	(void)ctx;
+	struct masqd *d = ctx;
+
 	log_info("%s", what);
+	d->state_dirty = true;
 }
 
 static unsigned masqd_ctl_offloaded(void *ctx, uint32_t remote,
@@ -627,7 +653,7 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	d->next_fp_poll = UINT64_MAX;
 	d->force_debug = force_debug;
 	d->epfd = d->sigfd = d->timerfd = d->raw.fd = -1;
-	d->now = mono_ms();
+	d->now = engine_now();
 	d->started = d->now;
 	if (masqd_start_engine(d) < 0)
 		return -1;
@@ -642,6 +668,7 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	d->watchdog_ms = notify_watchdog_usec() / 2000u;
 	d->next_watchdog = d->watchdog_ms ? d->now : UINT64_MAX;
 	d->next_status = d->now + MASQD_STATUS_MS;
+	d->next_state_save = d->now + d->cfg->state_interval_ms;
 	d->running = true;
 	masqd_describe(d, what, sizeof(what));
 	log_info("ipsec-masqd " PACKAGE_VERSION " started: %s", what);
@@ -764,6 +791,7 @@ static int masqd_reload(struct masqd *d)
 		masqd_start_fastpath(d);
 	masqd_fp_follow_external(d);
 	masqd_preload(d, d->cfg);
+	d->next_state_save = d->now + d->cfg->state_interval_ms;
 	d->st.reloads++;
 	masqd_describe(d, what, sizeof(what));
 	log_info("reloaded config file %s: %s", path, what);
@@ -920,13 +948,15 @@ static void masqd_on_timer(struct masqd *d)
 				      ->received);
 		d->next_status = d->now + MASQD_STATUS_MS;
 	}
+	if (d->now >= d->next_state_save)
+		masqd_save_state(d, "periodic");
 }
 
 /* Sets the timerfd to the earliest of engine, watchdog and status
  * deadlines (absolute CLOCK_MONOTONIC), unless already set there. */
 static void masqd_arm_timer(struct masqd *d)
 {
-	uint64_t when = engine_next_timer(d->eng);
+	uint64_t when = engine_next_timer(d->eng), mono;
 	struct itimerspec its = { 0 };
 
 	if (d->next_watchdog < when)
@@ -937,12 +967,15 @@ static void masqd_arm_timer(struct masqd *d)
 		when = d->next_fp_poll;
 	if (control_next_deadline(d->ctl) < when)
 		when = control_next_deadline(d->ctl);
+	if (d->next_state_save < when)
+		when = d->next_state_save;
 	if (when == d->armed)
 		return;
-	if (when == 0)
-		when = 1;   /* an it_value of zero would disarm */
-	its.it_value.tv_sec = (time_t)(when / 1000u);
-	its.it_value.tv_nsec = (long)(when % 1000u) * 1000000L;
+	mono = state_mono_clock(when);   /* the timerfd runs on the raw clock */
+	if (mono == 0)
+		mono = 1;   /* an it_value of zero would disarm */
+	its.it_value.tv_sec = (time_t)(mono / 1000u);
+	its.it_value.tv_nsec = (long)(mono % 1000u) * 1000000L;
 	if (timerfd_settime(d->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
 		log_warn("timerfd_settime");
 		return;
@@ -1005,16 +1038,18 @@ int masqd_run(struct masqd *d)
 				log_warn("epoll_wait");
 			continue;
 		}
-		d->now = mono_ms();
+		d->now = engine_now();
 		for (int i = 0; i < n; i++)
 			masqd_dispatch(d, evs[i].data.u32, evs[i].events);
+		if (d->state_dirty)
+			masqd_save_state(d, "tables changed by control");
 	}
 	notify_stopping();
-	d->now = mono_ms();
+	d->now = engine_now();
 	masqd_stop_fastpath(d);  /* counters credited before the save */
 	nfqueue_close(d->nfq);   /* last verdicts, then the queue goes */
 	d->nfq = NULL;
-	masqd_save_state(d);
+	masqd_save_state(d, "stop");
 	log_info("stopped");
 	return 0;
 }

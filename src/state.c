@@ -36,6 +36,8 @@
 #endif
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -105,7 +107,10 @@ static uint64_t to_mono(const struct clocks *c, int64_t w)
  * default life from a preload's own TTL. A last_seen the engine clock
  * cannot express (shortly after a reboot, CLOCK_MONOTONIC is small) or one
  * in the future (the wall clock stepped back) is moved to the nearest
- * expressible time, shifting expires with it.
+ * expressible time, shifting expires with it. The daemon's engine clock
+ * has STATE_CLOCK_HEADROOM_MS of headroom, so that the first case does not
+ * happen there: clamping would give an entry with 10 s left a whole new
+ * lifetime.
  */
 static void to_engine_times(const struct clocks *c, int64_t last_w,
 			    int64_t expires_w, uint64_t *last, uint64_t *expires)
@@ -294,6 +299,46 @@ int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
 		return fail(err, errlen, "%s: saved, but syncing its directory "
 			    "failed: %s", path, strerror(errno));
 	return 0;
+}
+
+/* Whether name is base + "." + six letters or digits (mkstemp's suffix). */
+static bool is_temp_of(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+
+	if (strncmp(name, base, n) || name[n] != '.' || strlen(name) != n + 7)
+		return false;
+	for (size_t i = n + 1; i < n + 7; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return false;
+	return true;
+}
+
+int state_remove_stale_temps(const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char dir[4096];
+	struct dirent *de;
+	struct stat st;
+	int removed = 0;
+	DIR *d;
+
+	if (!dir_of(path, dir, sizeof(dir)))
+		return fail(err, errlen, "%s: path too long", path);
+	d = opendir(dir);
+	if (d == NULL)
+		return fail(err, errlen, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (!is_temp_of(de->d_name, base) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
 }
 
 /* ---- load: values ------------------------------------------------------------ */

@@ -115,6 +115,7 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_str_eq(c->control_owner, "");
 	ck_assert_str_eq(c->control_group, "");
 	ck_assert_str_eq(c->state_file, "");
+	ck_assert_uint_eq(c->state_interval_ms, 300 * SEC);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->n_preload, 0);
 	ck_assert_uint_eq(c->io.batch, 64);
@@ -191,6 +192,7 @@ START_TEST(good_full)
 	ck_assert_str_eq(cfg->control_owner, "root");
 	ck_assert_str_eq(cfg->control_group, "ipsec-masqd");
 	ck_assert_str_eq(cfg->state_file, "/var/lib/masq/state");
+	ck_assert_uint_eq(cfg->state_interval_ms, 60500);
 	ck_assert_uint_eq(e->max_entries, 1000);
 	ck_assert_uint_eq(e->max_per_host, 1000);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);

@@ -3,7 +3,9 @@
  * counters, times shifted between two engine clocks), expiry by the wall
  * clock, pending inits left out, bad versions and malformed lines with
  * their line numbers, rejected entries, and the atomic write (mode 0600, no
- * temporary file left behind, on success or failure).
+ * temporary file left behind, on success or failure); after a reboot
+ * (the daemon's engine clock just started) an entry keeps exactly the
+ * time it had left; stale temporary files are removed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* mkdtemp */
@@ -309,29 +311,127 @@ START_TEST(expiry_is_per_entry)
 }
 END_TEST
 
-START_TEST(short_uptime_keeps_lifetime)
+/* Entries in eng now. */
+static size_t esp_count(const struct engine *eng)
 {
+	return engine_get_stats(eng)->esp_entries;
+}
+
+START_TEST(after_reboot_entry_keeps_time_left)
+{
+	/* the daemon's engine clock 20 s after a boot */
+	const uint64_t now = state_engine_clock(20 * SEC);
 	struct state_counts c;
 	struct seen b;
 	struct engine *young;
 
-	/* after a reboot the engine clock is small: the saved last_seen
-	 * cannot be expressed, the lifetime must still come out whole */
+	/* saved at WALL0 - 600 with 1200 s left; loaded at WALL0: 1200 s
+	 * left, not a whole new lifetime of 1800 s */
 	write_file("ipsec-masqd-state 1\n"
 		   "esp remote=203.0.113.20 host=192.168.1.10 spi_out=0x00001001 "
 		   "spi_in=0x00002001 state=established since_wall=1764179000.000 "
 		   "last_seen_wall=1764179400.000 expires_wall=1764181200.000 "
 		   "pkts_out=1 pkts_in=1 bytes_out=72 bytes_in=72\n");
-	young = new_engine(20 * SEC);
-	ck_assert_int_eq(state_load(path, young, 20 * SEC, WALL0, &c, err,
+	young = new_engine(now);
+	ck_assert_int_eq(state_load(path, young, now, WALL0, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored, 1);
 	walk(young, &b);
 	ck_assert_uint_eq(b.n_esp, 1);
 	ck_assert_uint_eq(b.esp[0].expires - b.esp[0].last_seen,
 			  cfg.esp_lifetime_ms);
-	ck_assert_uint_le(b.esp[0].last_seen, 20 * SEC);
+	ck_assert_uint_eq(b.esp[0].expires - now, 1200 * SEC);
+	engine_run_timers(young, now + 1200 * SEC - 1);
+	ck_assert_uint_eq(esp_count(young), 1);
+	engine_run_timers(young, now + 1200 * SEC);
+	ck_assert_uint_eq(esp_count(young), 0);
 	engine_free(young);
+}
+END_TEST
+
+START_TEST(after_reboot_long_preload_keeps_time_left)
+{
+	const uint64_t week = 7 * 86400 * SEC;
+	const uint64_t now = state_engine_clock(3 * SEC);
+	struct state_counts c;
+	struct seen b;
+	struct engine *young;
+
+	/* a preload with a week's TTL, saved 60 s before its end, loaded
+	 * 5 s later right after a boot: 55 s left, not a week */
+	ck_assert_int_eq(engine_preload(src, REMOTE2, LAN_B, 0x3001, 0, week,
+					MONO0), 0);
+	ck_assert_int_eq(state_save(path, src, MONO0 + week - 60 * SEC, WALL0,
+				    err, sizeof(err)), 0);
+	young = new_engine(now);
+	ck_assert_int_eq(state_load(path, young, now, WALL0 + 5, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.esp_restored, 1);
+	walk(young, &b);
+	ck_assert_uint_eq(b.n_esp, 1);
+	ck_assert_int_eq(b.esp[0].state, ESP_PRELOADED);
+	ck_assert_uint_eq(b.esp[0].expires - now, 55 * SEC);
+	engine_run_timers(young, now + 55 * SEC);
+	ck_assert_uint_eq(esp_count(young), 0);
+	engine_free(young);
+	/* the same snapshot after the week is over restores nothing */
+	young = new_engine(now);
+	ck_assert_int_eq(state_load(path, young, now, WALL0 + 60, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.esp_restored + c.isakmp_restored, 0);
+	ck_assert_uint_eq(c.expired, 1);
+	ck_assert_uint_eq(esp_count(young), 0);
+	engine_free(young);
+}
+END_TEST
+
+START_TEST(engine_clock_round_trips)
+{
+	/* the daemon arms its CLOCK_MONOTONIC timer from engine times */
+	ck_assert_uint_ge(STATE_CLOCK_HEADROOM_MS, UINT64_C(0xffffffff));
+	ck_assert_uint_eq(state_mono_clock(state_engine_clock(1234)), 1234);
+	ck_assert_uint_eq(state_mono_clock(5), 0);
+}
+END_TEST
+
+/* Creates dir/name as an empty file (or a directory). */
+static void touch(const char *name, bool as_dir)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (as_dir) {
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		return;
+	}
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+}
+
+START_TEST(stale_temps_are_removed)
+{
+	char p[256];
+
+	touch("state", false);
+	touch("state.ab12CD", false);    /* what a crashed save leaves */
+	touch("state.Zz0009", false);
+	touch("state.ab12C", false);     /* not mkstemp's pattern: kept */
+	touch("state.ab12CDE", false);
+	touch("state.ab-2CD", false);
+	touch("other.ab12CD", false);
+	touch("state.dir123", true);     /* not a regular file: kept */
+	ck_assert_int_eq(state_remove_stale_temps(path, err, sizeof(err)), 2);
+	snprintf(p, sizeof(p), "%s/state.ab12CD", dir);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/state", dir);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	ck_assert_int_eq(dir_entries(), 6);
+	ck_assert_int_eq(state_remove_stale_temps(path, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/none/state", dir);
+	ck_assert_int_eq(state_remove_stale_temps(p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "none"));
 }
 END_TEST
 
@@ -504,7 +604,10 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, file_is_versioned_text);
 	tcase_add_test(tc, wall_clock_expiry_drops_dead_entries);
 	tcase_add_test(tc, expiry_is_per_entry);
-	tcase_add_test(tc, short_uptime_keeps_lifetime);
+	tcase_add_test(tc, after_reboot_entry_keeps_time_left);
+	tcase_add_test(tc, after_reboot_long_preload_keeps_time_left);
+	tcase_add_test(tc, engine_clock_round_trips);
+	tcase_add_test(tc, stale_temps_are_removed);
 	tcase_add_test(tc, missing_file_is_not_an_error);
 	tcase_add_test(tc, unknown_version_is_named);
 	tcase_add_loop_test(tc, malformed_line_names_file_and_line, 0,
