@@ -208,7 +208,7 @@ caps_exact "after the reload" "$DPID"
 nl_daemon_stop; rc=$?
 nl_check "SIGTERM: exit status 0 ($rc)" [ "$rc" = 0 ]
 nl_check "SIGTERM: the state is saved" \
-	grep -qE "saved state to $TMP/state/masqd.state: [0-9]+ ESP and [2-9][0-9]* ISAKMP entries" "$LOG"
+	grep -qE "saved state to $TMP/state/masqd.state \(stop\): [0-9]+ ESP and [2-9][0-9]* ISAKMP entries" "$LOG"
 nl_check "the state file exists with the entries" \
 	eval '[ -s "$TMP/state/masqd.state" ] && [ "$(wc -l < "$TMP/state/masqd.state")" -ge 3 ]'
 
