@@ -285,6 +285,8 @@ if ldd "$BIN" 2>/dev/null | grep -q libsystemd; then
 	check "sd_notify: READY=1" grep -q "^READY=1" "$TMP/notify.log"
 	check "sd_notify: RELOADING=1 with MONOTONIC_USEC" grep -q "^MONOTONIC_USEC=[0-9]" "$TMP/notify.log"
 	check "sd_notify: STOPPING=1" grep -q "^STOPPING=1" "$TMP/notify.log"
+elif [ "${IPSEC_MASQD_REQUIRE_ALL:-0}" = 1 ]; then
+	fail "sd_notify checks: the daemon is built without libsystemd (apt-get install libsystemd-dev)"
 else
 	echo "skip - sd_notify checks: built without libsystemd"
 fi
