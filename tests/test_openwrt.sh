@@ -167,6 +167,7 @@ check "a placeholder the glue does not know stops the rendering" \
 	sh -c "! UCI_FILE='$tmp/full' '$GLUE' nft '$tmp/default.conf' '$tmp/future.nft' >/dev/null 2>&1"
 
 # 5: the init scripts parse; the Makefile's files and configure options exist
+check "the feed Makefile is there" [ -s "$ow/Makefile" ]
 for f in ipsec-masqd.init ipsec-masqd.uci-defaults ipsec-masqd-openwrt; do
 	check "sh -n $f" sh -n "$ow/files/$f"
 done
