@@ -37,6 +37,15 @@ struct engine_config {
 	unsigned guess_rate;               /* guesses per second per remote: 10 */
 	unsigned guess_burst;              /* guess bucket depth: 20 */
 	uint64_t isakmp_lifetime_ms;       /* idle life of an ISAKMP entry */
+	unsigned isakmp_fallback_copies;   /* hosts an unknown-cookie ISAKMP
+					    * packet reaches: 1 */
+	unsigned isakmp_fallback_rate;     /* such packets per second per
+					    * remote: 10 */
+	unsigned isakmp_fallback_burst;    /* their bucket depth: 20 */
+	unsigned isakmp_answer_allowance;  /* entries a host's answers to
+					    * remote-started exchanges may
+					    * hold per remote, outside
+					    * max_per_host: 8 */
 	size_t max_entries;                /* ESP + ISAKMP entries: 65536 */
 	size_t max_per_host;               /* entries per LAN host: 1024 */
 };
@@ -70,7 +79,8 @@ enum engine_event_kind {
 	EV_BLOCKED,       /* parallel sessions off: another host has the remote */
 	EV_SERIALIZED,    /* another init with the remote is pending */
 	EV_SQUELCHED,     /* pending init collided init_retries times */
-	EV_GUESSED,       /* unknown inbound SPI sent to recent hosts */
+	EV_GUESSED,       /* unknown inbound SPI or cookie sent to likely
+			   * hosts */
 	EV_EXPIRED,       /* entry idle for its lifetime */
 	EV_INIT_TIMEOUT,  /* pending init got no inbound SPI in time */
 	EV_REFUSED,       /* limits reached, entry not created */
@@ -113,6 +123,7 @@ struct engine_stats {
 	uint64_t reasons[R_MAX];        /* by enum reason, every packet */
 	uint64_t events[EV_MAX];        /* by enum engine_event_kind */
 	uint64_t copies;                /* extra guessed copies requested */
+	size_t isakmp_answers;          /* ISAKMP entries made by answers */
 	size_t esp_entries;
 	size_t isakmp_entries;
 	size_t hosts;                   /* LAN hosts with entries */
@@ -137,6 +148,8 @@ struct engine_isakmp_info {
 	uint32_t remote, host;
 	uint64_t cookie_i, cookie_r;
 	uint64_t last_seen, expires;
+	bool answer;            /* made by the host's answer to an exchange the
+				 * remote started (isakmp.answer_allowance) */
 };
 
 struct engine;

@@ -42,6 +42,12 @@ enum reason {
 	/* Accepted unchanged. */
 	R_NOT_OURS,               /* not masqueraded traffic (e.g. the router's own) */
 
+	/* Policy drops added later: appended, so that earlier numbers stay. */
+	R_ISAKMP_RATELIMITED,     /* unknown-cookie ISAKMP budget of that
+				   * remote spent */
+	R_ISAKMP_ANSWER_LIMIT,    /* host's answers to that remote's
+				   * exchanges hold isakmp.answer_allowance */
+
 	R_MAX
 };
 

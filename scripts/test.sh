@@ -74,8 +74,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	IPSEC_MASQD_NETNS_TESTS=run IPSEC_MASQD_REQUIRE_ALL=1 IPSEC_MASQD="$top/build/asan/ipsec-masqd" \
 	IPSEC_MASQCTL="$top/build/asan/ipsec-masqctl" \
 	make -C build/asan -s check TESTS="tests/test_daemon.sh tests/test_esp.sh tests/test_barrage.sh \
-		tests/test_masqctl.sh tests/test_flood.sh tests/test_kill.sh tests/test_privilege.sh \
-		tests/test_bigdgram.sh tests/test_fastpath.sh" ||
+		tests/test_masqctl.sh tests/test_flood.sh tests/test_ike_flood.sh tests/test_kill.sh \
+		tests/test_privilege.sh tests/test_bigdgram.sh tests/test_fastpath.sh" ||
 	{ cat build/asan/test-suite.log; exit 1; }
 
 step "unit tests under valgrind"

@@ -37,6 +37,7 @@
 #define INIT_RETRIES_MAX 100
 #define GUESS_RATE_MAX 10000
 #define GUESS_BURST_MAX 10000
+#define ANSWER_ALLOWANCE_MAX 1024
 #define MAX_ENTRIES_MAX (4U * 1024 * 1024)
 #define IO_RCVBUF_MIN (64U * 1024)
 #define IO_RCVBUF_MAX (1024U * 1024 * 1024)
@@ -68,7 +69,10 @@ static const char *const keys_esp[] = {
 	"lifetime", "init_timeout", "init_retries", "squelch",
 	"parallel_sessions", "guess_copies", "guess_rate", "guess_burst", NULL
 };
-static const char *const keys_isakmp[] = { "lifetime", NULL };
+static const char *const keys_isakmp[] = {
+	"lifetime", "fallback_copies", "fallback_rate", "fallback_burst",
+	"answer_allowance", NULL
+};
 static const char *const keys_control[] = {
 	"socket", "mode", "owner", "group", NULL
 };
@@ -824,15 +828,25 @@ static int load_esp(struct load *ld, const config_setting_t *root)
 	return 0;
 }
 
-/* isakmp = { lifetime }. Returns 0 or -1. */
+/* isakmp = { lifetime; fallback_copies; fallback_rate; fallback_burst;
+ * answer_allowance }. Returns 0 or -1. */
 static int load_isakmp(struct load *ld, const config_setting_t *root)
 {
+	struct engine_config *ec = &ld->cfg->engine;
 	config_setting_t *g;
 
-	if (get_group(ld, root, "isakmp", keys_isakmp, &g) < 0)
+	if (get_group(ld, root, "isakmp", keys_isakmp, &g) < 0 ||
+	    opt_duration(ld, g, "lifetime", &ec->isakmp_lifetime_ms) < 0 ||
+	    opt_unsigned(ld, g, "fallback_copies", 1, ENGINE_MAX_GUESS,
+			 &ec->isakmp_fallback_copies) < 0 ||
+	    opt_unsigned(ld, g, "fallback_rate", 0, GUESS_RATE_MAX,
+			 &ec->isakmp_fallback_rate) < 0 ||
+	    opt_unsigned(ld, g, "fallback_burst", 0, GUESS_BURST_MAX,
+			 &ec->isakmp_fallback_burst) < 0 ||
+	    opt_unsigned(ld, g, "answer_allowance", 0, ANSWER_ALLOWANCE_MAX,
+			 &ec->isakmp_answer_allowance) < 0)
 		return -1;
-	return opt_duration(ld, g, "lifetime",
-			    &ld->cfg->engine.isakmp_lifetime_ms);
+	return 0;
 }
 
 /* control.mode: a string of three or four octal digits, at most "0777"

@@ -833,6 +833,7 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 	st_section(&w, "tables");
 	st_val(&w, "esp", es->esp_entries);
 	st_val(&w, "isakmp", es->isakmp_entries);
+	st_val(&w, "isakmp_answers", es->isakmp_answers);
 	st_val(&w, "hosts", es->hosts);
 	st_val(&w, "remotes", es->remotes);
 	st_val(&w, "pending", es->pending);

@@ -24,6 +24,10 @@ void engine_config_defaults(struct engine_config *cfg)
 	cfg->guess_rate = 10;
 	cfg->guess_burst = 20;
 	cfg->isakmp_lifetime_ms = 1800 * 1000;
+	cfg->isakmp_fallback_copies = 1;
+	cfg->isakmp_fallback_rate = 10;
+	cfg->isakmp_fallback_burst = 20;
+	cfg->isakmp_answer_allowance = 8;
 	cfg->max_entries = 65536;
 	cfg->max_per_host = 1024;
 }
@@ -36,6 +40,8 @@ static int config_valid(const struct engine_config *cfg)
 	       cfg->esp_lifetime_ms > 0 && cfg->isakmp_lifetime_ms > 0 &&
 	       cfg->esp_init_timeout_ms > 0 && cfg->esp_squelch_ms > 0 &&
 	       cfg->guess_copies >= 1 && cfg->guess_copies <= ENGINE_MAX_GUESS &&
+	       cfg->isakmp_fallback_copies >= 1 &&
+	       cfg->isakmp_fallback_copies <= ENGINE_MAX_GUESS &&
 	       cfg->max_entries >= 1 && cfg->max_per_host >= 1;
 }
 
@@ -51,7 +57,8 @@ static int tables_init(struct engine *eng)
 
 	if (shtab_init(&eng->esp_out, n) || shtab_init(&eng->esp_in, n) ||
 	    htab_init(&eng->isakmp, n) || htab_init(&eng->hosts, n / 4) ||
-	    htab_init(&eng->remotes, n / 4))
+	    htab_init(&eng->remotes, n / 4) ||
+	    htab_init(&eng->answer_pairs, n / 4))
 		return -1;
 	return 0;
 }
@@ -63,6 +70,7 @@ static void tables_destroy(struct engine *eng)
 	htab_destroy(&eng->isakmp);
 	htab_destroy(&eng->hosts);
 	htab_destroy(&eng->remotes);
+	htab_destroy(&eng->answer_pairs);
 }
 
 struct engine *engine_new(const struct engine_config *cfg, uint64_t seed,
@@ -87,6 +95,7 @@ struct engine *engine_new(const struct engine_config *cfg, uint64_t seed,
 	pool_init(&eng->isakmp_pool, sizeof(struct isakmp_entry), POOL_CHUNK);
 	pool_init(&eng->host_pool, sizeof(struct host), POOL_CHUNK);
 	pool_init(&eng->remote_pool, sizeof(struct remote), POOL_CHUNK);
+	pool_init(&eng->pair_pool, sizeof(struct answer_pair), POOL_CHUNK);
 	if (tables_init(eng)) {
 		int saved = errno;
 
@@ -106,6 +115,7 @@ void engine_free(struct engine *eng)
 	pool_destroy(&eng->isakmp_pool);
 	pool_destroy(&eng->host_pool);
 	pool_destroy(&eng->remote_pool);
+	pool_destroy(&eng->pair_pool);
 	free(eng);
 }
 
@@ -160,11 +170,13 @@ void engine_get_memory(const struct engine *eng, struct engine_memory *m)
 	m->esp_entry_size = eng->esp_pool.obj_size;
 	m->isakmp_entry_size = eng->isakmp_pool.obj_size;
 	m->pools = pool_bytes(&eng->esp_pool) + pool_bytes(&eng->isakmp_pool) +
-		   pool_bytes(&eng->host_pool) + pool_bytes(&eng->remote_pool);
+		   pool_bytes(&eng->host_pool) + pool_bytes(&eng->remote_pool) +
+		   pool_bytes(&eng->pair_pool);
 	m->tables = (eng->esp_out.mask + 1 + eng->esp_in.mask + 1) *
 			    sizeof(struct snode *) +
 		    (eng->isakmp.mask + 1 + eng->hosts.mask + 1 +
-		     eng->remotes.mask + 1) * sizeof(struct hnode *);
+		     eng->remotes.mask + 1 + eng->answer_pairs.mask + 1) *
+			    sizeof(struct hnode *);
 }
 
 const char *engine_event_name(enum engine_event_kind kind)
@@ -253,8 +265,10 @@ struct host *host_find(const struct engine *eng, uint32_t addr)
 	return NULL;
 }
 
-struct host *entry_claim_host(struct engine *eng, uint32_t addr,
-			      enum reason *why)
+/* Reserve room for one entry of LAN host addr: an answer entry (answer
+ * != 0) is counted in n_answers and escapes max_per_host. */
+static struct host *claim_host(struct engine *eng, uint32_t addr, int answer,
+			       enum reason *why)
 {
 	struct host *h;
 
@@ -263,7 +277,7 @@ struct host *entry_claim_host(struct engine *eng, uint32_t addr,
 		return NULL;
 	}
 	h = host_find(eng, addr);
-	if (h && h->n_entries >= eng->cfg.max_per_host) {
+	if (h && !answer && h->n_entries >= eng->cfg.max_per_host) {
 		*why = R_HOST_FULL;
 		return NULL;
 	}
@@ -277,17 +291,116 @@ struct host *entry_claim_host(struct engine *eng, uint32_t addr,
 		htab_insert(&eng->hosts, &h->by_addr, addr_hash(eng, addr, 3));
 		eng->stats.hosts++;
 	}
-	h->n_entries++;
+	if (answer)
+		h->n_answers++;
+	else
+		h->n_entries++;
 	return h;
 }
 
-void entry_release_host(struct engine *eng, struct host *h)
+struct host *entry_claim_host(struct engine *eng, uint32_t addr,
+			      enum reason *why)
 {
-	if (--h->n_entries)
+	return claim_host(eng, addr, 0, why);
+}
+
+static void release_host(struct engine *eng, struct host *h, int answer)
+{
+	if (answer)
+		h->n_answers--;
+	else
+		h->n_entries--;
+	if (h->n_entries || h->n_answers)
 		return;
 	htab_remove(&eng->hosts, &h->by_addr);
 	pool_put(&eng->host_pool, h);
 	eng->stats.hosts--;
+}
+
+void entry_release_host(struct engine *eng, struct host *h)
+{
+	release_host(eng, h, 0);
+}
+
+/* ---- answer allowance ------------------------------------------------------ */
+
+static uint32_t pair_hash(const struct engine *eng, uint32_t remote,
+			  uint32_t host)
+{
+	return htab_hash(eng->seed, (uint64_t)remote << 32 | host, 6);
+}
+
+static struct answer_pair *pair_find(const struct engine *eng,
+				     uint32_t remote, uint32_t host)
+{
+	uint32_t h = pair_hash(eng, remote, host);
+
+	for (struct hnode *n = htab_chain(&eng->answer_pairs, h); n;
+	     n = n->next) {
+		struct answer_pair *p =
+			container_of(n, struct answer_pair, by_key);
+
+		if (n->hash == h && p->remote == remote && p->host == host)
+			return p;
+	}
+	return NULL;
+}
+
+/* One more answer entry of (host, remote) within the allowance: its pair,
+ * or NULL with *why. */
+static struct answer_pair *pair_claim(struct engine *eng, uint32_t remote,
+				      uint32_t host, enum reason *why)
+{
+	struct answer_pair *p = pair_find(eng, remote, host);
+
+	if (p && p->n >= eng->cfg.isakmp_answer_allowance) {
+		*why = R_ISAKMP_ANSWER_LIMIT;
+		return NULL;
+	}
+	if (!p) {
+		if (!eng->cfg.isakmp_answer_allowance) {
+			*why = R_ISAKMP_ANSWER_LIMIT;
+			return NULL;
+		}
+		p = pool_get(&eng->pair_pool);
+		if (!p) {
+			*why = R_TABLE_FULL;
+			return NULL;
+		}
+		p->remote = remote;
+		p->host = host;
+		htab_insert(&eng->answer_pairs, &p->by_key,
+			    pair_hash(eng, remote, host));
+	}
+	p->n++;
+	return p;
+}
+
+static void pair_release(struct engine *eng, struct answer_pair *p)
+{
+	if (--p->n)
+		return;
+	htab_remove(&eng->answer_pairs, &p->by_key);
+	pool_put(&eng->pair_pool, p);
+}
+
+unsigned token_take(uint64_t *tokens, uint64_t *refilled, unsigned rate,
+		    unsigned burst, uint64_t now, unsigned wanted)
+{
+	uint64_t cap = (uint64_t)burst * 1000;
+	unsigned allowed;
+
+	if (now > *refilled) {
+		*tokens += (now - *refilled) * rate;
+		if (*tokens > cap)
+			*tokens = cap;
+	}
+	*refilled = now;
+	allowed = (unsigned)(*tokens / 1000);
+	if (allowed > wanted)
+		allowed = wanted;
+	*tokens -= (uint64_t)allowed * 1000;
+	return allowed;
 }
 
 static struct pool *entry_pool(struct engine *eng, enum entry_table table)
@@ -295,11 +408,14 @@ static struct pool *entry_pool(struct engine *eng, enum entry_table table)
 	return table == ENTRY_ESP ? &eng->esp_pool : &eng->isakmp_pool;
 }
 
-struct entry *entry_new(struct engine *eng, enum entry_table table,
-			uint32_t remote, uint32_t host, uint64_t now,
-			enum reason *why)
+/* entry_new() and entry_new_answer(): the host's count (answer or not)
+ * is taken first, then the remote and the pool slot; a failure gives back
+ * what was taken. */
+static struct entry *new_entry(struct engine *eng, enum entry_table table,
+			       uint32_t remote, uint32_t host, int answer,
+			       uint64_t now, enum reason *why)
 {
-	struct host *h = entry_claim_host(eng, host, why);
+	struct host *h = claim_host(eng, host, answer, why);
 	struct entry *e;
 	struct remote *r;
 
@@ -311,7 +427,7 @@ struct entry *entry_new(struct engine *eng, enum entry_table table,
 	if (!e) {
 		if (r)
 			remote_put_if_unused(eng, r);
-		entry_release_host(eng, h);
+		release_host(eng, h, answer);
 		*why = R_TABLE_FULL;
 		return NULL;
 	}
@@ -322,12 +438,47 @@ struct entry *entry_new(struct engine *eng, enum entry_table table,
 	return e;
 }
 
+struct entry *entry_new(struct engine *eng, enum entry_table table,
+			uint32_t remote, uint32_t host, uint64_t now,
+			enum reason *why)
+{
+	return new_entry(eng, table, remote, host, 0, now, why);
+}
+
+struct entry *entry_new_answer(struct engine *eng, uint32_t remote,
+			       uint32_t host, uint64_t now, enum reason *why)
+{
+	struct answer_pair *p = pair_claim(eng, remote, host, why);
+	struct entry *e;
+
+	if (!p)
+		return NULL;
+	e = new_entry(eng, ENTRY_ISAKMP, remote, host, 1, now, why);
+	if (!e) {
+		pair_release(eng, p);
+		return NULL;
+	}
+	e->state = ISAKMP_ANSWER;
+	eng->stats.isakmp_answers++;
+	return e;
+}
+
+static int entry_is_answer(const struct entry *e)
+{
+	return e->table == ENTRY_ISAKMP && e->state == ISAKMP_ANSWER;
+}
+
 void entry_free(struct engine *eng, struct entry *e)
 {
 	struct remote *r = e->remote;
+	int answer = entry_is_answer(e);
 
 	tw_cancel(&eng->wheel, &e->timer);
-	entry_release_host(eng, host_find(eng, e->host));
+	if (answer) {
+		pair_release(eng, pair_find(eng, r->addr, e->host));
+		eng->stats.isakmp_answers--;
+	}
+	release_host(eng, host_find(eng, e->host), answer);
 	pool_put(entry_pool(eng, e->table), e);
 	remote_put_if_unused(eng, r);
 }
@@ -361,6 +512,7 @@ struct remote *remote_get(struct engine *eng, uint32_t addr)
 	dlist_init(&r->isakmp_mru);
 	dlist_init(&r->esp_mru);
 	r->guess_tokens = (uint64_t)eng->cfg.guess_burst * 1000;
+	r->ike_tokens = (uint64_t)eng->cfg.isakmp_fallback_burst * 1000;
 	htab_insert(&eng->remotes, &r->by_addr, addr_hash(eng, addr, 4));
 	eng->stats.remotes++;
 	return r;
@@ -553,6 +705,7 @@ static void walk_remote(struct engine *eng, struct remote *r, void *arg)
 				.last_seen = e->base.last_seen,
 				.expires = e->base.last_seen +
 					   entry_lifetime(eng, &e->base),
+				.answer = e->base.state == ISAKMP_ANSWER,
 			};
 
 			w->isakmp_fn(w->ctx, &info);

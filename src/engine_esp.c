@@ -190,8 +190,8 @@ static void refuse_init(struct engine *eng, enum engine_event_kind kind,
 }
 
 /* Parallel sessions off: another host's association with the remote
- * blocks new inits for as long as it lives. A host that holds one itself
- * is never blocked: after a reload turned parallel sessions off, several
+ * blocks new inits for as long as it lives. A host that holds an
+ * established one itself is never blocked: after a reload turned parallel sessions off, several
  * hosts may hold the remote, and each must still be able to rekey (else
  * two of them block each other until one tunnel dies). Returns the
  * blocking entry or NULL. */
@@ -213,8 +213,11 @@ static const struct esp_entry *find_blocker(struct engine *eng,
 		     !esp_state_given(e->base.state)))
 			continue;
 		if (e->base.host == host) {
-			blocker = NULL;
-			break;
+			if (e->base.state == ESP_ESTABLISHED) {
+				blocker = NULL;
+				break;
+			}
+			continue;
 		}
 		if (!blocker)
 			blocker = e;
@@ -435,18 +438,6 @@ static int entry_live(const struct engine *eng, const struct entry *e,
 	return now < e->last_seen + entry_lifetime(eng, e);
 }
 
-static unsigned add_host(uint32_t *hosts, unsigned n, unsigned max,
-			 uint32_t host)
-{
-	if (n >= max)
-		return n;
-	for (unsigned i = 0; i < n; i++)
-		if (hosts[i] == host)
-			return n;
-	hosts[n] = host;
-	return n + 1;
-}
-
 /* The hosts an unknown inbound SPI may belong to, most likely first: live
  * ISAKMP entries with the remote (a rekey follows IKE), then live ESP
  * entries, each most recent first. */
@@ -462,38 +453,26 @@ static unsigned guess_hosts(const struct engine *eng, const struct remote *r,
 			container_of(l, struct isakmp_entry, in_remote);
 
 		if (entry_live(eng, &e->base, now))
-			n = add_host(hosts, n, max, e->base.host);
+			n = host_list_add(hosts, n, max, e->base.host);
 	}
 	for (l = r->esp_mru.next; l != &r->esp_mru && n < max; l = l->next) {
 		const struct esp_entry *e =
 			container_of(l, struct esp_entry, in_remote);
 
 		if (entry_live(eng, &e->base, now))
-			n = add_host(hosts, n, max, e->base.host);
+			n = host_list_add(hosts, n, max, e->base.host);
 	}
 	return n;
 }
 
-/* Token bucket per remote, in thousandths of a copy: returns how many of
- * `wanted` copies the remote's budget allows now, and spends them. */
+/* The remote's guess budget (token bucket): returns how many of `wanted`
+ * copies it allows now, and spends them. */
 static unsigned guess_budget(const struct engine *eng, struct remote *r,
 			     uint64_t now, unsigned wanted)
 {
-	uint64_t cap = (uint64_t)eng->cfg.guess_burst * 1000;
-	unsigned allowed;
-
-	if (now > r->guess_refilled) {
-		r->guess_tokens += (now - r->guess_refilled) *
-				   eng->cfg.guess_rate;
-		if (r->guess_tokens > cap)
-			r->guess_tokens = cap;
-	}
-	r->guess_refilled = now;
-	allowed = (unsigned)(r->guess_tokens / 1000);
-	if (allowed > wanted)
-		allowed = wanted;
-	r->guess_tokens -= (uint64_t)allowed * 1000;
-	return allowed;
+	return token_take(&r->guess_tokens, &r->guess_refilled,
+			  eng->cfg.guess_rate, eng->cfg.guess_burst, now,
+			  wanted);
 }
 
 /* Unknown SPI, no init pending: the remote rekeyed first. Send the packet

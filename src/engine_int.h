@@ -70,11 +70,23 @@ static inline void dlist_move_front(struct dlist *head, struct dlist *node)
 	dlist_push_front(head, node);
 }
 
-/* A LAN host with entries: the unit of max_per_host. */
+/* A LAN host with entries: the unit of max_per_host. Its answers to
+ * remote-started ISAKMP exchanges are counted apart (n_answers), so that
+ * they never use up the quota its own inits need; the struct lives while
+ * either count is non-zero. */
 struct host {
 	struct hnode by_addr;
 	uint32_t addr;
-	unsigned n_entries;
+	unsigned n_entries;               /* charged to max_per_host */
+	unsigned n_answers;               /* ISAKMP answer entries */
+};
+
+/* The answer entries one host holds with one remote, against
+ * isakmp.answer_allowance; exists while n > 0. */
+struct answer_pair {
+	struct hnode by_key;
+	uint32_t host, remote;
+	unsigned n;
 };
 
 /* A remote peer with entries: the unit of serialization and guessing. */
@@ -86,10 +98,18 @@ struct remote {
 	struct esp_entry *pending;        /* the init holding the slot */
 	uint64_t guess_tokens;            /* guess budget, in 1/1000 guesses */
 	uint64_t guess_refilled;          /* ms */
+	uint64_t ike_tokens;              /* unknown-cookie ISAKMP budget,
+					   * in 1/1000 packets */
+	uint64_t ike_refilled;            /* ms */
 	int pinned;                       /* a walk holds it: do not free */
 };
 
 enum entry_table { ENTRY_ESP = 1, ENTRY_ISAKMP = 2 };
+
+/* An ISAKMP entry made by a LAN host's answer to an exchange the remote
+ * started (its first packet already has a responder cookie): charged to
+ * the (host, remote) answer allowance, not to max_per_host. */
+#define ISAKMP_ANSWER 1
 
 /*
  * Common head of both entry kinds, so one timer callback serves both. The
@@ -103,7 +123,8 @@ struct entry {
 	uint64_t last_seen;               /* ms, either direction */
 	uint32_t host;                    /* LAN host address */
 	uint8_t table;                    /* enum entry_table */
-	uint8_t state;                    /* ESP: enum esp_state */
+	uint8_t state;                    /* ESP: enum esp_state; ISAKMP:
+					   * ISAKMP_ANSWER or 0 */
 	uint16_t collisions;              /* ESP: inits serialized behind it,
 					   * saturating */
 	struct tw_node timer;
@@ -187,8 +208,8 @@ struct engine {
 	struct timer_wheel wheel;
 	struct shtab esp_out, esp_in;     /* esp_entry.by_out, by_in */
 	struct sipkey esp_key;            /* their hash of (remote, SPI) */
-	struct htab isakmp, hosts, remotes;
-	struct pool esp_pool, isakmp_pool, host_pool, remote_pool;
+	struct htab isakmp, hosts, remotes, answer_pairs;
+	struct pool esp_pool, isakmp_pool, host_pool, remote_pool, pair_pool;
 	struct engine_stats stats;
 };
 
@@ -206,6 +227,29 @@ struct host *host_find(const struct engine *eng, uint32_t addr);
 struct host *entry_claim_host(struct engine *eng, uint32_t addr,
 			      enum reason *why);
 void entry_release_host(struct engine *eng, struct host *h);
+/* As entry_new(), for an ISAKMP entry made by host's answer to an
+ * exchange the remote started: counted against the (host, remote) answer
+ * allowance (*why = R_ISAKMP_ANSWER_LIMIT) and max_entries, never against
+ * max_per_host; marked ISAKMP_ANSWER. */
+struct entry *entry_new_answer(struct engine *eng, uint32_t remote,
+			       uint32_t host, uint64_t now, enum reason *why);
+/* Token bucket in thousandths: refill at rate a second up to burst, then
+ * take up to `wanted` whole tokens. Returns how many were taken. */
+unsigned token_take(uint64_t *tokens, uint64_t *refilled, unsigned rate,
+		    unsigned burst, uint64_t now, unsigned wanted);
+/* Append host to hosts[0..n) unless present or n == max; returns the new
+ * n. */
+static inline unsigned host_list_add(uint32_t *hosts, unsigned n,
+				     unsigned max, uint32_t host)
+{
+	if (n >= max)
+		return n;
+	for (unsigned i = 0; i < n; i++)
+		if (hosts[i] == host)
+			return n;
+	hosts[n] = host;
+	return n + 1;
+}
 void entry_arm(struct engine *eng, struct entry *e, uint64_t when);
 /* A zeroed entry of `table` for (remote, host), counted against the limits
  * and tied to its host and remote objects, not linked anywhere else yet.
@@ -250,7 +294,7 @@ void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
 		   enum engine_event_kind why);
 struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
 				   uint32_t host, uint64_t cookie_i,
-				   uint64_t cookie_r, uint64_t now,
+				   uint64_t cookie_r, int answer, uint64_t now,
 				   enum reason *why);
 
 /* ---- the ESP packet path (engine_esp.c has the rules around it) ---------- */

@@ -5,8 +5,15 @@
  * two hosts whose initiator cookies collide. IKEv2 puts its IKE SA SPIs
  * where ISAKMP has its cookies, so one rule serves both. ISAKMP is never
  * serialized.
+ *
+ * An exchange the remote starts (an unknown initiator cookie) has no entry
+ * to follow: it goes to the hosts likely to own it, within a per-remote
+ * budget, and the entry the host's answer makes is charged to a small
+ * (host, remote) allowance instead of the host's max_per_host, so that a
+ * spoofed flood of new exchanges cannot lock the host out of its own.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "engine_int.h"
 
@@ -56,11 +63,13 @@ int isakmp_catch_up(struct engine *eng, struct isakmp_entry *e, uint64_t now)
 
 struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
 				   uint32_t host, uint64_t cookie_i,
-				   uint64_t cookie_r, uint64_t now,
+				   uint64_t cookie_r, int answer, uint64_t now,
 				   enum reason *why)
 {
-	struct entry *base = entry_new(eng, ENTRY_ISAKMP, remote, host, now,
-				       why);
+	struct entry *base = answer ? entry_new_answer(eng, remote, host, now,
+						       why)
+				    : entry_new(eng, ENTRY_ISAKMP, remote, host,
+						now, why);
 	struct isakmp_entry *e;
 
 	if (!base)
@@ -172,8 +181,10 @@ void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		return;
 	}
 	if (!e) {
+		/* a first packet that already carries a responder cookie is
+		 * the host answering an exchange the remote started */
 		e = isakmp_create(eng, pkt->daddr, pkt->saddr, ike->cookie_i,
-				  ike->cookie_r, now, &why);
+				  ike->cookie_r, ike->cookie_r != 0, now, &why);
 		if (!e) {
 			drop_event(eng, EV_REFUSED, pkt, why, NULL, out);
 			return;
@@ -186,25 +197,85 @@ void isakmp_outbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	pkt_set_saddr(pkt, eng->cfg.external_addr);
 }
 
-/* An exchange the table does not know (the remote starts one with a LAN
- * host): to the host that most recently talked ISAKMP with the remote. No
- * entry is made: the host's answer makes it. Returns that host, or 0. */
-static uint32_t recent_isakmp_host(const struct engine *eng, uint32_t remote,
-				   uint64_t now)
+static int entry_is_live(const struct engine *eng, const struct entry *e,
+		       uint64_t now)
 {
-	const struct remote *r = remote_find(eng, remote);
+	return now < e->last_seen + entry_lifetime(eng, e);
+}
+
+/* The hosts an exchange the remote started may be for, most likely first:
+ * those holding ESP with the remote (the IKE SA that keys it is theirs),
+ * then those that talked ISAKMP with it, each most recent first. Reads the
+ * tables only. */
+static unsigned fallback_hosts(const struct engine *eng,
+			       const struct remote *r, uint64_t now,
+			       uint32_t *hosts)
+{
+	unsigned max = eng->cfg.isakmp_fallback_copies, n = 0;
 	const struct dlist *l;
 
-	if (!r)
-		return 0;
-	for (l = r->isakmp_mru.next; l != &r->isakmp_mru; l = l->next) {
+	for (l = r->esp_mru.next; l != &r->esp_mru && n < max; l = l->next) {
+		const struct esp_entry *e =
+			container_of(l, struct esp_entry, in_remote);
+
+		if (entry_is_live(eng, &e->base, now))
+			n = host_list_add(hosts, n, max, e->base.host);
+	}
+	for (l = r->isakmp_mru.next; l != &r->isakmp_mru && n < max;
+	     l = l->next) {
 		const struct isakmp_entry *e =
 			container_of(l, struct isakmp_entry, in_remote);
 
-		if (now < e->base.last_seen + entry_lifetime(eng, &e->base))
-			return e->base.host;
+		if (entry_is_live(eng, &e->base, now))
+			n = host_list_add(hosts, n, max, e->base.host);
 	}
-	return 0;
+	return n;
+}
+
+/* An exchange the table does not know (the remote starts one with a LAN
+ * host): to the likely hosts, as many as the remote's budget allows now,
+ * the first in place and the rest as copies. No entry is made: a host's
+ * answer makes one, charged to its answer allowance. Nobody likely: the
+ * router's own. */
+static void fallback(struct engine *eng, struct pkt_view *pkt, uint64_t now,
+		     struct engine_decision *out)
+{
+	struct remote *r = remote_find(eng, pkt->saddr);
+	uint32_t hosts[ENGINE_MAX_GUESS];
+	unsigned n = r ? fallback_hosts(eng, r, now, hosts) : 0;
+	struct engine_event ev = {
+		.kind = EV_GUESSED, .table = TABLE_ISAKMP,
+		.remote = pkt->saddr,
+		.cookie_i = pkt->isakmp.cookie_i,
+		.cookie_r = pkt->isakmp.cookie_r,
+	};
+
+	if (!n) {
+		out->verdict = VERDICT_ACCEPT;
+		out->reason = R_NOT_OURS;
+		return;
+	}
+	n = token_take(&r->ike_tokens, &r->ike_refilled,
+		       eng->cfg.isakmp_fallback_rate,
+		       eng->cfg.isakmp_fallback_burst, now, n);
+	if (!n) {
+		ev.kind = EV_DROPPED;
+		ev.reason = R_ISAKMP_RATELIMITED;
+		out->verdict = VERDICT_DROP;
+		out->reason = R_ISAKMP_RATELIMITED;
+		engine_emit(eng, &ev);
+		return;
+	}
+	pkt_set_daddr(pkt, hosts[0]);
+	out->n_copies = n - 1;
+	memcpy(out->copy_to, hosts + 1, (n - 1) * sizeof(hosts[0]));
+	out->verdict = VERDICT_ACCEPT_MODIFIED;
+	out->reason = R_PASS;
+	eng->stats.copies += n - 1;
+	ev.host = hosts[0];
+	ev.hosts = hosts;
+	ev.n_hosts = n;
+	engine_emit(eng, &ev);
 }
 
 void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
@@ -213,7 +284,6 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	const struct isakmp_hdr_view *ike = &pkt->isakmp;
 	struct cookie_match m = { 0 };
 	struct isakmp_entry *e;
-	uint32_t host;
 
 	match_cookies(eng, pkt->saddr, 0, ike->cookie_i, ike->cookie_r, now,
 		      &m);
@@ -229,25 +299,7 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 		pkt_set_daddr(pkt, e->base.host);
 		return;
 	}
-	host = recent_isakmp_host(eng, pkt->saddr, now);
-	if (!host) {
-		out->verdict = VERDICT_ACCEPT;
-		out->reason = R_NOT_OURS;
-		return;
-	}
-	{
-		struct engine_event ev = {
-			.kind = EV_GUESSED, .table = TABLE_ISAKMP,
-			.remote = pkt->saddr, .host = host,
-			.cookie_i = ike->cookie_i, .cookie_r = ike->cookie_r,
-			.hosts = &host, .n_hosts = 1,
-		};
-
-		engine_emit(eng, &ev);
-	}
-	pkt_set_daddr(pkt, host);
-	out->verdict = VERDICT_ACCEPT_MODIFIED;
-	out->reason = R_PASS;
+	fallback(eng, pkt, now, out);
 }
 
 int engine_restore_isakmp(struct engine *eng,
@@ -271,7 +323,7 @@ int engine_restore_isakmp(struct engine *eng,
 		return -1;
 	}
 	e = isakmp_create(eng, info->remote, info->host, info->cookie_i,
-			  info->cookie_r, info->last_seen, &why);
+			  info->cookie_r, info->answer, info->last_seen, &why);
 	if (!e) {
 		errno = ENOSPC;
 		return -1;

@@ -594,7 +594,7 @@ static const char *isakmp_sentence(enum engine_event_kind kind)
 {
 	static const char *const s[EV_MAX] = {
 		[EV_CREATED] = "ISAKMP exchange from {host} to {peer} created",
-		[EV_GUESSED] = "ISAKMP exchange started by {peer} sent to {host}, the LAN host that last talked to it",
+		[EV_GUESSED] = "ISAKMP exchange started by {peer} sent to {host}, the LAN host most likely to own it (holding ESP with it or the last to talk ISAKMP to it)",
 		[EV_EXPIRED] = "ISAKMP entry of {host} with {peer} expired after its idle lifetime",
 		[EV_REFUSED] = "ISAKMP exchange from {host} to {peer} refused: limits reached",
 		[EV_COLLIDED] = "ISAKMP exchange from {host} to {peer} discarded: its initiator cookie is outstanding for another host",

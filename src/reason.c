@@ -34,6 +34,8 @@ static const char *const reason_names[R_MAX] = {
 	[R_HOST_FULL] = "host_full",
 	[R_GUESS_RATELIMITED] = "guess_ratelimited",
 	[R_NOT_OURS] = "not_ours",
+	[R_ISAKMP_RATELIMITED] = "isakmp_ratelimited",
+	[R_ISAKMP_ANSWER_LIMIT] = "isakmp_answer_limit",
 };
 
 /* Name of r for logs and counters; "unknown" when r is out of range or has

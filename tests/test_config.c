@@ -107,6 +107,10 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(e->guess_rate, 10);
 	ck_assert_uint_eq(e->guess_burst, 20);
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 1800 * SEC);
+	ck_assert_uint_eq(e->isakmp_fallback_copies, 1);
+	ck_assert_uint_eq(e->isakmp_fallback_rate, 10);
+	ck_assert_uint_eq(e->isakmp_fallback_burst, 20);
+	ck_assert_uint_eq(e->isakmp_answer_allowance, 8);
 	ck_assert_uint_eq(e->max_entries, 65536);
 	ck_assert_uint_eq(e->max_per_host, 1024);
 	ck_assert_str_eq(c->control_socket,
@@ -187,6 +191,10 @@ START_TEST(good_full)
 	ck_assert_uint_eq(e->guess_rate, 0);
 	ck_assert_uint_eq(e->guess_burst, 0);
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 7200 * SEC);
+	ck_assert_uint_eq(e->isakmp_fallback_copies, 3);
+	ck_assert_uint_eq(e->isakmp_fallback_rate, 2);
+	ck_assert_uint_eq(e->isakmp_fallback_burst, 4);
+	ck_assert_uint_eq(e->isakmp_answer_allowance, 0);
 	ck_assert_str_eq(cfg->control_socket, "/run/masq/ctl.sock");
 	ck_assert_uint_eq(cfg->control_mode, 0640);
 	ck_assert_str_eq(cfg->control_owner, "root");
@@ -277,6 +285,10 @@ START_TEST(good_limits_edge)
 	ck_assert_uint_eq(e->guess_copies, 1);
 	ck_assert_uint_eq(e->guess_rate, 10000);
 	ck_assert_uint_eq(e->guess_burst, 10000);
+	ck_assert_uint_eq(e->isakmp_fallback_copies, 16);
+	ck_assert_uint_eq(e->isakmp_fallback_rate, 10000);
+	ck_assert_uint_eq(e->isakmp_fallback_burst, 10000);
+	ck_assert_uint_eq(e->isakmp_answer_allowance, 1024);
 	ck_assert_uint_eq(e->max_entries, 4194304);
 	ck_assert_uint_eq(e->max_per_host, 1);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_ERROR);

@@ -420,7 +420,7 @@ START_TEST(stats_shapes)
 	ck_assert_ptr_nonnull(strstr(r, "\"malformed\":{\"ip_truncated\":0,"));
 	ck_assert_ptr_nonnull(strstr(r, "\"decisions\":{\"created\":1,"));
 	ck_assert_ptr_nonnull(strstr(r, "\"tables\":{\"esp\":1,\"isakmp\":0,"
-		"\"hosts\":1,\"remotes\":1,\"pending\":1,\"max_entries\":65536,"
+		"\"isakmp_answers\":0,\"hosts\":1,\"remotes\":1,\"pending\":1,\"max_entries\":65536,"
 		"\"max_per_host\":1024},\"daemon\":{\"copies_sent\":4}}\n"));
 	r = ask("v1 stats");
 	ck_assert_ptr_nonnull(strstr(r, "ok\nuptime 61s\npackets.inbound"));

@@ -758,6 +758,205 @@ START_TEST(isakmp_reply_without_responder_cookie_goes_to_unanswered)
 }
 END_TEST
 
+/* ---- exchanges the remote starts ------------------------------------------- */
+
+/* An unknown initiator cookie from a remote the LAN talks to goes to a LAN
+ * host within the remote's own token bucket: the burst at once, then the
+ * rate; the rest is dropped and counted. Other remotes and the ESP guess
+ * budget are untouched. */
+START_TEST(isakmp_fallback_is_rate_limited_per_remote)
+{
+	unsigned burst = cfg.isakmp_fallback_burst, rate = cfg.isakmp_fallback_rate;
+	const struct engine_stats *st;
+	unsigned passed = 0;
+
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_out(LAN_A, REMOTE2, 0xa2, 0, 0);
+	for (unsigned i = 0; i < burst + 30; i++) {
+		enum verdict v = ike_in(REMOTE, 0x10000 + i, 0, 1);
+
+		if (v == VERDICT_ACCEPT_MODIFIED) {
+			ck_assert_uint_eq(dst_of(), LAN_A);
+			passed++;
+		} else {
+			ck_assert_int_eq(v, VERDICT_DROP);
+			ck_assert_int_eq(s.d.reason, R_ISAKMP_RATELIMITED);
+		}
+	}
+	ck_assert_uint_eq(passed, burst);
+	st = engine_get_stats(eng);
+	ck_assert_uint_eq(st->reasons[R_ISAKMP_RATELIMITED], 30);
+	ck_assert_uint_eq(last_event(EV_DROPPED)->ev.reason,
+			  R_ISAKMP_RATELIMITED);
+	ck_assert_int_eq(last_event(EV_DROPPED)->ev.table, TABLE_ISAKMP);
+	ck_assert_uint_eq(last_event(EV_DROPPED)->ev.remote, REMOTE);
+	/* nothing was recorded for the flood */
+	ck_assert_uint_eq(st->isakmp_entries, 2);
+	/* another remote has its own bucket */
+	ck_assert_int_eq(ike_in(REMOTE2, 0x20000, 0, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	/* and the ESP guess budget of REMOTE is its own too */
+	ck_assert_int_eq(esp_in(REMOTE, 0x7777, 1), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	/* one second later: `rate` more, not one more */
+	passed = 0;
+	for (unsigned i = 0; i < rate + 10; i++)
+		passed += ike_in(REMOTE, 0x30000 + i, 0, 1 + SEC) ==
+			  VERDICT_ACCEPT_MODIFIED;
+	ck_assert_uint_eq(passed, rate);
+}
+END_TEST
+
+/* The fallback picks hosts as the ESP guess does, ESP holders first: B
+ * talked ISAKMP last, but A holds ESP with the remote. With copies, the
+ * next host gets one, each copy paid from the bucket. */
+START_TEST(isakmp_fallback_prefers_esp_holder_and_copies)
+{
+	cfg.parallel_sessions = true;
+	cfg.isakmp_fallback_copies = 3;
+	cfg.isakmp_fallback_burst = 4;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 1);
+	ike_out(LAN_B, REMOTE, 0xb1, 0, 2);
+	ck_assert_int_eq(ike_in(REMOTE, 0xfeed, 0, 3), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_uint_eq(s.d.n_copies, 1);
+	ck_assert_uint_eq(s.d.copy_to[0], LAN_B);
+	ck_assert_uint_eq(engine_get_stats(eng)->copies, 1);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->ev.table, TABLE_ISAKMP);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->ev.n_hosts, 2);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->hosts[0], LAN_A);
+	ck_assert_uint_eq(last_event(EV_GUESSED)->hosts[1], LAN_B);
+	/* 2 of 4 tokens left: one more full guess, then nothing */
+	ck_assert_int_eq(ike_in(REMOTE, 0xfeee, 0, 3), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(s.d.n_copies, 1);
+	ck_assert_int_eq(ike_in(REMOTE, 0xfeef, 0, 3), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_RATELIMITED);
+	/* a partial budget sends fewer copies, never more */
+	ck_assert_int_eq(ike_in(REMOTE, 0xfef0, 0, 3 + 100),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(s.d.n_copies, 0);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+}
+END_TEST
+
+/* Entries made by a host's answers to remote-started exchanges are held
+ * to the (host, remote) allowance, and never to max_per_host: a host whose
+ * answers fill the allowance still has every slot for its own exchanges,
+ * and the allowance is per remote. */
+START_TEST(isakmp_answers_use_allowance_not_host_quota)
+{
+	cfg.max_per_host = 4;
+	cfg.isakmp_answer_allowance = 3;
+	start();
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x100 + i, 0xa00 + i, 0),
+				 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x103, 0xa03, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_ANSWER_LIMIT);
+	ck_assert_uint_eq(last_event(EV_REFUSED)->ev.reason,
+			  R_ISAKMP_ANSWER_LIMIT);
+	ck_assert_uint_eq(last_event(EV_REFUSED)->ev.host, LAN_A);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 3);
+	/* the answered exchanges carry on */
+	ck_assert_int_eq(ike_in(REMOTE, 0x101, 0xa01, 1), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x101, 0xa01, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	/* the host's own exchanges get all of max_per_host */
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_int_eq(ike_out(LAN_A, REMOTE2, 0x200 + i, 0, 2),
+				 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE2, 0x204, 0, 2), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_HOST_FULL);
+	/* answers to another remote have their own allowance */
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE2, 0x300, 0xb00, 3),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 4);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 1);
+	/* as they expire the allowance comes back, and the host goes with
+	 * its last entry */
+	engine_run_timers(eng, cfg.isakmp_lifetime_ms + 3);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 0);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x103, 0xa03,
+				 cfg.isakmp_lifetime_ms + 4),
+			 VERDICT_ACCEPT_MODIFIED);
+}
+END_TEST
+
+/* answer_allowance 0: no remote-started exchange is answered through the
+ * masquerade; the host's own still are. Answers count toward max_entries. */
+START_TEST(isakmp_answer_allowance_zero_and_table_limit)
+{
+	cfg.isakmp_answer_allowance = 0;
+	start();
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x100, 0xa00, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_ANSWER_LIMIT);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x101, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	cfg.isakmp_answer_allowance = 8;
+	cfg.max_entries = 2;
+	start();
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x100, 0xa00, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0x101, 0xa01, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_C, REMOTE, 0x102, 0xa02, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_TABLE_FULL);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 2);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 2);
+}
+END_TEST
+
+/* The issue's attack, in the engine: a remote's address floods new
+ * exchanges for 10 s; A answers every one that reaches it. Few reach it
+ * (burst + rate * time), A's answers stay within the allowance, and A can
+ * at once start its own IKE exchange and ESP tunnel with another remote,
+ * with max_per_host small enough that the flood would have filled it. */
+START_TEST(isakmp_flood_leaves_host_its_own_exchanges)
+{
+	unsigned delivered = 0, sent = 0;
+	uint64_t t;
+
+	cfg.max_per_host = 16;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_in(REMOTE, 0xa1, 0xe1, 1);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 2);
+	for (t = 10; t < 10 + 10 * SEC; t += 10) {
+		for (unsigned k = 0; k < 5; k++) {
+			uint64_t ci = 0x5000000 + sent++;
+
+			if (ike_in(REMOTE, ci, 0, t) != VERDICT_ACCEPT_MODIFIED)
+				continue;
+			ck_assert_uint_eq(dst_of(), LAN_A);
+			delivered++;
+			/* A's IKE daemon answers */
+			ike_out(LAN_A, REMOTE, ci, 0x9000000 + ci, t);
+		}
+	}
+	ck_assert_uint_eq(sent, 5000);
+	ck_assert_uint_le(delivered, cfg.isakmp_fallback_burst +
+				     cfg.isakmp_fallback_rate * 10);
+	ck_assert_uint_ge(delivered, cfg.isakmp_fallback_rate * 10);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers,
+			  cfg.isakmp_answer_allowance);
+	ck_assert_uint_eq(engine_get_stats(eng)->reasons[R_HOST_FULL], 0);
+	/* A's own exchange and tunnel with REMOTE2, at once */
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE2, 0xa2, 0, t),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_in(REMOTE2, 0xa2, 0xe2, t), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	establish(LAN_A, REMOTE2, 0x1100, 0x2100, t);
+	/* and its old tunnel with REMOTE lives on */
+	expect_in_to(REMOTE, 0x2000, t, LAN_A);
+}
+END_TEST
+
 START_TEST(isakmp_is_never_serialized)
 {
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);   /* ESP init pending */
@@ -1311,6 +1510,11 @@ static Suite *engine_suite(void)
 	tcase_add_test(ike, isakmp_unanswered_host_cannot_take_another_hosts_pair);
 	tcase_add_test(ike, isakmp_unknown_cookie_goes_to_most_recent_host);
 	tcase_add_test(ike, isakmp_reply_without_responder_cookie_goes_to_unanswered);
+	tcase_add_test(ike, isakmp_fallback_is_rate_limited_per_remote);
+	tcase_add_test(ike, isakmp_fallback_prefers_esp_holder_and_copies);
+	tcase_add_test(ike, isakmp_answers_use_allowance_not_host_quota);
+	tcase_add_test(ike, isakmp_answer_allowance_zero_and_table_limit);
+	tcase_add_test(ike, isakmp_flood_leaves_host_its_own_exchanges);
 	tcase_add_test(ike, isakmp_is_never_serialized);
 	tcase_add_test(ike, isakmp_entry_expires_at_its_lifetime);
 	suite_add_tcase(suite, ike);

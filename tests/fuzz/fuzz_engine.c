@@ -136,6 +136,7 @@ static struct {
 	uint64_t now;
 	uint64_t last_run;       /* clock of the last engine_run_timers() */
 	bool parallel_ever;      /* parallel sessions allowed at some point */
+	unsigned allowance_max;  /* largest isakmp.answer_allowance so far */
 	struct init_rec inits[MAX_TRACK];
 	size_t n_inits;
 	struct map_rec maps[MAX_TRACK];
@@ -389,17 +390,25 @@ static uint8_t *build(struct rd *r, uint8_t sel, size_t *len,
 
 /* ---- invariants ---------------------------------------------------------- */
 
+struct answers_of {
+	uint32_t remote, host;
+	unsigned n;
+};
+
 struct tally {
 	uint32_t host[2 * MAX_ENTRIES + 8];
-	unsigned count[2 * MAX_ENTRIES + 8];
+	unsigned count[2 * MAX_ENTRIES + 8];    /* charged to max_per_host */
 	size_t n_hosts;
+	struct answers_of answers[MAX_ENTRIES];
+	size_t n_pairs, n_answers;
 	size_t esp, isakmp;
 	uint64_t min_expires;
 	struct engine_esp_info esp_e[2 * MAX_ENTRIES];
 	size_t n_esp_e;
 };
 
-static void count_host(struct tally *t, uint32_t host)
+/* One more entry of host; charged: against max_per_host. */
+static void count_host(struct tally *t, uint32_t host, bool charged)
 {
 	size_t i;
 
@@ -411,7 +420,24 @@ static void count_host(struct tally *t, uint32_t host)
 		t->host[t->n_hosts] = host;
 		t->count[t->n_hosts++] = 0;
 	}
-	t->count[i]++;
+	t->count[i] += charged;
+}
+
+/* One more answer entry of (remote, host). */
+static void count_answer(struct tally *t, uint32_t remote, uint32_t host)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_pairs; i++)
+		if (t->answers[i].remote == remote && t->answers[i].host == host)
+			break;
+	if (i == t->n_pairs) {
+		FUZZ_ASSERT(t->n_pairs < MAX_ENTRIES, "answer pairs");
+		t->answers[i] = (struct answers_of){ remote, host, 0 };
+		t->n_pairs++;
+	}
+	t->answers[i].n++;
+	t->n_answers++;
 }
 
 static void walk_esp(void *ctx, const struct engine_esp_info *e)
@@ -420,7 +446,7 @@ static void walk_esp(void *ctx, const struct engine_esp_info *e)
 
 	t->esp++;
 	FUZZ_ASSERT(t->esp <= 2 * MAX_ENTRIES, "ESP walk runs away");
-	count_host(t, e->host);
+	count_host(t, e->host, true);
 	if (e->expires < t->min_expires)
 		t->min_expires = e->expires;
 	t->esp_e[t->n_esp_e++] = *e;
@@ -455,7 +481,9 @@ static void walk_isakmp(void *ctx, const struct engine_isakmp_info *e)
 
 	t->isakmp++;
 	FUZZ_ASSERT(t->isakmp <= 2 * MAX_ENTRIES, "ISAKMP walk runs away");
-	count_host(t, e->host);
+	count_host(t, e->host, !e->answer);
+	if (e->answer)
+		count_answer(t, e->remote, e->host);
 	if (e->expires < t->min_expires)
 		t->min_expires = e->expires;
 	FUZZ_ASSERT(internal(e->host), "ISAKMP entry for non-LAN host %08x",
@@ -479,6 +507,17 @@ static void check_tables(bool timers_ran)
 	for (size_t i = 0; i < t.n_hosts; i++)
 		FUZZ_ASSERT(t.count[i] <= MAX_PER_HOST,
 			    "host %08x has %u entries", t.host[i], t.count[i]);
+	/* a host's answers to remote-started exchanges stay within the
+	 * (host, remote) allowance (the largest one configured: a reload
+	 * that lowers it evicts nothing) and out of its max_per_host */
+	for (size_t i = 0; i < t.n_pairs; i++)
+		FUZZ_ASSERT(t.answers[i].n <= H.allowance_max,
+			    "host %08x holds %u answers with %08x (allowance "
+			    "%u)", t.answers[i].host, t.answers[i].n,
+			    t.answers[i].remote, H.allowance_max);
+	FUZZ_ASSERT(st->isakmp_answers == t.n_answers,
+		    "stats %zu answers, walked %zu", st->isakmp_answers,
+		    t.n_answers);
 	FUZZ_ASSERT(st->esp_entries == t.esp && st->isakmp_entries == t.isakmp,
 		    "stats %zu/%zu, walked %zu/%zu", st->esp_entries,
 		    st->isakmp_entries, t.esp, t.isakmp);
@@ -575,7 +614,10 @@ static void packet_step(struct rd *r, uint8_t sel)
 
 	FUZZ_ASSERT(d.verdict <= VERDICT_DROP && d.reason < R_MAX, "decision");
 	FUZZ_ASSERT(d.n_copies < ENGINE_MAX_GUESS &&
-			    d.n_copies < H.cfg.guess_copies,
+			    d.n_copies < (parsed == R_PASS &&
+						  v.kind == PKT_ISAKMP
+					  ? H.cfg.isakmp_fallback_copies
+					  : H.cfg.guess_copies),
 		    "%u copies", d.n_copies);
 	if (d.verdict != VERDICT_ACCEPT_MODIFIED)
 		FUZZ_ASSERT(len == 0 || memcmp(b, before, len) == 0,
@@ -659,7 +701,7 @@ static void gone_isakmp(void *ctx, const struct engine_isakmp_info *e)
 
 static void new_config(struct rd *r, struct engine_config *c, bool first)
 {
-	uint8_t a = u8(r), b = u8(r), g = u8(r);
+	uint8_t a = u8(r), b = u8(r), g = u8(r), k = u8(r);
 
 	if (first) {
 		engine_config_defaults(c);
@@ -681,6 +723,12 @@ static void new_config(struct rd *r, struct engine_config *c, bool first)
 	c->guess_copies = 1 + (g & 15);
 	c->guess_rate = (unsigned)((g >> 4) & 3) * 7;
 	c->guess_burst = (unsigned)((g >> 6) & 3) * 5;
+	c->isakmp_fallback_copies = 1 + (k & 3);
+	c->isakmp_fallback_rate = (unsigned)((k >> 2) & 3) * 7;
+	c->isakmp_fallback_burst = (unsigned)((k >> 4) & 3) * 5;
+	c->isakmp_answer_allowance = (unsigned)((k >> 6) & 3) * 2;
+	if (c->isakmp_answer_allowance > H.allowance_max)
+		H.allowance_max = c->isakmp_answer_allowance;
 	if (c->parallel_sessions)
 		H.parallel_ever = true;
 }
@@ -711,13 +759,22 @@ static void restore_esp(void *ctx, const struct engine_esp_info *e)
 static void restore_isakmp(void *ctx, const struct engine_isakmp_info *e)
 {
 	struct restore *rs = ctx;
+	/* answers made under a larger allowance than today's need not all
+	 * come back */
+	bool may_fail = e->answer &&
+			H.cfg.isakmp_answer_allowance < H.allowance_max;
 
 	if (e->expires <= H.now)
 		return;
-	FUZZ_ASSERT(engine_restore_isakmp(rs->to, e) == 0,
-		    "restore of ISAKMP %08x/%08x cookies %016llx/%016llx: %s",
-		    e->remote, e->host, (unsigned long long)e->cookie_i,
-		    (unsigned long long)e->cookie_r, strerror(errno));
+	if (engine_restore_isakmp(rs->to, e) < 0) {
+		FUZZ_ASSERT(may_fail && errno == ENOSPC,
+			    "restore of ISAKMP %08x/%08x cookies "
+			    "%016llx/%016llx%s: %s", e->remote, e->host,
+			    (unsigned long long)e->cookie_i,
+			    (unsigned long long)e->cookie_r,
+			    e->answer ? " (answer)" : "", strerror(errno));
+		return;
+	}
 	rs->isakmp++;
 }
 

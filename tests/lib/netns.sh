@@ -308,3 +308,17 @@ nl_pcap_count() {
 
 # BPF for ESP with SPI $1 (the 4 bytes after the IP header).
 nl_bpf_spi() { echo "ip proto 50 and ip[((ip[0] & 0xf) << 2):4] = $1"; }
+
+# nl_jget FILE EXPR: EXPR (Python) evaluated on the JSON object d of FILE's
+# last line; -1 on any error, so that a missing value fails a comparison.
+nl_jget() {
+	"$NL_PY" - "$@" <<'PYEOF' 2>/dev/null || echo -1
+import json, sys
+try:
+    d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+    v = eval(sys.argv[2])
+    print(int(v) if isinstance(v, bool) else v)
+except Exception:
+    print(-1)
+PYEOF
+}
