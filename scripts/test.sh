@@ -46,6 +46,15 @@ IPSEC_MASQD_REQUIRE_ALL=1 IPSEC_MASQD_INSNS_MAX=300 make -C build/gcc -s check |
 	{ cat build/gcc/test-suite.log; exit 1; }
 require_no_skips build/gcc
 
+# The kernel fast path (issue 14) is off by default: the namespace tests
+# above ran without it (but tests/test_fastpath.sh). test_esp.sh runs once
+# more with it on (tests/lib/netns.sh appends fastpath.enable = true to its
+# configs): the same real-crypto tunnels, associations, blocking, guesses,
+# with established flows rewritten in the kernel.
+step "namespace tests with the fast path on"
+IPSEC_MASQD_NETNS_TESTS=run IPSEC_MASQD_REQUIRE_ALL=1 IPSEC_MASQD_TEST_FASTPATH=on \
+	make -C build/gcc -s check TESTS="tests/test_esp.sh" || { cat build/gcc/test-suite.log; exit 1; }
+
 # The namespace tests (real iptables, NFQUEUE, peers) run once, above; the
 # other builds run everything else.
 export IPSEC_MASQD_NETNS_TESTS=skip

@@ -271,12 +271,18 @@ static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
 	return 1;
 }
 
-/* How often the kernel's counters are read: fastpath.poll, but at least
- * twice per ESP lifetime so that a used entry is credited in time. */
-static uint64_t masqd_fp_interval(const struct masqd_config *cfg)
+/* How often the kernel's counters are read: fastpath.poll, stretched to
+ * ten times what the last read took (a read blocks the loop, and with many
+ * entries the kernel's dump is slow: BENCHMARKS.md), but at least twice
+ * per ESP lifetime so that a used entry is credited in time. */
+static uint64_t masqd_fp_interval(const struct masqd *d,
+				  const struct masqd_config *cfg)
 {
 	uint64_t p = cfg->fastpath.poll_ms, half = cfg->engine.esp_lifetime_ms / 2;
+	uint64_t took = d->fp ? fastpath_get_stats(d->fp)->last_poll_us / 1000 : 0;
 
+	if (took * 10 > p)
+		p = took * 10;
 	return half && half < p ? half : p;
 }
 
@@ -316,7 +322,7 @@ static void masqd_start_fastpath(struct masqd *d)
 	}
 	engine_walk_esp(d->eng, masqd_fp_walk, d);
 	(void)fastpath_commit(d->fp);
-	d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
+	d->next_fp_poll = d->now + masqd_fp_interval(d, d->cfg);
 	log_info("fastpath: table ip " FASTPATH_TABLE " loaded, %llu "
 		 "entries offloaded",
 		 (unsigned long long)fastpath_get_stats(d->fp)->entries);
@@ -365,7 +371,10 @@ static void masqd_apply_fastpath(struct masqd *d,
 		masqd_fp_admit(next, &a);
 		(void)fastpath_set_rules(d->fp, d->fp_ext, &a);
 	}
-	d->next_fp_poll = d->now + masqd_fp_interval(next);
+	/* lifetimes may have changed: every element's timeout again, so that
+	 * none outlives its entry's new lifetime */
+	engine_walk_esp(d->eng, masqd_fp_walk, d);
+	d->next_fp_poll = d->now + masqd_fp_interval(d, next);
 }
 
 /* The engine with a random hash seed (so that remote peers cannot aim at a
@@ -931,7 +940,7 @@ static void masqd_on_timer(struct masqd *d)
 		/* before the engine's timers: an entry the kernel used must
 		 * not expire for want of the credit */
 		(void)fastpath_poll(d->fp, masqd_fp_use, d);
-		d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
+		d->next_fp_poll = d->now + masqd_fp_interval(d, d->cfg);
 	}
 	(void)engine_run_timers(d->eng, d->now);
 	control_run_timers(d->ctl, d->now);

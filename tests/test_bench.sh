@@ -64,6 +64,21 @@ import json, sys
 q = json.loads(sys.argv[1])["queue"]
 sys.exit(not (q["modified"] > 0 and q["verdict_errors"] == 0 and q["received"] >= q["modified"]))' "$j"
 done
+# the fast path cases (issue 14): the flow is forwarded, nothing is queued,
+# and the daemon counts what the kernel rewrote
+for c in fast rpskernel rps rpsfast; do
+	n=$(field "$c" max unique)
+	check "$c: packets delivered at full speed (${n:-none})" gt0 "$n"
+done
+for c in fast rpsfast; do
+	j=$(grep "^stats rep=1 size=64 case=$c " "$R" | sed 's/^[^{]*//')
+	check "$c: nothing queued, the kernel's packets counted (fastpath section)" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(not (d["queue"]["received"] == 0 and d["fastpath"]["packets_out"] > 0
+              and d["fastpath"]["entries"] == 1))' "$j"
+done
+check "the report judges the fast path" grep -q "verdict: fast path / kernel forwarding" "$tmp/out.txt"
 check "the report has the table" grep -q "sustainable rate, kpps" "$tmp/out.txt"
 check "--write: one Network section, with the markers" \
 	eval '[ "$(grep -c "^## Network" "$tmp/BENCHMARKS.md")" = 1 ] && grep -q "^<!-- netbench:end -->" "$tmp/BENCHMARKS.md"'

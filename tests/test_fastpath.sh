@@ -15,7 +15,10 @@ fi
 #   2 elements follow del, flush and a clean stop at once; after kill -9
 #     the kernel timeout ends them within their lifetime; a new daemon
 #     replaces a stale table
-#   3 over every scenario the WAN sees no LAN source (exact)
+#   3 admission: a flood of unknown SPIs to the external address reaches
+#     the daemon at no more than admit_rate x time + burst, the rest dropped
+#     in the kernel and counted, while an established flow keeps >= 80 %
+#   over every scenario the WAN sees no LAN source (exact)
 # Exit 77 (skip) when not root or a tool is missing.
 
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -33,11 +36,12 @@ CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
 TMP=$NL_TMP
 TABLE=ipsec_masqd_fast
 R1_IN=10.20.0.1 H1_IN=10.1.0.11
-LIFE=4
+LIFE=4 ADMIT_RATE=100 ADMIT_BURST=20
+FLOOD=$NL_SRC/tests/peers/flood.py
 
 nl_topology || { nl_fail "topology"; exit 1; }
 
-write_config() {   # $1 file
+write_config() {   # $1 file [$2 fastpath settings]
 	cat > "$1" <<CONF
 # ipsec-masqd fast path test
 queue = 0;
@@ -45,11 +49,12 @@ external = { address = "$NL_EXT"; };
 internal = [ "$NL_LAN_NET" ];
 esp = { lifetime = $LIFE; init_timeout = 2; parallel_sessions = false; };
 control = { socket = "$TMP/control"; };
-fastpath = { enable = true; poll = 0.5; };
+fastpath = { enable = true; poll = 0.5; ${2:-} };
 log = { level = "info"; };
 CONF
 }
 write_config "$TMP/masqd.conf"
+write_config "$TMP/admit.conf" "admit_rate = $ADMIT_RATE; admit_burst = $ADMIT_BURST;"
 nl_rules "$TMP/masqd.conf" || { nl_fail "the shipped rules did not load"; exit 1; }
 
 ctl() { nl_in "$NL_RTR" "$CTL" -s "$TMP/control" "$@"; }
@@ -107,12 +112,13 @@ wait_elems() {
 
 table_exists() { nl_in "$NL_RTR" nft list table ip $TABLE >/dev/null 2>&1; }
 
-begin() {
+begin() {   # NAME [CONF]
 	S=$1 LOG=$TMP/$1.daemon.log CAP=$TMP/$1.wan.pcap S_FAILS=$NL_FAILS
+	local conf=${2:-$TMP/masqd.conf}
 	echo "# scenario $1"
 	nl_capture_start "$NL_WAN" up0 "$CAP" || { nl_fail "$S: WAN capture"; return 1; }
 	CAP_PID=$NL_LAST
-	nl_daemon_start "$TMP/masqd.conf" "$LOG" || { nl_fail "$S: daemon did not start"; cat "$LOG"; return 1; }
+	nl_daemon_start "$conf" "$LOG" || { nl_fail "$S: daemon did not start"; cat "$LOG"; return 1; }
 }
 
 end() {
@@ -231,8 +237,45 @@ scenario_control() {
 	end
 }
 
+# --- 3: admission in front of the queue under a flood --------------------------
+# admit_rate 100/s, burst 20: 20000 ESP packets with unknown SPIs from r1 to
+# the external address (each would be queued: guessed or dropped by the
+# daemon) are admitted at that rate and the rest dropped in the kernel and
+# counted, while h1's established flow, in the kernel, keeps its packets.
+scenario_admit() {
+	local A=0x1a000031 B=0x1b000031 q0 q1 d0 d1 sent secs n fpid
+	begin s3 "$TMP/admit.conf" || { end; return; }
+	esp_resp "$NL_R1" s3.r1 --local "$NL_R1_IP" --pair "$(sa $A)/$(sa $B)" || { end; return; }
+	esp_init_bg "$NL_H1" s3.h1 --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" \
+		--sa-out "$(sa $A)" --sa-in "$(sa $B)" --count 80 --interval 0.05
+	nl_check "s3: h1's SA associated" nl_wait_log "DECISION=associated" 100 "$LOG"
+	sleep 1
+	q0=$(stat packets inbound) d0=$(stat fastpath admit_dropped)
+	nl_spawn "$NL_R1" "$NL_PY" "$FLOOD" esp --src "$NL_R1_IP" --dst "$NL_EXT" \
+		--count 20000 --duration 8 >"$TMP/s3.flood.json" 2>"$TMP/s3.flood.err"
+	fpid=$NL_LAST
+	nl_wait_pid "$fpid" 20
+	esp_init_wait s3.h1
+	sleep 1   # a poll: the admission counter read
+	q1=$(stat packets inbound) d1=$(stat fastpath admit_dropped)
+	sent=$(json "$TMP/s3.flood.json" sent) secs=$(json "$TMP/s3.flood.json" seconds)
+	echo "  flood: sent $sent in $secs s; the engine saw $((q1 - q0)) inbound, admission dropped $((d1 - d0))"
+	nl_check "s3: the flood was sent ($sent >= 10000)" ge "$sent" 10000
+	n=$(awk -v s="$secs" -v r=$ADMIT_RATE -v b=$ADMIT_BURST 'BEGIN { printf "%d", r * (s + 2) + b + 20 }')
+	nl_check "s3: at most rate x time + burst reached the daemon ($((q1 - q0)) <= $n)" \
+		eval '[ $((q1 - q0)) -le $n ]'
+	nl_check "s3: the excess was dropped in the kernel and counted ($((d1 - d0)) >= $sent - $n)" \
+		eval 'ge $((d1 - d0)) $((sent - n))'
+	n=$(json "$TMP/s3.h1.json" answered)
+	nl_check "s3: h1's flow kept >= 80 % of its packets through the flood ($n of 80)" ge "$n" 64
+	esp_resp_end s3.r1
+	end
+}
+
 scenario_flow
 scenario_control
+scenario_admit
 
 echo "# $NL_FAILS failure(s)"
 [ "$NL_FAILS" = 0 ]

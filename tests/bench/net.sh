@@ -40,6 +40,21 @@
 #   own     the daemon pinned to the other core, the one that does not take
 #           the receive softirq (it then also runs the forwarding that
 #           follows each verdict)
+#   fast    the kernel fast path (fastpath.enable): the flow's elements are
+#           installed at start from the preload, the router's nftables
+#           rewrites every packet and none is queued; the daemon on the
+#           other core (it has nothing to do per packet)
+# and, with the router's receive softirq steered by RPS (rps_cpus of its
+# LAN interface) onto the other core, the generator's core then doing only
+# the sending (so it can offer more than that core could forward):
+#   rpskernel  kernel forwarding, forwarding on the other core
+#   rps        the daemon pinned to that same core: softirq and daemon
+#              share it, as on a one-core router or with NIC interrupts on
+#              the daemon's core; at full offered load the softirq can
+#              starve the daemon (receive livelock)
+#   rpsfast    the fast path in that placement
+# The NFQUEUE cases run with fastpath.enable = false, the fast cases with
+# true (the flow, preloaded complete, is offloaded at start).
 # On a two-core machine the generator shares its core with the receive
 # softirq, so it cannot offer more than that core can take in: a rate that
 # holds with <= 1 % loss at the generator's maximum is reported as a lower
@@ -60,7 +75,8 @@
 #   --build-dir DIR  binaries from DIR (made there if missing)
 #   --reps N         repetitions (3)
 #   --sizes "A B"    ESP payload sizes in bytes ("64 1400")
-#   --cases "..."    any of kernel shared own ("kernel shared own")
+#   --cases "..."    any of kernel shared own fast rpskernel rps rpsfast
+#                    ("kernel shared own fast rpskernel rps rpsfast")
 #   --trial S        seconds per trial (2)
 #   --steps N        search trials after the full-speed probe (6)
 #   --lat-batch N    packets per send in the latency trials (8)
@@ -82,7 +98,7 @@ cmdline="tests/bench/net.sh${*:+ $*}"
 usage() { sed -n '/^# Options:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "net.sh: $*" >&2; NL_FAILS=1; exit 1; }
 
-BUILD= REPS=3 SIZES="64 1400" CASES="kernel shared own" TRIAL=2 STEPS=6
+BUILD= REPS=3 SIZES="64 1400" CASES="kernel shared own fast rpskernel rps rpsfast" TRIAL=2 STEPS=6
 LAT_BATCH=8 CPUS=0,1 CONF_EXTRA= QUICK=0 WRITE= RESULTS=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -112,7 +128,7 @@ for s in $SIZES; do
 		{ echo "net.sh: payload sizes are 24..1472 bytes" >&2; exit 2; }
 done
 for c in $CASES; do
-	case $c in kernel | shared | own) ;; *) usage >&2; exit 2 ;; esac
+	case $c in kernel | shared | own | fast | rpskernel | rps | rpsfast) ;; *) usage >&2; exit 2 ;; esac
 done
 [ -n "$WRITE" ] && WRITE=$(cd "$here" && mkdir -p "$(dirname "$WRITE")" &&
 	echo "$(cd "$(dirname "$WRITE")" && pwd)/$(basename "$WRITE")")
@@ -206,7 +222,13 @@ log = { level = "notice"; };
 preload = ( { remote = "$REM_IP"; host = "$LAN_IP"; spi_in = $SPI_IN; spi_out = $SPI_OUT; } );
 $CONF_EXTRA
 EOF
+# the same with the fast path on, for the fast cases
+CONF_FP=$TMP/bench-fast.conf
+sed 's/^# ipsec-masqd network benchmark: one preloaded flow$/&, fast path/' "$CONF" > "$CONF_FP"
+echo 'fastpath = { enable = true; };' >> "$CONF_FP"
+echo 'fastpath = { enable = false; };' >> "$CONF"
 "$DAEMON" -t -c "$CONF" >/dev/null || die "the daemon refuses $CONF"
+"$DAEMON" -t -c "$CONF_FP" >/dev/null || die "the daemon refuses $CONF_FP"
 NL_RTR=${NL_PREFIX}drtr
 nl_rules "$CONF" >/dev/null || die "cannot load the rules"
 
@@ -256,6 +278,14 @@ backlog_drops() {
 # rem_rps MODE CPU: the remote's receive processing on CPU.
 rem_rps() {
 	nl_in "${NL_PREFIX}$1rem" sh -c "echo $(printf %x $((1 << $2))) > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+}
+
+# rtr_rps MODE CPU|-: the router's receive processing of its LAN interface
+# on CPU (RPS), or where veth puts it (the sending core) with "-".
+rtr_rps() {
+	local mask=0
+	[ "$2" = - ] || mask=$(printf %x $((1 << $2)))
+	nl_in "${NL_PREFIX}$1rtr" sh -c "echo $mask > /sys/class/net/lan0/queues/rx-0/rps_cpus"
 }
 
 # trial MODE SIZE RATE BATCH LATENCY: one run of the generator against the
@@ -375,10 +405,12 @@ measure() {
 
 # daemon_run CASE SIZE CPU: a fresh daemon pinned to CPU, measure, stats.
 daemon_run() {
-	local c=$1 size=$2 cpu=$3 i rc=0
+	local c=$1 size=$2 cpu=$3 i rc=0 conf=$CONF
+	case $c in fast | rpsfast) conf=$CONF_FP ;; esac
 	rem_rps d "$SINK_CPU" || return 1
+	case $c in rps | rpsfast) rtr_rps d "$cpu" ;; *) rtr_rps d - ;; esac || return 1
 	# not through nl_in: $! must be the daemon (ip and taskset exec it)
-	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$CONF" >>"$TMP/daemon.log" 2>&1 &
+	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$conf" >>"$TMP/daemon.log" 2>&1 &
 	NL_DPID=$!
 	for i in $(seq 50); do
 		nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" ping >/dev/null 2>&1 && break
@@ -404,22 +436,30 @@ for ((rep = 1; rep <= REPS; rep++)); do
 	for size in $SIZES; do
 		declare -A HALF=()
 		for c in $CASES; do
-			[ "$c" = kernel ] && continue
+			case $c in kernel | rpskernel) continue ;; esac
 			cpu=$RX_CPU SINK_CPU=$OTHER_CPU
-			[ "$c" = own ] && cpu=$OTHER_CPU SINK_CPU=$RX_CPU
+			case $c in own | fast | rps | rpsfast) cpu=$OTHER_CPU SINK_CPU=$RX_CPU ;; esac
 			echo "rep $rep, ${size} B, ipsec-masqd, $c core (daemon on CPU $cpu)"
 			daemon_run "$c" "$size" "$cpu" || die "ipsec-masqd $c run failed (logs in $TMP)"
 			HALF[$c]=$(calc "int($SUST / 2)")
 		done
 		for c in $CASES; do
-			[ "$c" = kernel ] || continue
-			echo "rep $rep, ${size} B, kernel forwarding"
+			case $c in kernel | rpskernel) ;; *) continue ;; esac
+			echo "rep $rep, ${size} B, kernel forwarding ($c)"
 			SINK_CPU=$OTHER_CPU
+			if [ "$c" = rpskernel ]; then
+				SINK_CPU=$RX_CPU
+				rtr_rps k "$OTHER_CPU" || die "cannot set RPS in the router"
+			else
+				rtr_rps k - || die "cannot set RPS in the router"
+			fi
 			rem_rps k "$SINK_CPU" || die "cannot set RPS in the remote"
-			measure k kernel "$size" || die "kernel run failed"
+			measure k "$c" "$size" || die "kernel run failed"
 			for d in "${!HALF[@]}"; do
 				[ "${HALF[$d]}" -gt 0 ] || continue
-				TAG="rep=$rep case=kernel kind=lat_$d"
+				# each daemon case's latency against the kernel of its placement
+				case $c:$d in kernel:rps* | rpskernel:shared | rpskernel:own | rpskernel:fast) continue ;; esac
+				TAG="rep=$rep case=$c kind=lat_$d"
 				trial k "$size" "${HALF[$d]}" "$LAT_BATCH" 1 || die "kernel latency trial failed"
 				show "lat@$d" "${HALF[$d]}"
 			done

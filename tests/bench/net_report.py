@@ -21,9 +21,19 @@ import sys
 BEGIN = "<!-- netbench:begin (tests/bench/net.sh --write replaces this block) -->"
 BEGIN_RE = re.compile(r"^<!-- netbench:begin\b.*-->\s*$")
 END = "<!-- netbench:end -->"
-CASES = ("kernel", "shared", "own")
+CASES = ("kernel", "shared", "own", "fast", "rpskernel", "rps", "rpsfast")
 TITLE = {"kernel": "kernel forwarding", "shared": "ipsec-masqd, shared core",
-         "own": "ipsec-masqd, own core"}
+         "own": "ipsec-masqd, own core", "fast": "fast path",
+         "rpskernel": "RPS: kernel forwarding", "rps": "RPS: ipsec-masqd",
+         "rpsfast": "RPS: fast path"}
+KERNELS = ("kernel", "rpskernel")
+FAST_TARGET = 0.85      # issue 14: fast path / kernel forwarding
+OVERLOAD_TARGET = 0.80  # issue 14: delivered at full load / sustainable
+
+
+def base_of(case):
+    """The kernel forwarding case of the same placement."""
+    return "rpskernel" if case.startswith("rps") else "kernel"
 
 
 def kv(text):
@@ -92,6 +102,17 @@ def collect(trials, results, size, case):
     bounds = [r.get("bound") == "generator" for r in res]
     out["genbound"] = "all" if bounds and all(bounds) else "some" if any(bounds) else ""
     tr = [t for t in trials if t.get("size") == size and t.get("case") == case]
+    sust_by_rep = {r.get("rep"): num(r, "sustainable") for r in res}
+    for kind in ("max", "x2", "x4"):
+        # one repetition's trial, the one with the median delivered rate, so
+        # that delivered, offered and loss come from the same trial
+        ts = sorted((t for t in tr if t.get("kind") == kind and num(t, "delivered_rate") is not None),
+                    key=lambda t: num(t, "delivered_rate"))
+        out[kind + "_trial"] = ts[(len(ts) - 1) // 2] if ts else None
+        out[kind + "_sust"] = sust_by_rep.get(ts[(len(ts) - 1) // 2].get("rep")) if ts else None
+        out[kind + "_all"] = ts
+        out[kind + "_fracs"] = Agg(num(t, "delivered_rate") / sust_by_rep[t.get("rep")]
+                                   for t in ts if sust_by_rep.get(t.get("rep")))
     for kind in ("x2", "x4", "lat"):
         ts = [t for t in tr if t.get("kind") == kind]
         out[kind + "_off"] = Agg(num(t, "offered_rate") for t in ts)
@@ -103,14 +124,16 @@ def collect(trials, results, size, case):
 
 
 def added(trials, size, case):
-    """Daemon latency minus the kernel's at the same offered rate, per rep."""
+    """Daemon latency minus the kernel's at the same offered rate, per rep
+    (the same percentile of two separate trials: an estimate, not the
+    added latency of a packet)."""
     out = {}
     for p in ("p50", "p99", "p999"):
         diffs = []
         for t in trials:
             if t.get("size") != size or t.get("case") != case or t.get("kind") != "lat":
                 continue
-            k = [u for u in trials if u.get("size") == size and u.get("case") == "kernel"
+            k = [u for u in trials if u.get("size") == size and u.get("case") == base_of(case)
                  and u.get("kind") == "lat_" + case and u.get("rep") == t.get("rep")]
             a = num(t, "lat_%s_us" % p)
             b = num(k[0], "lat_%s_us" % p) if k else None
@@ -138,11 +161,66 @@ def cell_rate(a, genbound=""):
 
 
 def cell_load(c, kind):
-    if not c[kind + "_del"]:
+    """Delivered, offered and loss of one trial (the repetition with the
+    median delivered rate), the delivered range over all, and for the 2x and
+    4x rows whether the load offered really was that multiple."""
+    t = c.get(kind + "_trial")
+    if t is None:
         return "—"
-    return "%s of %s offered, loss %s %%" % (
-        c[kind + "_del"].fmt(1000), c[kind + "_off"].fmt(1000, rng=False),
-        Agg([x * 100 for x in c[kind + "_loss"].v]).fmt(1, 1, rng=False))
+    d, o, l = num(t, "delivered_rate"), num(t, "offered_rate"), num(t, "loss")
+    dels = [num(u, "delivered_rate") for u in c[kind + "_all"]]
+    s = "%.0f of %.0f offered, loss %.1f %%" % (d / 1000, o / 1000, l * 100)
+    if len(dels) > 1:
+        s += " (delivered %.0f–%.0f)" % (min(dels) / 1000, max(dels) / 1000)
+    sust = c.get(kind + "_sust")
+    if sust:
+        f = o / sust
+        need = {"x2": 2, "x4": 4}.get(kind)
+        if need and f < 0.95 * need:
+            s += "; only %.2f× offered: %d× not reached" % (f, need)
+        elif not need:
+            s += "; %.2f× the sustainable rate offered" % f
+    ring = num(t, "ring_drops")
+    if ring:
+        s += "; counter ring drops %d (not the router's)" % ring
+    return s
+
+
+def verdict_ratio(figs, c, target):
+    """The fast path's ratio to kernel forwarding, honestly bounded."""
+    k = base_of(c)
+    if c not in figs or k not in figs or not figs[c]["sust"] or not figs[k]["sust"]:
+        return None
+    f, kk = figs[c], figs[k]
+    r = f["sust"].med / kk["sust"].med if kk["sust"].med else 0
+    fb, kb = f["genbound"] == "all", kk["genbound"] == "all"
+    if fb and kb:
+        return ("%s / %s: both at the generator's limit (%.2f×, a ratio of two lower bounds): "
+                "undetermined" % (TITLE[c], TITLE[k], r))
+    if kb:   # kernel is a lower bound: the ratio is at most r
+        return "%s / %s: at most %.2f×: %s" % (
+            TITLE[c], TITLE[k], r, "missed" if r < target else "undetermined (≥ target not shown)")
+    if fb:   # fast is a lower bound: the ratio is at least r
+        return "%s / %s: at least %.2f×: %s" % (
+            TITLE[c], TITLE[k], r, "met" if r >= target else "undetermined")
+    return "%s / %s: %.2f×: %s" % (TITLE[c], TITLE[k], r, "met" if r >= target else "missed")
+
+
+def verdict_overload(figs, c, target):
+    """Delivered at the generator's full speed over the sustainable rate, per
+    repetition (median), and whether that load was an overload at all."""
+    f = figs.get(c)
+    if not f or not f["max_fracs"]:
+        return None
+    t = f["max_trial"]
+    sust = f["max_sust"] or 0
+    off = num(t, "offered_rate") / sust if sust else 0
+    fr = f["max_fracs"].med
+    if off < 1.9:
+        return ("%s at full offered load: %.0f%% of the sustainable rate delivered, but only %.2f× "
+                "offered: no overload reached, not judged" % (TITLE[c], fr * 100, off))
+    return "%s at full offered load (%.2f× the sustainable rate): %.0f%% delivered: %s" % (
+        TITLE[c], off, fr * 100, "met" if fr >= target else "missed")
 
 
 def build(meta, trials, results, stats):
@@ -190,38 +268,56 @@ def build(meta, trials, results, stats):
         "forwarding measured at the same rate." % (
             meta.get("cpus", "0,1").split(",")[0], meta.get("cpus", "0,1").split(",")[-1],
             reps, meta.get("trial", "?"), meta.get("steps", "?"), meta.get("lat_batch", "?")))
+    md.append("")
+    md.append(
+        "*Fast path*: `fastpath.enable = true`, the preloaded flow offloaded at start: the router's "
+        "nftables set rewrites every packet and none is queued (the daemon on the other core). "
+        "*RPS*: the router's receive softirq steered with RPS onto the other core (CPU %s), the "
+        "generator's core then only sending, so it can offer more than that core could forward; "
+        "*RPS: ipsec-masqd* pins the daemon to that same core (a one-core router, or NIC "
+        "interrupts on the daemon's core), where at full offered load the softirq competes with the "
+        "daemon; its ratio is to *RPS: kernel forwarding*. NFQUEUE cases run with "
+        "`fastpath.enable = false`. *Full offered load*: the generator at its maximum, the trial of "
+        "the repetition with the median delivered rate (delivered, offered and loss all from that "
+        "trial), with the range of delivered over the repetitions; a 2×/4× row says when the load "
+        "offered fell short of that multiple. The counter's own ring drops are shown when there "
+        "were any and are not the router's." % meta.get("cpus", "0,1").split(",")[-1])
     if meta.get("quick") == "1":
         md.append("")
         md.append("**--quick run: a check that the harness works, not a measurement.**")
     for size in sizes:
         n = int(size)
         figs = {c: collect(trials, results, size, c) for c in cases}
-        adds = {c: added(trials, size, c) for c in cases if c != "kernel"}
-        ksust = figs["kernel"]["sust"] if "kernel" in figs else None
+        adds = {c: added(trials, size, c) for c in cases if c not in KERNELS}
+        def ksust_of(c):
+            k = base_of(c)
+            return figs[k]["sust"] if k in figs else None
         head = ["%d-byte ESP payload (%d-byte IP packets)" % (n, n + 28)]
         cols = []
         for c in cases:
             cols.append(TITLE[c])
-            if c != "kernel" and ksust:
-                cols.append("× kernel")
+            if c not in KERNELS and ksust_of(c):
+                cols.append("× " + base_of(c))
         rows = []
 
         def row(label, fn, ratio=None):
             cells = [label]
             for c in cases:
                 cells.append(fn(c))
-                if c != "kernel" and ksust:
+                if c not in KERNELS and ksust_of(c):
                     cells.append(ratio(c) if ratio else "")
             rows.append(cells)
 
         def ratio_sust(c):
-            s = figs[c]["sust"]
-            if not s or not ksust or ksust.med == 0:
+            s, ks = figs[c]["sust"], ksust_of(c)
+            if not s or not ks or ks.med == 0:
                 return "—"
-            return "%.2f" % (s.med / ksust.med)
+            bound = figs[c]["genbound"] == "all" or figs[base_of(c)]["genbound"] == "all"
+            return "%.2f%s" % (s.med / ks.med, " †" if bound else "")
 
         row("sustainable rate, kpps (≤ 1 % loss)",
             lambda c: cell_rate(figs[c]["sust"], figs[c]["genbound"]), ratio_sust)
+        row("full offered load (generator's maximum), kpps", lambda c: cell_load(figs[c], "max"))
         row("delivered at 2× that offered load, kpps", lambda c: cell_load(figs[c], "x2"))
         row("delivered at 4× that offered load, kpps", lambda c: cell_load(figs[c], "x4"))
         row("latency trials: offered rate achieved, kpps",
@@ -231,7 +327,7 @@ def build(meta, trials, results, stats):
                 lambda c, p=p: figs[c]["lat_" + p].fmt(1, 1))
         for p, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
             row("added latency %s (same rate), µs" % name,
-                lambda c, p=p: "—" if c == "kernel" else adds[c][p].fmt(1, 1))
+                lambda c, p=p: "—" if c in KERNELS else adds[c][p].fmt(1, 1))
         md.append("")
         md.append("### " + head[0])
         md.append("")
@@ -249,7 +345,7 @@ def build(meta, trials, results, stats):
                                  for i, (x, w) in enumerate(zip(r, widths))))
         crow = []
         for c in cases:
-            if c == "kernel":
+            if c in KERNELS:
                 continue
             q = counters(stats, size, c)
             if not q:
@@ -262,6 +358,17 @@ def build(meta, trials, results, stats):
                             TITLE[c], v("received"), v("batches"), v("batches_full"),
                             v("kernel_queue_full"), v("kernel_socket_full"), v("enobufs"),
                             v("verdict_errors")))
+        verdicts = [v for v in (
+            verdict_ratio(figs, "fast", FAST_TARGET), verdict_ratio(figs, "rpsfast", FAST_TARGET),
+            verdict_overload(figs, "rpsfast", OVERLOAD_TARGET),
+            verdict_overload(figs, "rps", OVERLOAD_TARGET)) if v]
+        if verdicts:
+            md.append("")
+            md.append("Verdicts (computed by `tests/bench/net_report.py` from the data above; targets "
+                      "of issue 14: fast path ≥ %.2f× kernel forwarding, ≥ %d %% of the sustainable "
+                      "rate delivered at full offered load): " % (FAST_TARGET, OVERLOAD_TARGET * 100)
+                      + "; ".join(verdicts) + ". († a ratio involving a lower bound.)")
+            txt.extend("  verdict: " + v for v in verdicts)
         if crow:
             md.append("")
             md.append("Daemon counters, summed over the runs (`ipsec-masqctl stats --json`, "

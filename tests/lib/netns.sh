@@ -254,11 +254,21 @@ nl_rules() {
 		"$NL_TMP/ipsec-masqd-firewall" -c "$1" up
 }
 
-# Starts the daemon in the router on config $1, logging (stderr, -v) to $2;
+# Starts the daemon in the router on config $1 (with IPSEC_MASQD_TEST_FASTPATH
+# set and no fastpath group in it: a copy with fastpath.enable on or off),
+# logging (stderr, -v) to $2;
 # NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within 5 s.
 nl_daemon_start() {
+	local conf=$1
 	NL_DLOG=$2
-	ip netns exec "$NL_RTR" "$NL_BIN" -c "$1" -v >>"$2" 2>&1 &
+	# IPSEC_MASQD_TEST_FASTPATH=on|off: the suite run the other way round
+	# (scripts/test.sh) for a config that does not choose itself
+	if [ -n "${IPSEC_MASQD_TEST_FASTPATH:-}" ] && ! grep -q '^fastpath' "$conf"; then
+		conf=$conf.fastpath-$IPSEC_MASQD_TEST_FASTPATH
+		{ cat "$1"; echo "fastpath = { enable = $([ "$IPSEC_MASQD_TEST_FASTPATH" = on ] &&
+			echo true || echo false); };"; } > "$conf"
+	fi
+	ip netns exec "$NL_RTR" "$NL_BIN" -c "$conf" -v >>"$2" 2>&1 &
 	NL_DPID=$!
 	nl_wait_log "started" 50 "$2"
 }
