@@ -61,6 +61,13 @@ struct ctl_env {
 	/* FASTPATH_IN | FASTPATH_OUT for ESP entry (remote, spi_in); NULL
 	 * when the fast path is off */
 	unsigned (*offloaded)(void *ctx, uint32_t remote, uint32_t spi_in);
+	/* "firewall" section: the egress guard's counter read from the kernel
+	 * (fwcount.h); has_firewall false: no section; guard_read false: the
+	 * counter could not be read (iptables backend, rules not loaded),
+	 * guard_errno says why */
+	bool has_firewall, guard_read;
+	int guard_errno;
+	uint64_t guard_packets, guard_bytes;
 	int (*reload)(void *ctx);          /* 0 applied, -1 refused; NULL: no */
 	void (*note)(void *ctx, const char *what);   /* flush/add/del log */
 	void *ctx;

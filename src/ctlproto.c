@@ -858,6 +858,16 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 		st_val(&w, "kernel_queue_full", q->kernel_queue_full);
 		st_val(&w, "kernel_socket_full", q->kernel_socket_full);
 	}
+	if (env->has_firewall) {
+		st_section(&w, "firewall");
+		st_val(&w, "guard_read", env->guard_read);
+		if (env->guard_read) {
+			st_val(&w, "guard_packets", env->guard_packets);
+			st_val(&w, "guard_bytes", env->guard_bytes);
+		} else {
+			st_val(&w, "guard_errno", (uint64_t)env->guard_errno);
+		}
+	}
 	if (env->n_daemon > 0) {
 		st_section(&w, "daemon");
 		for (size_t i = 0; i < env->n_daemon; i++)

@@ -26,6 +26,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "fastpath.h"
+#include "fwcount.h"
 #include "log.h"
 #include "netwatch.h"
 #include "nfq.h"
@@ -589,6 +590,20 @@ static void masqd_ctl_fastpath(struct masqd *d, struct ctl_env *env)
 	env->offloaded = masqd_ctl_offloaded;
 }
 
+/* The egress guard's counter, from our nftables table in the kernel: a
+ * leak the rules stopped shows in `ipsec-masqctl stats`. One nfnetlink
+ * request per control request (CAP_NET_ADMIN, which the daemon keeps). */
+static void masqd_read_guard(struct ctl_env *env)
+{
+	struct fwcount g;
+
+	env->has_firewall = true;
+	env->guard_read = fwcount_read(FWCOUNT_TABLE, FWCOUNT_GUARD, &g) == 0;
+	env->guard_errno = env->guard_read ? 0 : errno;
+	env->guard_packets = env->guard_read ? g.packets : 0;
+	env->guard_bytes = env->guard_read ? g.bytes : 0;
+}
+
 /* What a control request sees: the engine, the clock, the counters. */
 static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 {
@@ -614,6 +629,7 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	if (d->nfq != NULL)
 		(void)nfqueue_refresh_kernel_stats(d->nfq);
 	env->queue = d->nfq ? nfqueue_get_stats(d->nfq) : NULL;
+	masqd_read_guard(env);
 	memcpy(env->daemon, c, sizeof(c));
 	env->n_daemon = sizeof(c) / sizeof(c[0]);
 	masqd_ctl_fastpath(d, env);

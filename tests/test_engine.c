@@ -957,6 +957,47 @@ START_TEST(isakmp_flood_leaves_host_its_own_exchanges)
 }
 END_TEST
 
+/* A remote behind its own NAT starts IKE from port 1025 (issue 12): the
+ * request goes to the host that last talked ISAKMP with it, and the host's
+ * answer, from port 500 to 1025 (only the source port is 500), leaves from
+ * the external address with both ports kept, its replies coming back. */
+START_TEST(isakmp_answer_to_a_natted_remote_keeps_ports)
+{
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), REMOTE, EXT, 0xbeef, 0, 2, 40);
+	s.pkt[20] = 1025 >> 8;
+	s.pkt[21] = 1025 & 0xff;
+	pb_fix_checksums(s.pkt, s.len);
+	ck_assert_int_eq(run(DIR_INBOUND, 1), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_uint_eq(pb_get16(s.pkt + 20), 1025);
+	ck_assert_uint_eq(pb_get16(s.pkt + 22), 500);
+	assert_checksums();
+	/* the answer: 500 -> 1025 */
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), LAN_A, REMOTE, 0xbeef, 0xcafe, 2,
+			  40);
+	s.pkt[22] = 1025 >> 8;
+	s.pkt[23] = 1025 & 0xff;
+	pb_fix_checksums(s.pkt, s.len);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 2), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(s.d.reason, R_PASS);
+	ck_assert_uint_eq(src_of(), EXT);
+	ck_assert_uint_eq(pb_get16(s.pkt + 20), 500);
+	ck_assert_uint_eq(pb_get16(s.pkt + 22), 1025);
+	assert_checksums();
+	/* the exchange goes on, to A, by its cookie pair */
+	ck_assert_int_eq(engine_get_stats(eng)->isakmp_entries, 2);
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), REMOTE, EXT, 0xbeef, 0xcafe, 2,
+			  40);
+	s.pkt[20] = 1025 >> 8;
+	s.pkt[21] = 1025 & 0xff;
+	pb_fix_checksums(s.pkt, s.len);
+	ck_assert_int_eq(run(DIR_INBOUND, 3), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	assert_checksums();
+}
+END_TEST
+
 START_TEST(isakmp_is_never_serialized)
 {
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);   /* ESP init pending */
@@ -1508,6 +1549,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(ike, isakmp_ikev2_spis_route_like_cookies);
 	tcase_add_test(ike, isakmp_cookie_collision_is_dropped_until_answered);
 	tcase_add_test(ike, isakmp_unanswered_host_cannot_take_another_hosts_pair);
+	tcase_add_test(ike, isakmp_answer_to_a_natted_remote_keeps_ports);
 	tcase_add_test(ike, isakmp_unknown_cookie_goes_to_most_recent_host);
 	tcase_add_test(ike, isakmp_reply_without_responder_cookie_goes_to_unanswered);
 	tcase_add_test(ike, isakmp_fallback_is_rate_limited_per_remote);

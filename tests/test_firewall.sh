@@ -5,12 +5,18 @@ if [ "${IPSEC_MASQD_NETNS_TESTS:-run}" = skip ]; then
 	exit 77
 fi
 # Tests the shipped rules and their helper, and the systemd files:
-# - ipsec-masqd-firewall up/down/check against a fake daemon's -P output, in a
-#   network namespace of its own (the host's tables are never touched): each
-#   rule exactly once after two "up"s, fail closed (no --queue-bypass), the
-#   mark exclusions, our jumps first, "up" replacing the rules when the
-#   config changes, the error exit codes, "down" twice leaving nothing, and
-#   the admin's rules unchanged throughout;
+# - ipsec-masqd-firewall up/down/check/status against a fake daemon's -P
+#   output, in a network namespace of its own (the host's tables are never
+#   touched), first with the iptables backend: each rule exactly once after
+#   two "up"s, fail closed (no --queue-bypass), the mark exclusions, our
+#   jumps first, "up" replacing the rules when the config changes, the error
+#   exit codes, "down" twice leaving nothing, and the admin's rules
+#   unchanged throughout; then the hybrid backend (our nft table and the
+#   iptables queue; what "auto" picks on a kernel without nft queue):
+#   the table's chains, the queue alone in iptables, switching backends
+#   both ways, a rule the kernel lacks refused by the trial load (also with
+#   iptables-legacy, whose --test cannot see it), and the admin's nft table
+#   and iptables rules untouched;
 # - etc/ipsec-masqd.nft with `nft --check` (when nft is installed);
 # - `systemd-analyze verify` and `security` on the rendered units, and the
 #   sysusers.d file with `systemd-sysusers --dry-run` (when installed).
@@ -80,8 +86,10 @@ set_p() {   # $1 ext interface, $2 ext address, $3 prefixes, $4 queue
 		"$4" "$1" "$2" "$3" > "$TMP/p.out"
 }
 
+FWB=iptables   # the backend fw() asks for
 fw() {   # runs the helper in the namespace; output in $TMP/fw.out
 	in_ns env IPSEC_MASQD="$TMP/fake-masqd" IPSEC_MASQD_RULES_DIR="$SRC/etc" \
+		IPSEC_MASQD_FIREWALL_BACKEND="$FWB" \
 		"$FW" -c "$TMP/masqd.conf" "$@" > "$TMP/fw.out" 2>&1
 }
 fw_rc() { fw "$@"; echo $?; }
@@ -127,26 +135,48 @@ rc=$(fw_rc up); check "second up exits 0" [ "$rc" = 0 ]; cat "$TMP/fw.out"
 
 # Each rule of the packet path exactly once, and nothing else of ours.
 cat > "$TMP/want" <<'EOF'
--A PREROUTING -j IPSEC_MASQD_RAW
--A OUTPUT -j IPSEC_MASQD_RAWOUT
--A IPSEC_MASQD_RAW -p esp -j CT --notrack
--A IPSEC_MASQD_RAW -p udp -m udp --dport 500 -j CT --notrack
--A IPSEC_MASQD_RAW -p udp -m udp --sport 500 -j CT --notrack
--A IPSEC_MASQD_RAWOUT -m mark --mark 0x1a5ec -j CT --notrack
 -A PREROUTING -j IPSEC_MASQD_IN
 -A POSTROUTING -j IPSEC_MASQD_OUT
 -A IPSEC_MASQD_IN -m mark --mark 0x1a5ec -j RETURN
 -A IPSEC_MASQD_IN -d 198.51.100.1/32 -i wan0 -p esp -j NFQUEUE --queue-num 0
 -A IPSEC_MASQD_IN -d 198.51.100.1/32 -i wan0 -p udp -m udp --dport 500 -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_LAN -p esp -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_LAN -p ah -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_LAN -p udp -m udp --sport 500 -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_LAN -p udp -m udp --dport 500 -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_MGUARD -m limit --limit 10/min -j LOG --log-prefix "ipsec-masqd guard: "
+-A IPSEC_MASQD_MGUARD -j DROP
 -A IPSEC_MASQD_OUT -m mark --mark 0x1a5ec -j RETURN
 -A IPSEC_MASQD_OUT -s 192.168.0.0/16 -o wan0 -j IPSEC_MASQD_LAN
 -A IPSEC_MASQD_OUT -s 10.0.0.0/8 -o wan0 -j IPSEC_MASQD_LAN
--A IPSEC_MASQD_LAN -p esp -j NFQUEUE --queue-num 0
--A IPSEC_MASQD_LAN -p ah -j NFQUEUE --queue-num 0
--A IPSEC_MASQD_LAN -p udp -m udp --dport 500 -j NFQUEUE --queue-num 0
+-A IPSEC_MASQD_OUT -s 192.168.0.0/16 -o wan0 -m conntrack --ctstate INVALID,UNTRACKED -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -s 10.0.0.0/8 -o wan0 -m conntrack --ctstate INVALID,UNTRACKED -j IPSEC_MASQD_MGUARD
+-A PREROUTING -j IPSEC_MASQD_RAW
+-A OUTPUT -j IPSEC_MASQD_RAWOUT
+-A IPSEC_MASQD_RAW -m mark --mark 0x1a5ec -j RETURN
+-A IPSEC_MASQD_RAW -d 198.51.100.1/32 -i wan0 -p esp -j CT --notrack
+-A IPSEC_MASQD_RAW -d 198.51.100.1/32 -i wan0 -p udp -m udp --dport 500 -j CT --notrack
+-A IPSEC_MASQD_RAW -s 192.168.0.0/16 ! -i wan0 -j IPSEC_MASQD_RAWLAN
+-A IPSEC_MASQD_RAW -s 10.0.0.0/8 ! -i wan0 -j IPSEC_MASQD_RAWLAN
+-A IPSEC_MASQD_RAWLAN -p esp -j CT --notrack
+-A IPSEC_MASQD_RAWLAN -p ah -j CT --notrack
+-A IPSEC_MASQD_RAWLAN -p udp -m udp --sport 500 -j CT --notrack
+-A IPSEC_MASQD_RAWLAN -p udp -m udp --dport 500 -j CT --notrack
+-A IPSEC_MASQD_RAWOUT -m mark --mark 0x1a5ec -j CT --notrack
 -A FORWARD -j IPSEC_MASQD_FWD
--A IPSEC_MASQD_FWD -s 192.168.0.0/16 -o wan0 -m conntrack --ctstate INVALID -j DROP
--A IPSEC_MASQD_FWD -s 10.0.0.0/8 -o wan0 -m conntrack --ctstate INVALID -j DROP
+-A IPSEC_MASQD_FWD -s 192.168.0.0/16 -j IPSEC_MASQD_STRAY
+-A IPSEC_MASQD_FWD -s 10.0.0.0/8 -j IPSEC_MASQD_STRAY
+-A IPSEC_MASQD_GUARD -m limit --limit 10/min -j LOG --log-prefix "ipsec-masqd guard: "
+-A IPSEC_MASQD_GUARD -j DROP
+-A IPSEC_MASQD_STRAY -o wan0 -m conntrack --ctstate INVALID -j DROP
+-A IPSEC_MASQD_STRAY -m conntrack ! --ctstate UNTRACKED -j RETURN
+-A IPSEC_MASQD_STRAY -d 192.168.0.0/16 -j RETURN
+-A IPSEC_MASQD_STRAY -d 10.0.0.0/8 -j RETURN
+-A IPSEC_MASQD_STRAY -o wan0 -p esp -j RETURN
+-A IPSEC_MASQD_STRAY -o wan0 -p ah -j RETURN
+-A IPSEC_MASQD_STRAY -o wan0 -p udp -m udp --sport 500 -j RETURN
+-A IPSEC_MASQD_STRAY -o wan0 -p udp -m udp --dport 500 -j RETURN
+-A IPSEC_MASQD_STRAY -j IPSEC_MASQD_GUARD
 -A POSTROUTING -j IPSEC_MASQD_NAT
 -A IPSEC_MASQD_NAT -s 192.168.0.0/16 -o wan0 -j MASQUERADE
 -A IPSEC_MASQD_NAT -s 10.0.0.0/8 -o wan0 -j MASQUERADE
@@ -165,7 +195,9 @@ n=$(grep -c '^-A' "$TMP/ours")
 check "and no other rule of ours ($n rules, want $(wc -l < "$TMP/want"))" \
 	[ "$n" = "$(wc -l < "$TMP/want")" ]
 n=$(grep -c NFQUEUE "$TMP/ours")
-check "5 NFQUEUE rules" [ "$n" = 5 ]
+check "6 NFQUEUE rules (UDP from port 500 queued too)" [ "$n" = 6 ]
+n=$(grep -c -e '--notrack' "$TMP/ours")
+check "7 NOTRACK rules, each with a queue rule of the same selector" [ "$n" = 7 ]
 n=$(grep -c -e queue-bypass -e fail-open "$TMP/ours")
 check "no NFQUEUE rule has --queue-bypass (fail closed)" [ "$n" = 0 ]
 check "the mark exclusion comes first in IPSEC_MASQD_IN" \
@@ -197,7 +229,7 @@ check "inbound ESP matches the WAN's local address (addrtype), queue 3" [ "$n" =
 n=$(grep -c -e 198.51.100.1 -e 10.0.0.0 -e 'queue-num 0' "$TMP/ours2")
 check "the old address, prefix and queue are gone" [ "$n" = 0 ]
 n=$(grep -c '^-A' "$TMP/ours2")
-check "20 rules of ours (one prefix fewer: 3 rules fewer) ($n)" [ "$n" = 20 ]
+check "39 rules of ours (one prefix fewer: 6 rules fewer) ($n)" [ "$n" = 39 ]
 n=$(grep '^-A' "$TMP/ours2" | sort | uniq -d | wc -l)
 check "no duplicated rule" [ "$n" = 0 ]
 check "the admin's rules are still untouched" sh -c "[ \"\$(ip netns exec $NS iptables-save | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]\$//' | grep -v IPSEC_MASQD)\" = \"\$(cat $TMP/admin)\" ]"
@@ -227,7 +259,7 @@ rc=$(fw_rc check); check "queue 70000 exits 2 ($rc)" [ "$rc" = 2 ]
 mkdir -p "$TMP/badtpl"
 sed 's/-p ah/-p nosuchproto/' "$SRC/etc/ipsec-masqd.iptables" > "$TMP/badtpl/ipsec-masqd.iptables"
 set_p wan0 '' '192.168.1.0/24' 3
-rc=$(in_ns env IPSEC_MASQD="$TMP/fake-masqd" IPSEC_MASQD_RULES_DIR="$TMP/badtpl" \
+rc=$(in_ns env IPSEC_MASQD="$TMP/fake-masqd" IPSEC_MASQD_RULES_DIR="$TMP/badtpl" IPSEC_MASQD_FIREWALL_BACKEND=iptables \
 	"$FW" -c "$TMP/masqd.conf" up >/dev/null 2>&1; echo $?)
 check "rules that fail iptables-restore --test exit 6 ($rc)" [ "$rc" = 6 ]
 snapshot > "$TMP/after-errors"
@@ -241,6 +273,93 @@ check "no IPSEC_MASQD chain or jump is left ($n)" [ "$n" = 0 ]
 snapshot > "$TMP/after"
 check "the tables are exactly as before up (admin's rules kept)" cmp -s "$TMP/before" "$TMP/after" ||
 	diff "$TMP/before" "$TMP/after"
+
+# --- hybrid: our nft table + the iptables queue ----------------------------------
+if command -v nft >/dev/null 2>&1; then
+	# the admin's own nftables table, which must survive everything
+	in_ns nft -f - <<'NFTEOF' || fail "admin nft table"
+table inet admin {
+	chain fw_in {
+		type filter hook forward priority 10; policy accept;
+		ip saddr 172.16.0.0/12 counter accept
+	}
+}
+NFTEOF
+	nft_snap() { in_ns nft list ruleset 2>/dev/null | sed 's/packets [0-9]* bytes [0-9]*//'; }
+	nft_snap > "$TMP/nft.before"
+	snapshot > "$TMP/before.hyb"
+	set_p '' 198.51.100.1 '192.168.0.0/16 10.0.0.0/8' 0
+	FWB=auto
+	rc=$(fw_rc up); check "auto: up exits 0 ($rc)" [ "$rc" = 0 ]; cat "$TMP/fw.out"
+	if in_ns nft --check -f - >/dev/null 2>&1 <<'NFTEOF'
+table inet ipsec_masqd_probe2 {
+	chain c {
+		queue num 0
+	}
+}
+NFTEOF
+	then want_backend=nft; else want_backend=hybrid; fi
+	check "auto chose $want_backend for this kernel and said so" grep -q "backend $want_backend: " "$TMP/fw.out"
+	FWB=hybrid
+	rc=$(fw_rc up); check "hybrid: second up exits 0 ($rc)" [ "$rc" = 0 ]
+	in_ns nft list table inet ipsec_masqd > "$TMP/table" 2>&1
+	n=$(awk '$1 == "chain"' "$TMP/table" | wc -l)
+	check "hybrid: our table has its 8 chains, no queue chain ($n)" \
+		sh -c "[ $n = 8 ] && ! grep -q 'chain queue_' '$TMP/table'"
+	for want in 'type filter hook postrouting priority 300' 'type nat hook postrouting priority srcnat' \
+		'fib daddr . mark oifname "wan0"' 'udp sport 500' 'counter name "guard"' \
+		'elements = { 10.0.0.0/8, 192.168.0.0/16 }'; do
+		check "hybrid: the table has: $want" grep -qF "$want" "$TMP/table"
+	done
+	check "hybrid: nothing in the table has bypass" sh -c "! grep -q bypass '$TMP/table'"
+	n=$(ours | grep -c '^-A')
+	check "hybrid: iptables holds the queue alone: 12 rules in mangle ($n)" \
+		sh -c "[ $n = 12 ] && [ \$(ip netns exec $NS iptables-save -t mangle | grep -c '^-A.*IPSEC_MASQD') = 12 ]"
+	rc=$(fw_rc status); check "hybrid: status exits 0 ($rc)" [ "$rc" = 0 ]
+	check "hybrid: status names the backend and says complete" \
+		sh -c "grep -q '^backend: hybrid' '$TMP/fw.out' && grep -q '^status: complete' '$TMP/fw.out'"
+	grep -E '^(backend|nftables|iptables|status):' "$TMP/fw.out" | sed 's/^/info - /'
+	check "hybrid: the admin's iptables rules untouched" sh -c "[ \"\$(ip netns exec $NS iptables-save | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]\$//' | grep -v IPSEC_MASQD)\" = \"\$(cat $TMP/admin)\" ]"
+	check "hybrid: the admin's nft table untouched" sh -c "ip netns exec $NS nft list table inet admin | grep -q 'ip saddr 172.16.0.0/12 counter'"
+	# a rule deleted by hand: status says incomplete, exit 8
+	in_ns iptables -w -t mangle -D IPSEC_MASQD_LAN -p ah -j NFQUEUE --queue-num 0
+	rc=$(fw_rc status); check "hybrid: with a queue rule deleted by hand status exits 8 ($rc)" [ "$rc" = 8 ]
+	check "... and names the chain" grep -q 'mangle/IPSEC_MASQD_LAN: 4 | 3' "$TMP/fw.out"
+	# switching backends both ways
+	FWB=iptables
+	rc=$(fw_rc up); check "hybrid -> iptables: up exits 0 ($rc)" [ "$rc" = 0 ]
+	check "... our nft table is gone" sh -c "! ip netns exec $NS nft list table inet ipsec_masqd >/dev/null 2>&1"
+	n=$(ours | grep -c '^-A')
+	check "... and iptables holds the whole path (45 rules: $n)" [ "$n" = 45 ]
+	FWB=hybrid
+	rc=$(fw_rc up); check "iptables -> hybrid: up exits 0 ($rc)" [ "$rc" = 0 ]
+	n=$(ours | grep -c '^-A')
+	check "... the raw, filter and nat chains are gone, the queue stays (12 rules: $n)" [ "$n" = 12 ]
+	# a rule the kernel lacks (xt_ipvs is not built here): iptables-restore
+	# --test passes it; the helper's trial load in a scratch namespace
+	# does not, and nothing changes
+	mkdir -p "$TMP/ipvs"
+	cp "$SRC/etc/ipsec-masqd.nft" "$TMP/ipvs/"
+	sed '/^-A IPSEC_MASQD_LAN -p ah /a -A IPSEC_MASQD_LAN -m ipvs --ipvs -j ACCEPT' \
+		"$SRC/etc/ipsec-masqd.iptables" > "$TMP/ipvs/ipsec-masqd.iptables"
+	snapshot > "$TMP/hyb.loaded"; nft_snap > "$TMP/hyb.nft"
+	for ipt in iptables iptables-legacy; do
+		command -v $ipt >/dev/null 2>&1 || continue
+		rc=$(in_ns env IPSEC_MASQD="$TMP/fake-masqd" IPSEC_MASQD_RULES_DIR="$TMP/ipvs" \
+			IPSEC_MASQD_IPTABLES=$ipt IPSEC_MASQD_FIREWALL_BACKEND=hybrid \
+			"$FW" -c "$TMP/masqd.conf" up > "$TMP/fw.out" 2>&1; echo $?)
+		check "a rule the kernel lacks ($ipt): up exits 6 ($rc)" [ "$rc" = 6 ]
+		check "... and nothing changed" sh -c "[ \"\$(ip netns exec $NS iptables-save | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]\$//')\" = \"\$(cat $TMP/hyb.loaded)\" ] && [ -z \"\$(ip netns exec $NS iptables-legacy-save 2>/dev/null | grep IPSEC)\" ]"
+	done
+	rc=$(fw_rc down); check "hybrid: down exits 0 ($rc)" [ "$rc" = 0 ]; cat "$TMP/fw.out"
+	rc=$(fw_rc status); check "status with nothing loaded exits 8 ($rc)" [ "$rc" = 8 ]
+	snapshot > "$TMP/after.hyb"
+	check "hybrid: iptables exactly as before" cmp -s "$TMP/before.hyb" "$TMP/after.hyb"
+	nft_snap > "$TMP/nft.after"
+	check "hybrid: the nft ruleset exactly as before (the admin's table kept)" cmp -s "$TMP/nft.before" "$TMP/nft.after" ||
+		diff "$TMP/nft.before" "$TMP/nft.after"
+	FWB=iptables
+fi
 
 # --- nftables ------------------------------------------------------------------
 # nft --check hands the ruleset to the kernel. A kernel without nft_queue
