@@ -52,6 +52,18 @@ struct fastpath_config {
 #define FASTPATH_POLL_MAX_MS 60000
 #define FASTPATH_ADMIT_MAX 100000000u
 
+/* announce = { ... }: the LAN listener for SPI announcements (announce.h);
+ * off unless the group is there. */
+struct announce_config {
+	bool enabled;
+	uint32_t listen;                      /* host order, inside internal */
+	unsigned port;                        /* UDP: 4510 */
+	char key_file[4096];                  /* absolute path */
+	uint64_t max_skew_ms;                 /* timestamp window: 30 s */
+	unsigned rate;                        /* messages/s per sender: 10 */
+	unsigned burst;                       /* per sender: 20 */
+};
+
 struct masqd_config {
 	char path[4096];                      /* file it came from */
 	unsigned queue;                       /* NFQUEUE number */
@@ -67,6 +79,7 @@ struct masqd_config {
 	char state_file[4096];                /* "" = no state file */
 	uint64_t state_interval_ms;           /* periodic save: 300 s */
 	enum log_level log_level;
+	struct announce_config announce;
 	size_t n_preload;
 	struct config_preload preload[CONFIG_MAX_PRELOAD];
 };

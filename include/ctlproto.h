@@ -68,6 +68,8 @@ struct ctl_env {
 	bool has_firewall, guard_read;
 	int guard_errno;
 	uint64_t guard_packets, guard_bytes;
+	struct ctl_counter announce[CTL_MAX_COUNTERS]; /* "announce"; 0: off */
+	size_t n_announce;
 	int (*reload)(void *ctx);          /* 0 applied, -1 refused; NULL: no */
 	void (*note)(void *ctx, const char *what);   /* flush/add/del log */
 	void *ctx;

@@ -19,6 +19,7 @@ struct nfqueue;
 struct netwatch;
 struct fastpath;
 struct control;
+struct announce_sock;
 
 struct masqd_stats {
 	uint64_t bad_hook;        /* packet from a hook our rules do not use */
@@ -38,6 +39,7 @@ struct masqd {
 	struct fastpath *fp;          /* kernel fast path; NULL when off */
 	uint32_t fp_ext;              /* external address in its rules */
 	uint64_t next_fp_poll;        /* ms; UINT64_MAX when off */
+	struct announce_sock *ann;    /* LAN announcements; NULL when off */
 	struct rawsock raw;
 	int epfd, sigfd, timerfd;
 	bool running;

@@ -59,7 +59,10 @@ struct load {
 /* The keys each group accepts; NULL-terminated. */
 static const char *const keys_root[] = {
 	"queue", "external", "internal", "esp", "isakmp", "control", "state",
-	"limits", "log", "preload", "io", "fastpath", NULL
+	"limits", "log", "preload", "io", "fastpath", "announce", NULL
+};
+static const char *const keys_announce[] = {
+	"listen", "port", "key_file", "max_skew", "rate", "burst", NULL
 };
 static const char *const keys_fastpath[] = {
 	"enable", "poll", "admit_rate", "admit_burst", NULL
@@ -108,6 +111,10 @@ void config_defaults(struct masqd_config *cfg)
 	cfg->control_mode = 0660;
 	cfg->state_interval_ms = CONFIG_STATE_INTERVAL_MS;
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->announce.port = 4510;
+	cfg->announce.max_skew_ms = 30000;
+	cfg->announce.rate = 10;
+	cfg->announce.burst = 20;
 }
 
 /* ---- error reporting ---------------------------------------------------- */
@@ -1047,6 +1054,61 @@ static int load_log(struct load *ld, const config_setting_t *root)
 		    "error, got \"%s\"", v);
 }
 
+/* announce.listen: the router's own LAN address, inside `internal` (the
+ * listener is for the LAN side) and not the external address. */
+static int announce_listen(struct load *ld, const config_setting_t *g)
+{
+	struct announce_config *a = &ld->cfg->announce;
+	config_setting_t *s = config_setting_get_member(g, "listen");
+	char buf[INET_ADDRSTRLEN];
+
+	if (s == NULL)
+		return fail(ld, g, "announce.listen is required: the router's "
+			    "LAN address to listen on");
+	if (addr_value(ld, s, &a->listen) < 0)
+		return -1;
+	if (!addr_unicast(a->listen) ||
+	    !is_internal(&ld->cfg->engine, a->listen))
+		return fail(ld, s, "announce.listen %s must be a LAN address "
+			    "of the router, inside internal",
+			    addr_str(a->listen, buf));
+	if (a->listen == ld->cfg->engine.external_addr)
+		return fail(ld, s, "announce.listen %s is the external "
+			    "address: announcements come from the LAN",
+			    addr_str(a->listen, buf));
+	return 0;
+}
+
+/* announce = { listen; port; key_file; max_skew; rate; burst }. Returns 0
+ * or -1. */
+static int load_announce(struct load *ld, const config_setting_t *root)
+{
+	struct announce_config *a = &ld->cfg->announce;
+	config_setting_t *g, *s;
+
+	if (get_group(ld, root, "announce", keys_announce, &g) < 0)
+		return -1;
+	if (g == NULL)
+		return 0;
+	a->enabled = true;
+	if (announce_listen(ld, g) < 0 ||
+	    opt_unsigned(ld, g, "port", 1, 65535, &a->port) < 0 ||
+	    opt_duration(ld, g, "max_skew", &a->max_skew_ms) < 0 ||
+	    opt_unsigned(ld, g, "rate", 1, 1000, &a->rate) < 0 ||
+	    opt_unsigned(ld, g, "burst", 1, 10000, &a->burst) < 0)
+		return -1;
+	if (a->max_skew_ms > 3600000) {
+		s = config_setting_get_member(g, "max_skew");
+		return fail(ld, s, "announce.max_skew must be at most 3600 "
+			    "seconds");
+	}
+	s = config_setting_get_member(g, "key_file");
+	if (s == NULL)
+		return fail(ld, g, "announce.key_file is required: the keys "
+			    "shared with the LAN hosts");
+	return path_value(ld, s, a->key_file, sizeof(a->key_file));
+}
+
 /* A required member `name` of a preload entry. Returns it or NULL (error
  * written). */
 static config_setting_t *preload_member(struct load *ld,
@@ -1165,6 +1227,7 @@ static int load_root(struct load *ld, const config_setting_t *root)
 	    load_isakmp(ld, root) < 0 || load_paths(ld, root) < 0 ||
 	    load_limits(ld, root) < 0 || load_io(ld, root) < 0 ||
 	    load_fastpath(ld, root) < 0 || load_log(ld, root) < 0 ||
+	    load_announce(ld, root) < 0 ||
 	    load_preload(ld, root) < 0)
 		return -1;
 	return 0;

@@ -879,6 +879,12 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 			st_val(&w, env->fastpath[i].name,
 			       env->fastpath[i].value);
 	}
+	if (env->n_announce > 0) {
+		st_section(&w, "announce");
+		for (size_t i = 0; i < env->n_announce; i++)
+			st_val(&w, env->announce[i].name,
+			       env->announce[i].value);
+	}
 	st_section(&w, NULL);
 	if (w.json) {
 		json_obj_end(out);

@@ -23,6 +23,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "announce_sock.h"
 #include "control.h"
 #include "daemon.h"
 #include "fastpath.h"
@@ -35,7 +36,7 @@
 #include "state.h"
 
 enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
-       EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT = 0x100 };
+       EV_TAG_CONTROL, EV_TAG_ANNOUNCE, EV_TAG_CONTROL_CLIENT = 0x100 };
 
 #define MASQD_RX_ROUNDS 4            /* recvmmsg batches per wakeup */
 #define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
@@ -633,6 +634,8 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	memcpy(env->daemon, c, sizeof(c));
 	env->n_daemon = sizeof(c) / sizeof(c[0]);
 	masqd_ctl_fastpath(d, env);
+	env->n_announce = d->ann ? announce_counters(d->ann, env->announce,
+						     CTL_MAX_COUNTERS) : 0;
 	env->reload = masqd_ctl_reload;
 	env->note = masqd_ctl_note;
 	env->ctx = d;
@@ -649,6 +652,18 @@ static int masqd_start_control(struct masqd *d)
 			      EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT,
 			      masqd_ctl_env, d);
 	return d->ctl ? 0 : -1;
+}
+
+/* The LAN listener for SPI announcements, when configured. Returns 0 or
+ * -1, logged. */
+static int masqd_start_announce(struct masqd *d)
+{
+	if (!d->cfg->announce.enabled)
+		return 0;
+	d->ann = announce_open(d->cfg);
+	if (d->ann == NULL)
+		return -1;
+	return masqd_watch(d, announce_fd(d->ann), EV_TAG_ANNOUNCE);
 }
 
 /* One line saying what runs, for the log and STATUS=. */
@@ -685,7 +700,8 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	masqd_load_state(d);
 	masqd_preload(d, d->cfg);
 	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
-	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0)
+	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0 ||
+	    masqd_start_announce(d) < 0)
 		return -1;
 	masqd_start_fastpath(d);
 	/* Every socket is open: keep only NET_ADMIN and NET_RAW (logged). */
@@ -707,6 +723,8 @@ void masqd_fini(struct masqd *d)
 	d->fp = NULL;
 	control_close(d->ctl);
 	d->ctl = NULL;
+	announce_close(d->ann);
+	d->ann = NULL;
 	nfqueue_close(d->nfq);   /* verdicts for what is still queued */
 	d->nfq = NULL;
 	netwatch_close(d->nw);
@@ -768,6 +786,11 @@ static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
 		next->queue = d->cfg->queue;
 	}
 	masqd_apply_io(d, &next->io);
+	if (d->ann != NULL)
+		(void)announce_reload(d->ann, next);
+	else if (next->announce.enabled)
+		log_msg(LOG_LEVEL_WARNING, "announce: the listener starts at "
+			"the next restart");
 }
 
 /*
@@ -1032,6 +1055,9 @@ static void masqd_dispatch(struct masqd *d, uint32_t tag, uint32_t events)
 		break;
 	case EV_TAG_CONTROL:
 		control_on_listen(d->ctl, d->now);
+		break;
+	case EV_TAG_ANNOUNCE:
+		announce_receive(d->ann, d->eng, d->now);
 		break;
 	case EV_TAG_NETWATCH:
 		if (netwatch_receive(d->nw) < 0) {

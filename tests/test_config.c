@@ -259,6 +259,27 @@ START_TEST(good_preload)
 }
 END_TEST
 
+START_TEST(good_announce)
+{
+	const struct announce_config *a = &cfg->announce;
+
+	load_ok("good/minimal-interface.conf");
+	ck_assert(!a->enabled);       /* off by default */
+	ck_assert_uint_eq(a->port, 4510);
+	ck_assert_uint_eq(a->max_skew_ms, 30000);
+	ck_assert_uint_eq(a->rate, 10);
+	ck_assert_uint_eq(a->burst, 20);
+	load_ok("good/announce.conf");
+	ck_assert(a->enabled);
+	ck_assert_uint_eq(a->listen, ip("192.168.1.1"));
+	ck_assert_uint_eq(a->port, 4600);
+	ck_assert_str_eq(a->key_file, "/etc/ipsec-masqd/announce.keys");
+	ck_assert_uint_eq(a->max_skew_ms, 10000);
+	ck_assert_uint_eq(a->rate, 1);
+	ck_assert_uint_eq(a->burst, 10000);
+}
+END_TEST
+
 START_TEST(good_control_numeric)
 {
 	load_ok("good/control-numeric.conf");
@@ -318,7 +339,7 @@ START_TEST(every_good_file_loads)
 	static const char *const known[] = {
 		"fractional.conf", "full.conf", "limits-edge.conf",
 		"minimal-address.conf", "minimal-interface.conf",
-		"preload.conf", "control-numeric.conf", NULL
+		"preload.conf", "control-numeric.conf", "announce.conf", NULL
 	};
 	char pattern[4096];
 	glob_t g;
@@ -544,6 +565,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, good_full);
 	tcase_add_test(tc, good_fractional);
 	tcase_add_test(tc, good_preload);
+	tcase_add_test(tc, good_announce);
 	tcase_add_test(tc, good_limits_edge);
 	tcase_add_test(tc, good_control_numeric);
 	tcase_add_test(tc, sample_loads_with_defaults);

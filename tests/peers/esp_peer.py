@@ -27,7 +27,8 @@ Every mode prints one JSON line on stdout and exits within DURATION seconds:
   decrypted, inner packet well formed), bad_icv (known SPI, ICV or
   decryption failed), unknown_spi (no SA for it), answered (probes answered,
   initiator; replies sent, responder), replayed (sequence numbers seen
-  twice), by_spi (verified per in-SPI, hex).
+  twice), by_spi (verified per in-SPI, hex); an initiator also
+  first_answered (1 when its very first probe came back).
 """
 import argparse
 import json
@@ -212,7 +213,8 @@ def initiate(args):
     current[0] = None
     ep.poll(time.monotonic() + args.linger, handler)
     ep.stats["answered"] = len(answered)
-    ep.report(role="initiate", probes=ep.stats["sent"])
+    ep.report(role="initiate", probes=ep.stats["sent"],
+              first_answered=int(0 in answered))
 
 
 def reply_to(inner):
