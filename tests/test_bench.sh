@@ -30,9 +30,11 @@ ok() { echo "ok   - $*"; }
 fail() { echo "FAIL - $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
 
+# seven cases since issue 14 (the fast path and the RPS placement): about
+# 2.5 minutes on a busy two-core machine, so the bound leaves room
 printf '# Benchmarks\n\n## Engine\n\nengine figures stay\n\n## Network\n\nold text\n\n## Later\n\nkept\n' \
 	> "$tmp/BENCHMARKS.md"
-IPSEC_MASQD_BENCH_PREFIX=imbtest- timeout -k 5 170 \
+IPSEC_MASQD_BENCH_PREFIX=imbtest- timeout -k 5 400 \
 	bash "$src/tests/bench/net.sh" --quick --build-dir "$build" --results "$tmp/r" \
 	--write "$tmp/BENCHMARKS.md" > "$tmp/out.txt" 2>&1
 rc=$?
