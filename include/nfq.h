@@ -111,8 +111,17 @@ int nfqueue_flush(struct nfqueue *q);
 
 const struct nfqueue_stats *nfqueue_get_stats(const struct nfqueue *q);
 
-/* Gives the packets still waiting in the socket their verdicts (through the
- * callback), flushes, unbinds the queue and closes. Safe with NULL. */
+/*
+ * Gives packets waiting in the queue their verdicts (through the callback)
+ * and flushes, bounded: at most what the kernel held when it began (plus one
+ * batch) and at most max_ms, so that a flood cannot keep it going. Returns
+ * the number of messages handled.
+ */
+uint64_t nfqueue_drain(struct nfqueue *q, unsigned max_ms);
+
+/* Stop: nfqueue_drain() for at most 250 ms, then unbinds the queue (the
+ * kernel drops what is still queued: fail closed) and closes. Safe with
+ * NULL. */
 void nfqueue_close(struct nfqueue *q);
 
 #endif

@@ -45,6 +45,8 @@ _Static_assert(NFQUEUE_HOOK_POST_ROUTING == NF_INET_POST_ROUTING, "hooks");
 #define NFQ_RXBUF ((NFQ_RXBUF_MIN + 63) & ~(size_t)63)
 #define NFQ_SEND_TRIES 3
 #define NFQ_ACK_TIMEOUT_MS 3000
+/* The drain at close: at most this long (see nfqueue_close). */
+#define NFQ_CLOSE_DRAIN_MS 250
 
 struct nfqueue {
 	struct mnl_socket *nl;
@@ -675,14 +677,56 @@ static void nfqueue_unbind(struct nfqueue *q)
 	(void)mnl_socket_sendto(q->nl, buf, nlh->nlmsg_len);
 }
 
+/* Milliseconds of CLOCK_MONOTONIC. */
+static uint64_t nfqueue_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* How many packets the drain at close may answer: what the kernel held
+ * when it began (the queue's waiting count), plus one batch. */
+static uint64_t nfqueue_drain_budget(struct nfqueue *q)
+{
+	uint64_t waiting = q->params.queue_maxlen != 0 ? q->params.queue_maxlen
+						       : NFQUEUE_MAXLEN;
+
+	if (nfqueue_refresh_kernel_stats(q) == 0)
+		waiting = q->st.kernel_waiting;
+	return waiting + q->params.batch;
+}
+
+uint64_t nfqueue_drain(struct nfqueue *q, unsigned max_ms)
+{
+	uint64_t budget = nfqueue_drain_budget(q), done = 0;
+	uint64_t end = nfqueue_now_ms() + max_ms;
+
+	while (done < budget && nfqueue_now_ms() < end) {
+		uint64_t left = budget - done;
+		int n = nfqueue_receive(q, left < 64 ? (unsigned)left : 64);
+
+		if (n <= 0)
+			break;
+		done += (uint64_t)n;
+	}
+	(void)nfqueue_flush(q);
+	return done;
+}
+
 void nfqueue_close(struct nfqueue *q)
 {
 	if (q == NULL)
 		return;
-	/* Packets already in the socket get verdicts, not a silent end. */
-	while (nfqueue_receive(q, 64) > 0)
-		;
-	(void)nfqueue_flush(q);
+	/*
+	 * Packets waiting when the stop began get verdicts, not a silent end;
+	 * but under a flood faster than we serve the socket never empties, and
+	 * draining it would never end (issue 13). So the drain is bounded, by
+	 * count and by time; the unbind then makes the kernel drop whatever
+	 * is still queued: fail closed.
+	 */
+	(void)nfqueue_drain(q, NFQ_CLOSE_DRAIN_MS);
 	nfqueue_unbind(q);
 	nfqueue_destroy(q);
 }
