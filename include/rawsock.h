@@ -12,9 +12,14 @@
 #define RAWSOCK_MARK 0x1a5ec
 
 struct rawsock_stats {
-	uint64_t sent;     /* copies handed to the kernel */
-	uint64_t failed;   /* copies not sent: sendto error or unparseable */
+	uint64_t sent;        /* copies handed to the kernel */
+	uint64_t failed;      /* copies not sent: sendto error or unparseable */
+	uint64_t fragmented;  /* ... sent in fragments (larger than the MTU) */
+	uint64_t too_big;     /* ... not sent: larger than the MTU, DF set */
 };
+
+/* The largest MTU a copy is fragmented for (a fragment on the stack). */
+#define RAWSOCK_MAX_FRAG 9216
 
 struct rawsock {
 	int fd;

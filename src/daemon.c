@@ -613,6 +613,8 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	const struct ctl_counter c[] = {
 		{ "copies_sent", d->raw.st.sent },
 		{ "copies_failed", d->raw.st.failed },
+		{ "copies_fragmented", d->raw.st.fragmented },
+		{ "copies_too_big", d->raw.st.too_big },
 		{ "bad_hook", d->st.bad_hook },
 		{ "reloads", d->st.reloads },
 		{ "reload_errors", d->st.reload_errors },
@@ -918,10 +920,13 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)q->kernel_waiting,
 		 (unsigned long long)q->kernel_queue_full,
 		 (unsigned long long)q->kernel_socket_full);
-	log_info("daemon: copies_sent=%llu copies_failed=%llu bad_hook=%llu "
+	log_info("daemon: copies_sent=%llu copies_failed=%llu "
+		 "copies_fragmented=%llu copies_too_big=%llu bad_hook=%llu "
 		 "reloads=%llu reload_errors=%llu address_changes=%llu "
 		 "netwatch_errors=%llu", (unsigned long long)d->raw.st.sent,
 		 (unsigned long long)d->raw.st.failed,
+		 (unsigned long long)d->raw.st.fragmented,
+		 (unsigned long long)d->raw.st.too_big,
 		 (unsigned long long)d->st.bad_hook,
 		 (unsigned long long)d->st.reloads,
 		 (unsigned long long)d->st.reload_errors,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "ipfrag.h"
 #include "packet.h"
 #include "rawsock.h"
 
@@ -55,8 +56,61 @@ int rawsock_open(struct rawsock *rs)
 }
 
 /*
+ * The MTU of the route to dst (host order), from a UDP socket connected to
+ * it (IP_MTU): only for a copy too large to send whole. Returns it, or 0.
+ */
+static size_t rawsock_route_mtu(uint32_t dst)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(9),
+				   .sin_addr.s_addr = htonl(dst) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), mtu = 0;
+	socklen_t len = sizeof(mtu);
+
+	if (fd < 0)
+		return 0;
+	if (connect(fd, (const struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len) < 0 || mtu < 0)
+		mtu = 0;
+	close(fd);
+	return (size_t)mtu;
+}
+
+/*
+ * Sends scratch[0..len) in fragments of the route's MTU: the kernel does not
+ * fragment IP_HDRINCL sends (EMSGSIZE). A packet with DF set (or options)
+ * is not fragmented: EMSGSIZE, counted as too big. Returns 0 or -1 with
+ * errno.
+ */
+static int rawsock_send_fragments(struct rawsock *rs, size_t len,
+				  const struct sockaddr_in *sin)
+{
+	size_t mtu = rawsock_route_mtu(ntohl(sin->sin_addr.s_addr)), n;
+	uint8_t frag[RAWSOCK_MAX_FRAG];
+
+	if (mtu > sizeof(frag))
+		mtu = sizeof(frag);   /* smaller fragments are fine */
+	n = mtu ? ipfrag_count(rs->scratch, len, mtu) : 0;
+	if (n < 2) {
+		rs->st.too_big++;
+		errno = EMSGSIZE;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t flen = ipfrag_build(rs->scratch, len, mtu, i, frag);
+
+		if (sendto(rs->fd, frag, flen, MSG_DONTWAIT,
+			   (const struct sockaddr *)sin, sizeof(*sin)) < 0)
+			return -1;
+	}
+	rs->st.fragmented++;
+	return 0;
+}
+
+/*
  * Sends one copy to dst: copies into the scratch buffer, rewrites the
- * destination (with checksums) and sends. Returns 0 or -1 with errno.
+ * destination (with checksums) and sends, in fragments when it is larger
+ * than the route's MTU. Returns 0 or -1 with errno.
  */
 static int rawsock_send_one(struct rawsock *rs, const uint8_t *pkt,
 			    size_t len, uint32_t dst)
@@ -72,9 +126,11 @@ static int rawsock_send_one(struct rawsock *rs, const uint8_t *pkt,
 	pkt_set_daddr(&view, dst);
 	sin.sin_addr.s_addr = htonl(dst);
 	if (sendto(rs->fd, rs->scratch, len, MSG_DONTWAIT,
-		   (const struct sockaddr *)&sin, sizeof(sin)) < 0)
-		return -1;
-	return 0;
+		   (const struct sockaddr *)&sin, sizeof(sin)) >= 0)
+		return 0;
+	if (errno == EMSGSIZE)
+		return rawsock_send_fragments(rs, len, &sin);
+	return -1;
 }
 
 unsigned rawsock_send_copies(struct rawsock *rs, const uint8_t *pkt,

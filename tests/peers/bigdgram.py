@@ -15,6 +15,10 @@ Modes
             intact ISAKMP request by a response with the same cookies;
             stop on SIGTERM or after --duration. Counts what came from an
             address other than --expect-src (bad_src).
+  sink      count the intact ESP datagrams to LOCAL with SPI --spi-in of
+            --size bytes (received, intact), until SIGTERM or --duration.
+  send      --count ESP datagrams (SPI --spi-out) of --size bytes to --peer,
+            --interval apart, no answer awaited.
   initiate  --count ESP datagrams (SPI --spi-out) and --count ISAKMP
             requests (cookie --cookie) of --size bytes to --peer, each
             waiting --timeout for its answer, sent again up to --tries
@@ -190,7 +194,7 @@ def initiate(a):
     st = {"sent": 0, "received": 0, "answered_esp": 0, "answered_isakmp": 0,
           "bad_src": 0, "bad_data": 0}
     for seq in range(1, a.count + 1):
-        for proto in ("esp", "isakmp"):
+        for proto in ((a.only,) if a.only else ("esp", "isakmp")):
             for _ in range(a.tries):
                 if proto == "esp":
                     esp.sendto(esp_make(a.spi_out, seq, a.size), (a.peer, 0))
@@ -204,9 +208,50 @@ def initiate(a):
     print(json.dumps(st), flush=True)
 
 
+def sink(a):
+    esp, _udp = sockets(a.local)
+    st = {"received": 0, "intact": 0, "bad_src": 0, "bad_data": 0}
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    if a.ready:
+        with open(a.ready, "w") as f:
+            f.write("ready\n")
+    end = time.time() + a.duration
+    while not stop and time.time() < end:
+        try:
+            r, _, _ = select.select([esp], [], [], 0.2)
+        except InterruptedError:
+            continue
+        if not r:
+            continue
+        src, dst, data = ip_addrs(esp.recv(70000))
+        if dst != a.local:
+            continue
+        got = esp_check(data, a.size)
+        if got is None or got[0] != a.spi_in:
+            if len(data) >= 4 and struct.unpack("!I", data[:4])[0] == a.spi_in:
+                st["received"] += 1
+                st["bad_data"] += 1
+            continue
+        st["received"] += 1
+        if a.expect_src and src != a.expect_src:
+            st["bad_src"] += 1
+            continue
+        st["intact"] += 1
+    print(json.dumps(st), flush=True)
+
+
+def send(a):
+    esp, _udp = sockets(a.local)
+    for seq in range(1, a.count + 1):
+        esp.sendto(esp_make(a.spi_out, seq, a.size), (a.peer, 0))
+        time.sleep(a.interval)
+    print(json.dumps({"sent": a.count}), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["respond", "initiate"])
+    p.add_argument("mode", choices=["respond", "initiate", "sink", "send"])
     p.add_argument("--local", required=True)
     p.add_argument("--peer")
     p.add_argument("--expect-src")
@@ -221,10 +266,13 @@ def main():
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--ready")
+    p.add_argument("--interval", type=float, default=0.2)
+    p.add_argument("--only", choices=["esp", "isakmp"])
     a = p.parse_args()
     if a.size < HDR or a.size > 65000:
         sys.exit("size out of range")
-    (respond if a.mode == "respond" else initiate)(a)
+    {"respond": respond, "initiate": initiate, "sink": sink,
+     "send": send}[a.mode](a)
 
 
 if __name__ == "__main__":
