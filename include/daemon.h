@@ -27,6 +27,13 @@ struct masqd_stats {
 	uint64_t reload_errors;   /* SIGHUP reloads refused */
 	uint64_t queue_errors;    /* nfqueue_receive() failures */
 	uint64_t watch_errors;    /* netwatch_receive() failures */
+	uint64_t timer_turns_cut; /* timer turns that hit the work budget */
+};
+
+/* A mass expiry in progress (over several loop turns): for its summary. */
+struct masqd_expiry {
+	uint64_t esp, isakmp;     /* entries gone so far */
+	unsigned turns;           /* loop turns it took so far */
 };
 
 struct masqd {
@@ -52,6 +59,7 @@ struct masqd {
 	uint64_t started;             /* ms, engine clock at start (uptime) */
 	uint64_t next_state_save;     /* periodic state file write */
 	bool state_dirty;             /* control changed the tables: save */
+	struct masqd_expiry expiry;
 	struct masqd_stats st;
 };
 

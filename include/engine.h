@@ -188,6 +188,10 @@ void engine_process(struct engine *eng, uint8_t *buf, size_t len,
  * the number of timers that fired. */
 size_t engine_run_timers(struct engine *eng, uint64_t now);
 
+/* engine_run_timers() with a work budget: at most max timers handled; when
+ * it returns max, more may be due (engine_next_timer() says now). */
+size_t engine_run_timers_max(struct engine *eng, uint64_t now, size_t max);
+
 /* When engine_run_timers() next has work (ms), UINT64_MAX if none. */
 uint64_t engine_next_timer(const struct engine *eng);
 

@@ -33,6 +33,7 @@ struct timer_wheel {
 	uint64_t pending[TW_LEVELS];              /* bit i: bucket i non-empty */
 	struct tw_node *bucket[TW_LEVELS][TW_BUCKETS];
 	size_t armed;                             /* nodes in the wheel */
+	struct tw_node *backlog;   /* due, not fired yet: over tw_run_max's budget */
 };
 
 /* The callback owns the node again when called (it is unlinked); it may
@@ -57,6 +58,12 @@ static inline int tw_armed(const struct tw_node *node)
  * for every node with expires <= now. Returns how many fired. */
 size_t tw_run(struct timer_wheel *wheel, uint64_t now, tw_fire_fn fire,
 	      void *ctx);
+
+/* tw_run() that fires at most max nodes: the others due stay armed and
+ * due, for the next call (tw_next_run() says now). So that a mass expiry
+ * is spread over several turns of the daemon's loop. */
+size_t tw_run_max(struct timer_wheel *wheel, uint64_t now, tw_fire_fn fire,
+		  void *ctx, size_t max);
 
 /* The earliest time the next tw_run() can have something to do: a lower
  * bound on the earliest expiry (a bucket boundary on coarse levels).

@@ -39,6 +39,13 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
        EV_TAG_CONTROL, EV_TAG_ANNOUNCE, EV_TAG_CONTROL_CLIENT = 0x100 };
 
 #define MASQD_RX_ROUNDS 4            /* recvmmsg batches per wakeup */
+/* Engine timers handled per loop turn: a mass expiry (a large table whose
+ * entries all go at once) is spread over turns, so that the queue is
+ * served in between (about 10 ms of work a turn, with its log lines). */
+#define MASQD_TIMER_BUDGET 20000
+/* Entries gone in one expiry above which it gets a summary line (the
+ * per-entry lines are then rate-limited: log.c). */
+#define MASQD_EXPIRY_SUMMARY 100
 #define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
 #define MASQD_NETWATCH_SYNC_MS 2000  /* first address dump at start */
 
@@ -620,6 +627,7 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 		{ "reload_errors", d->st.reload_errors },
 		{ "queue_errors", d->st.queue_errors },
 		{ "watch_errors", d->st.watch_errors },
+		{ "timer_turns_cut", d->st.timer_turns_cut },
 		{ "address_changes", w->changes },
 		{ "netwatch_errors", w->errors + w->enobufs },
 	};
@@ -968,6 +976,34 @@ static void masqd_on_signal(struct masqd *d)
 	}
 }
 
+/*
+ * The engine's timers, at most MASQD_TIMER_BUDGET a turn (the rest stays
+ * due: the timerfd fires again at once, after the queue had its turn). An
+ * expiry of more than MASQD_EXPIRY_SUMMARY entries ends with one summary
+ * line ("1200000 ESP entries expired").
+ */
+static void masqd_run_engine_timers(struct masqd *d)
+{
+	const struct engine_stats *es = engine_get_stats(d->eng);
+	size_t esp0 = es->esp_entries, ike0 = es->isakmp_entries, fired;
+	struct masqd_expiry *x = &d->expiry;
+
+	fired = engine_run_timers_max(d->eng, d->now, MASQD_TIMER_BUDGET);
+	es = engine_get_stats(d->eng);
+	x->esp += esp0 > es->esp_entries ? esp0 - es->esp_entries : 0;
+	x->isakmp += ike0 > es->isakmp_entries ? ike0 - es->isakmp_entries : 0;
+	x->turns++;
+	if (fired >= MASQD_TIMER_BUDGET) {
+		d->st.timer_turns_cut++;
+		return;   /* more due: summed up when it is done */
+	}
+	if (x->esp + x->isakmp > MASQD_EXPIRY_SUMMARY)
+		log_info("%llu ESP entries and %llu ISAKMP entries expired "
+			 "(over %u loop turns)", (unsigned long long)x->esp,
+			 (unsigned long long)x->isakmp, x->turns);
+	*x = (struct masqd_expiry){ 0 };
+}
+
 /* Timer wakeup: the engine's timers, the watchdog, the status line. */
 static void masqd_on_timer(struct masqd *d)
 {
@@ -986,7 +1022,7 @@ static void masqd_on_timer(struct masqd *d)
 		(void)fastpath_poll(d->fp, masqd_fp_use, d);
 		d->next_fp_poll = d->now + masqd_fp_interval(d, d->cfg);
 	}
-	(void)engine_run_timers(d->eng, d->now);
+	masqd_run_engine_timers(d);
 	control_run_timers(d->ctl, d->now);
 	if (d->now >= d->next_watchdog) {
 		notify_watchdog();   /* from the loop itself: it is alive */

@@ -647,6 +647,11 @@ size_t engine_run_timers(struct engine *eng, uint64_t now)
 	return tw_run(&eng->wheel, now, entry_fired, eng);
 }
 
+size_t engine_run_timers_max(struct engine *eng, uint64_t now, size_t max)
+{
+	return tw_run_max(&eng->wheel, now, entry_fired, eng, max);
+}
+
 uint64_t engine_next_timer(const struct engine *eng)
 {
 	return tw_next_run(&eng->wheel);

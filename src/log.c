@@ -8,6 +8,10 @@
  * ends in "..." (LOG_MSG_MAX). Per-packet decisions are rate-limited per
  * (kind, reason): a burst of LOG_RL_BURST, then LOG_RL_RATE a second; when
  * one gets through again, a line first says how many were suppressed.
+ * Entries created, expired and removed are rate-limited too (issue 13: a
+ * mass expiry or a flood of inits would otherwise write one line per entry
+ * from the packet loop), with a larger budget (LOG_RL_LIFE_*), as one
+ * normally wants to see each of them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* POSIX declarations under -std=c11 */
@@ -43,6 +47,8 @@
 #define LOG_IDENT_MAX 64
 #define LOG_RL_BURST 10       /* messages per (kind, reason) at once ... */
 #define LOG_RL_RATE 1         /* ... then this many a second */
+#define LOG_RL_LIFE_BURST 100 /* created/expired/removed: at once ... */
+#define LOG_RL_LIFE_RATE 20   /* ... then this many a second */
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define RL_UNIT 1000          /* a token, in milli-tokens (one per ms) */
 
@@ -470,17 +476,26 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Take a token from slot s at now. Returns true when the message may go
- * out; false counts it as suppressed. */
-static bool rl_take(struct rl_slot *s, uint64_t now)
+/* Whether a kind is an entry's creation or end (rate-limited with the
+ * larger budget). */
+static bool event_lifecycle(enum engine_event_kind kind)
 {
-	const uint64_t cap = (uint64_t)LOG_RL_BURST * RL_UNIT;
+	return kind == EV_CREATED || kind == EV_EXPIRED || kind == EV_REMOVED;
+}
+
+/* Take a token from slot s at now, for a bucket of `burst` tokens filled
+ * at `rate` a second. Returns true when the message may go out; false
+ * counts it as suppressed. */
+static bool rl_take(struct rl_slot *s, uint64_t now, unsigned burst,
+		    unsigned rate)
+{
+	const uint64_t cap = (uint64_t)burst * RL_UNIT;
 
 	if (!s->used) {
 		s->used = true;
 		s->tokens = cap;
 	} else if (now > s->last_ms) {
-		uint64_t add = (now - s->last_ms) * LOG_RL_RATE;
+		uint64_t add = (now - s->last_ms) * rate;
 
 		s->tokens = s->tokens + add > cap ? cap : s->tokens + add;
 	}
@@ -694,7 +709,10 @@ static void emit_suppressed(const struct engine_event *ev, int prio,
 	struct sbuf sb;
 
 	field_add(&fl, "DECISION", "%s", engine_event_name(ev->kind));
-	field_add(&fl, "REASON", "%s", reason_name(ev->reason));
+	if (event_lifecycle(ev->kind))
+		field_add(&fl, "TABLE", "%s", table_name(ev->table));
+	else
+		field_add(&fl, "REASON", "%s", reason_name(ev->reason));
 	field_add(&fl, "SUPPRESSED", "%llu", (unsigned long long)n);
 	sb_init(&sb, buf, sizeof(buf));
 	sb_append(&sb, "%llu similar messages suppressed", (unsigned long long)n);
@@ -709,12 +727,16 @@ static bool event_allowed(const struct engine_event *ev, int prio)
 {
 	unsigned r = (unsigned)ev->reason <= R_MAX ? (unsigned)ev->reason
 						   : R_MAX;
+	bool life = event_lifecycle(ev->kind);
 	struct rl_slot *s;
 
-	if (!event_per_packet(ev->kind))
+	if (!event_per_packet(ev->kind) && !life)
 		return true;
+	if (life)   /* one bucket per table: ESP and ISAKMP apart */
+		r = ev->table == TABLE_ESP ? 0 : 1;
 	s = &lg.rl[ev->kind][r];
-	if (!rl_take(s, mono_ms()))
+	if (!rl_take(s, mono_ms(), life ? LOG_RL_LIFE_BURST : LOG_RL_BURST,
+		     life ? LOG_RL_LIFE_RATE : LOG_RL_RATE))
 		return false;
 	if (s->suppressed) {
 		emit_suppressed(ev, prio, s->suppressed);

@@ -221,8 +221,55 @@ static void replace_not_due(struct timer_wheel *wheel, struct tw_node *due)
 size_t tw_run(struct timer_wheel *wheel, uint64_t now, tw_fire_fn fire,
 	      void *ctx)
 {
-	struct tw_node *due = NULL;
+	return tw_run_max(wheel, now, fire, ctx, SIZE_MAX);
+}
+
+/* Fires nodes from the head of *list until it is empty or `max` fired.
+ * Returns how many fired. */
+static size_t fire_list(struct timer_wheel *wheel, struct tw_node **list,
+			uint64_t now, tw_fire_fn fire, void *ctx, size_t max)
+{
 	size_t fired = 0;
+
+	while (*list && fired < max) {
+		struct tw_node *node = *list;
+
+		unlink_node(wheel, node);
+		wheel->armed--;
+		fired++;
+		fire(ctx, node, now);
+	}
+	return fired;
+}
+
+/* Puts the due nodes left in list in front of the backlog, which the next
+ * run fires first: without a walk when the backlog is empty, else one walk
+ * of the list (never of the backlog). */
+static void to_backlog(struct timer_wheel *wheel, struct tw_node *list)
+{
+	struct tw_node *tail = list;
+
+	if (list == NULL)
+		return;
+	if (wheel->backlog == NULL) {   /* the usual case: no walk */
+		wheel->backlog = list;
+		list->pprev = &wheel->backlog;
+		return;
+	}
+	while (tail->next)
+		tail = tail->next;
+	tail->next = wheel->backlog;
+	if (wheel->backlog)
+		wheel->backlog->pprev = &tail->next;
+	wheel->backlog = list;
+	list->pprev = &wheel->backlog;
+}
+
+size_t tw_run_max(struct timer_wheel *wheel, uint64_t now, tw_fire_fn fire,
+		  void *ctx, size_t max)
+{
+	struct tw_node *due = NULL;
+	size_t fired;
 	uint64_t old = wheel->now;
 
 	if (now < old)
@@ -230,14 +277,10 @@ size_t tw_run(struct timer_wheel *wheel, uint64_t now, tw_fire_fn fire,
 	wheel->now = now;
 	collect_passed(wheel, old, &due);
 	replace_not_due(wheel, due);
-	while (due) {
-		struct tw_node *node = due;
-
-		unlink_node(wheel, node);
-		wheel->armed--;
-		fired++;
-		fire(ctx, node, now);
-	}
+	/* What an earlier run left over first, then what came due since. */
+	fired = fire_list(wheel, &wheel->backlog, now, fire, ctx, max);
+	fired += fire_list(wheel, &due, now, fire, ctx, max - fired);
+	to_backlog(wheel, due);   /* over budget: the next run's */
 	return fired;
 }
 
@@ -267,6 +310,8 @@ uint64_t tw_next_run(const struct timer_wheel *wheel)
 {
 	uint64_t best = UINT64_MAX;
 
+	if (wheel->backlog)
+		return wheel->now;   /* due already */
 	for (unsigned level = 0; level < TW_LEVELS; level++) {
 		uint64_t t = level_next(wheel, level);
 

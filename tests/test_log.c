@@ -375,17 +375,42 @@ START_TEST(rate_limit_passes_burst_then_counts_suppressed)
 }
 END_TEST
 
-START_TEST(rate_limit_spares_lifecycle_events)
+/* Created, expired and removed entries (issue 13): one line each while
+ * few, but a mass expiry or a flood of inits is cut to a burst of 100 per
+ * (kind, table), then 20 a second, and the rest counted in one line. */
+START_TEST(rate_limit_lifecycle_events_with_a_larger_budget)
 {
 	struct engine_event ev = esp_event(EV_CREATED);
+	struct engine_event ike = esp_event(EV_CREATED);
+	struct engine_event gone = esp_event(EV_EXPIRED);
 	const char *s;
 
+	ike.table = TABLE_ISAKMP;
 	capture_start(LOG_LEVEL_DEBUG);
 	for (int i = 0; i < 40; i++)
 		log_engine_event(NULL, &ev);
 	s = capture_end();
-	ck_assert_int_eq(count_lines(s), 40);
+	ck_assert_int_eq(count_lines(s), 40);   /* a few: every one */
 	ck_assert_ptr_null(strstr(s, "suppressed"));
+
+	capture_start(LOG_LEVEL_DEBUG);
+	for (int i = 0; i < 250; i++)
+		log_engine_event(NULL, &ev);
+	for (int i = 0; i < 5; i++)
+		log_engine_event(NULL, &ike);    /* ISAKMP: a bucket of its own */
+	for (int i = 0; i < 150; i++)
+		log_engine_event(NULL, &gone);   /* expired: one of its own */
+	sleep_ms(200);                           /* 4 tokens at 20/s */
+	log_engine_event(NULL, &ev);
+	s = capture_end();
+	/* the burst, the one after the pause, and the suppressed-count line */
+	ck_assert_int_eq(count_str(s, "DECISION=created TABLE=esp"), 100 + 1 + 1);
+	ck_assert_int_eq(count_str(s, "DECISION=created TABLE=isakmp"), 5);
+	ck_assert_int_eq(count_str(s, "DECISION=expired TABLE=esp"), 100);
+	ck_assert_ptr_nonnull(strstr(s, "150 similar messages suppressed "
+					"DECISION=created TABLE=esp "
+					"SUPPRESSED=150\n"));
+	ck_assert_int_eq(count_lines(s), 100 + 5 + 100 + 1 + 1);
 }
 END_TEST
 
@@ -701,7 +726,7 @@ static Suite *log_suite(void)
 	suite_add_tcase(suite, lines);
 
 	tcase_add_test(rl, rate_limit_passes_burst_then_counts_suppressed);
-	tcase_add_test(rl, rate_limit_spares_lifecycle_events);
+	tcase_add_test(rl, rate_limit_lifecycle_events_with_a_larger_budget);
 	tcase_add_test(rl, log_init_resets_the_limiter);
 	suite_add_tcase(suite, rl);
 

@@ -194,6 +194,9 @@ static void assert_wheel_consistent(const struct timer_wheel *w)
 				EXPECT(((*pp)->pprev) == (pp));
 		}
 	}
+	for (struct tw_node *const *pp = &w->backlog; *pp;
+	     pp = &(*pp)->next, count++)
+		EXPECT(((*pp)->pprev) == (pp));
 	EXPECT((count) == (w->armed));
 }
 
@@ -350,6 +353,40 @@ START_TEST(one_jump_past_many_expiries_fires_them_all_once)
 	for (size_t i = 0; i < N_NODES; i++)
 		ck_assert_uint_eq(m->nodes[i].fired, 1);
 	ck_assert_uint_eq(tw_next_run(&m->wheel), UINT64_MAX);
+	assert_wheel_consistent(&m->wheel);
+	free(m);
+}
+END_TEST
+
+/* A work budget (issue 13): 4000 nodes due at once, at most 1500 a run;
+ * the rest stays armed and due (tw_next_run says now), fires on the
+ * following runs at the same time, each node once; nodes not yet due wait. */
+START_TEST(budget_spreads_a_mass_expiry_over_runs)
+{
+	struct model *m = model_new(1000, 11);
+	size_t later = 10, n;
+
+	for (size_t i = 0; i < N_NODES; i++)
+		model_arm(m, &m->nodes[i],
+			  i < N_NODES - later ? 1000 + i * 13 : 9000000);
+	m->run++;
+	m->run_now = 1000 + (N_NODES - later) * 13;
+	n = tw_run_max(&m->wheel, m->run_now, model_fire, m, 1500);
+	ck_assert_uint_eq(n, 1500);
+	ck_assert_uint_eq(m->fired, 1500);
+	ck_assert_uint_eq(m->wheel.armed, N_NODES - 1500);
+	ck_assert_uint_eq(tw_next_run(&m->wheel), m->run_now);
+	assert_wheel_consistent(&m->wheel);
+	m->run++;
+	n = tw_run_max(&m->wheel, m->run_now, model_fire, m, 1500);
+	ck_assert_uint_eq(n, 1500);
+	m->run++;
+	n = tw_run_max(&m->wheel, m->run_now, model_fire, m, 1500);
+	ck_assert_uint_eq(n, N_NODES - later - 3000);
+	ck_assert_uint_eq(m->wheel.armed, later);
+	for (size_t i = 0; i < N_NODES; i++)
+		ck_assert_uint_eq(m->nodes[i].fired, i < N_NODES - later ? 1 : 0);
+	ck_assert_uint_eq(tw_next_run(&m->wheel) > m->run_now, 1);
 	assert_wheel_consistent(&m->wheel);
 	free(m);
 }
@@ -609,6 +646,7 @@ int main(void)
 	tcase_add_loop_test(tc, fires_at_expiry_not_a_millisecond_before, 0, 5);
 	tcase_add_loop_test(tc, one_jump_past_the_expiry_fires, 0, 2);
 	tcase_add_test(tc, one_jump_past_many_expiries_fires_them_all_once);
+	tcase_add_test(tc, budget_spreads_a_mass_expiry_over_runs);
 	tcase_add_test(tc, clock_jumps_cost_nothing);
 	tcase_add_test(tc, past_expiry_fires_on_next_run);
 	tcase_add_test(tc, rearm_moves_and_cancel_is_idempotent);
