@@ -29,8 +29,14 @@ struct engine_config {
 	size_t n_internal;
 	uint64_t esp_lifetime_ms;          /* idle life of an ESP entry: 1800 s */
 	uint64_t esp_init_timeout_ms;      /* life of a pending init: 120 s */
-	unsigned esp_init_retries;         /* collisions before a squelch: 5
-					    * (at most 65535 count) */
+	uint64_t esp_init_min_age_ms;      /* a pending init keeps the slot at
+					    * least this long (one round trip)
+					    * whatever others send: 2 s, below
+					    * esp_init_timeout_ms */
+	unsigned esp_init_retries;         /* the pending host's own unanswered
+					    * retransmissions, once others wait,
+					    * before a squelch: 5 (at most 65535
+					    * count) */
 	uint64_t esp_squelch_ms;           /* a squelched init waits: 30 s */
 	bool parallel_sessions;            /* several hosts per remote: false */
 	unsigned guess_copies;             /* hosts a guess reaches: 5 */
@@ -89,6 +95,8 @@ enum engine_event_kind {
 	EV_REMOVED,       /* flushed or deleted from outside */
 	EV_DROPPED,       /* any other drop: malformed input, AH, rate limit */
 	EV_LEARNT,        /* a preload learnt its out-SPI from the host */
+	EV_REASSOCIATED,  /* a provisional association moved to another
+			   * inbound SPI: its own stayed silent */
 	EV_MAX
 };
 
@@ -99,6 +107,10 @@ enum esp_state {
 	ESP_ESTABLISHED,  /* both SPIs known */
 	ESP_PRELOADED,    /* in-SPI given from outside */
 	ESP_ANNOUNCED,    /* in-SPI announced by its LAN host (as PRELOADED) */
+	ESP_QUEUED,       /* in-SPI unknown, in line for the remote's slot */
+	ESP_PROVISIONAL,  /* in-SPI bound from a pending init; confirmed
+			   * (ESTABLISHED) once the host has sent and received
+			   * on it, re-associated if it stays silent */
 };
 
 struct engine_event {
@@ -129,6 +141,7 @@ struct engine_stats {
 	size_t hosts;                   /* LAN hosts with entries */
 	size_t remotes;                 /* remotes with entries */
 	size_t pending;                 /* remotes with an init pending */
+	size_t queued;                  /* inits in line for a remote's slot */
 };
 
 /* One ESP entry, as walk/restore see it. Times are the engine's clock.
@@ -142,6 +155,7 @@ struct engine_esp_info {
 	uint64_t last_seen;     /* ms */
 	uint64_t expires;       /* ms: end of life (or of squelch/init) */
 	uint64_t since;         /* ms: when the entry was created */
+	bool holds_slot;        /* it is the remote's pending init */
 };
 
 struct engine_isakmp_info {

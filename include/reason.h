@@ -47,6 +47,8 @@ enum reason {
 				   * remote spent */
 	R_ISAKMP_ANSWER_LIMIT,    /* host's answers to that remote's
 				   * exchanges hold isakmp.answer_allowance */
+	R_ESP_AMBIGUOUS,          /* unknown inbound SPI just after an init was
+				   * released: guessed (copies), not bound */
 
 	R_MAX
 };

@@ -69,7 +69,7 @@ static const char *const keys_fastpath[] = {
 };
 static const char *const keys_external[] = { "interface", "address", NULL };
 static const char *const keys_esp[] = {
-	"lifetime", "init_timeout", "init_retries", "squelch",
+	"lifetime", "init_timeout", "init_min_age", "init_retries", "squelch",
 	"parallel_sessions", "guess_copies", "guess_rate", "guess_burst", NULL
 };
 static const char *const keys_isakmp[] = {
@@ -801,6 +801,31 @@ static int check_external(struct load *ld, const config_setting_t *root)
 		    addr_str(ec->external_addr, a));
 }
 
+/* esp.init_min_age must be below esp.init_timeout. Left out, it is the
+ * default (2 s) or half of a shorter init_timeout, so that configurations
+ * written before the key existed keep working. Returns 0 or -1. */
+static int check_min_age(struct load *ld, const config_setting_t *g)
+{
+	struct engine_config *ec = &ld->cfg->engine;
+	config_setting_t *s = g ? config_setting_get_member(g, "init_min_age")
+				: NULL;
+	struct engine_config def;
+
+	if (s == NULL) {
+		engine_config_defaults(&def);
+		ec->esp_init_min_age_ms = def.esp_init_min_age_ms;
+		if (ec->esp_init_min_age_ms >= ec->esp_init_timeout_ms)
+			ec->esp_init_min_age_ms = ec->esp_init_timeout_ms / 2;
+		return 0;
+	}
+	if (ec->esp_init_min_age_ms < ec->esp_init_timeout_ms)
+		return 0;
+	return fail(ld, s, "esp.init_min_age (%.10g s) must be less than "
+		    "esp.init_timeout (%.10g s)",
+		    (double)ec->esp_init_min_age_ms / 1000,
+		    (double)ec->esp_init_timeout_ms / 1000);
+}
+
 /* esp = { ... }. Returns 0 or -1. */
 static int load_esp(struct load *ld, const config_setting_t *root)
 {
@@ -810,6 +835,7 @@ static int load_esp(struct load *ld, const config_setting_t *root)
 	if (get_group(ld, root, "esp", keys_esp, &g) < 0 ||
 	    opt_duration(ld, g, "lifetime", &ec->esp_lifetime_ms) < 0 ||
 	    opt_duration(ld, g, "init_timeout", &ec->esp_init_timeout_ms) < 0 ||
+	    opt_duration(ld, g, "init_min_age", &ec->esp_init_min_age_ms) < 0 ||
 	    opt_unsigned(ld, g, "init_retries", 0, INIT_RETRIES_MAX,
 			 &ec->esp_init_retries) < 0 ||
 	    opt_duration(ld, g, "squelch", &ec->esp_squelch_ms) < 0 ||
@@ -832,7 +858,7 @@ static int load_esp(struct load *ld, const config_setting_t *root)
 			    (double)ec->esp_init_timeout_ms / 1000,
 			    (double)ec->esp_lifetime_ms / 1000);
 	}
-	return 0;
+	return check_min_age(ld, g);
 }
 
 /* isakmp = { lifetime; fallback_copies; fallback_rate; fallback_burst;

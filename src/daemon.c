@@ -222,13 +222,15 @@ static void masqd_save_state(struct masqd *d, const char *why)
 /* ---- the kernel fast path (fastpath.h) ------------------------------------ */
 
 /* Offloads ESP entry (remote, spi_in) as the engine has it now, if it is
- * associated (both kinds with an in-SPI are). */
+ * associated (both kinds with an in-SPI are, and a provisional one: its
+ * use, credited back by the poll, confirms it). */
 static void masqd_fp_offload(struct masqd *d, uint32_t remote, uint32_t spi_in)
 {
 	struct engine_esp_info e;
 
 	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
-	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED) ||
+	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED &&
+	     e.state != ESP_PROVISIONAL) ||
 	    e.expires <= d->now)
 		return;
 	if (fastpath_offload(d->fp, remote, e.host, e.spi_out, spi_in,
@@ -246,6 +248,7 @@ static void masqd_engine_event(void *ctx, const struct engine_event *ev)
 		return;
 	switch (ev->kind) {
 	case EV_ASSOCIATED:
+	case EV_REASSOCIATED:   /* the old in-SPI goes at the next poll */
 	case EV_PRELOADED:
 	case EV_LEARNT:
 		masqd_fp_offload(d, ev->remote, ev->spi_in);
@@ -273,7 +276,8 @@ static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
 		return 0;
 	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
 	    e.host != host || e.expires <= d->now ||
-	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED))
+	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED &&
+	     e.state != ESP_PROVISIONAL))
 		return 0;
 	*life_ms = e.expires - e.last_seen;
 	*remain_ms = e.expires - d->now;

@@ -17,6 +17,7 @@ void engine_config_defaults(struct engine_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->esp_lifetime_ms = 1800 * 1000;
 	cfg->esp_init_timeout_ms = 120 * 1000;
+	cfg->esp_init_min_age_ms = 2 * 1000;
 	cfg->esp_init_retries = 5;
 	cfg->esp_squelch_ms = 30 * 1000;
 	cfg->parallel_sessions = false;
@@ -39,6 +40,7 @@ static int config_valid(const struct engine_config *cfg)
 	return cfg->n_internal <= ENGINE_MAX_PREFIXES &&
 	       cfg->esp_lifetime_ms > 0 && cfg->isakmp_lifetime_ms > 0 &&
 	       cfg->esp_init_timeout_ms > 0 && cfg->esp_squelch_ms > 0 &&
+	       cfg->esp_init_min_age_ms < cfg->esp_init_timeout_ms &&
 	       cfg->guess_copies >= 1 && cfg->guess_copies <= ENGINE_MAX_GUESS &&
 	       cfg->isakmp_fallback_copies >= 1 &&
 	       cfg->isakmp_fallback_copies <= ENGINE_MAX_GUESS &&
@@ -96,7 +98,8 @@ struct engine *engine_new(const struct engine_config *cfg, uint64_t seed,
 	pool_init(&eng->host_pool, sizeof(struct host), POOL_CHUNK);
 	pool_init(&eng->remote_pool, sizeof(struct remote), POOL_CHUNK);
 	pool_init(&eng->pair_pool, sizeof(struct answer_pair), POOL_CHUNK);
-	if (tables_init(eng)) {
+	eng->spi_seen = calloc(SPI_SEEN_SLOTS, sizeof(*eng->spi_seen));
+	if (!eng->spi_seen || tables_init(eng)) {
 		int saved = errno;
 
 		engine_free(eng);
@@ -116,6 +119,7 @@ void engine_free(struct engine *eng)
 	pool_destroy(&eng->host_pool);
 	pool_destroy(&eng->remote_pool);
 	pool_destroy(&eng->pair_pool);
+	free(eng->spi_seen);
 	free(eng);
 }
 
@@ -176,7 +180,8 @@ void engine_get_memory(const struct engine *eng, struct engine_memory *m)
 			    sizeof(struct snode *) +
 		    (eng->isakmp.mask + 1 + eng->hosts.mask + 1 +
 		     eng->remotes.mask + 1 + eng->answer_pairs.mask + 1) *
-			    sizeof(struct hnode *);
+			    sizeof(struct hnode *) +
+		    SPI_SEEN_SLOTS * sizeof(*eng->spi_seen);
 }
 
 const char *engine_event_name(enum engine_event_kind kind)
@@ -196,6 +201,7 @@ const char *engine_event_name(enum engine_event_kind kind)
 		[EV_REMOVED] = "removed",
 		[EV_DROPPED] = "dropped",
 		[EV_LEARNT] = "learnt",
+		[EV_REASSOCIATED] = "reassociated",
 	};
 
 	return (unsigned)kind < EV_MAX ? names[kind] : "unknown";
@@ -210,9 +216,11 @@ const char *esp_state_name(enum esp_state state)
 		[ESP_ESTABLISHED] = "established",
 		[ESP_PRELOADED] = "preloaded",
 		[ESP_ANNOUNCED] = "announced",
+		[ESP_QUEUED] = "queued",
+		[ESP_PROVISIONAL] = "provisional",
 	};
 
-	return (unsigned)state <= ESP_ANNOUNCED ? names[state] : "unknown";
+	return (unsigned)state <= ESP_PROVISIONAL ? names[state] : "unknown";
 }
 
 void engine_emit(struct engine *eng, const struct engine_event *ev)

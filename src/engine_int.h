@@ -89,6 +89,17 @@ struct answer_pair {
 	unsigned n;
 };
 
+/* How many released inits a remote remembers (issue 11): an unknown
+ * inbound SPI that arrives within esp_init_min_age of one of them may be
+ * its late answer, so it is guessed rather than bound. */
+#define ESP_RELEASED_MAX 4
+
+/* An init that lost the slot without an answer (squelch, timeout, removal). */
+struct released_init {
+	uint32_t host, spi_out;
+	uint64_t at;                      /* ms; 0 = empty */
+};
+
 /* A remote peer with entries: the unit of serialization and guessing. */
 struct remote {
 	struct hnode by_addr;
@@ -101,7 +112,35 @@ struct remote {
 	uint64_t ike_tokens;              /* unknown-cookie ISAKMP budget,
 					   * in 1/1000 packets */
 	uint64_t ike_refilled;            /* ms */
+	uint64_t next_ticket;             /* the queue's next place */
+	unsigned n_queued;                /* entries ESP_QUEUED */
+	unsigned n_provisional;           /* entries ESP_PROVISIONAL */
+	struct released_init released[ESP_RELEASED_MAX];
 	int pinned;                       /* a walk holds it: do not free */
+};
+
+/* A host in line for a remote's slot that has sent nothing for this long
+ * has given up: it leaves the line (and queues again when it asks). */
+#define ESP_WAITER_STALE_MS 10000
+
+/* Re-association (issue 11): an unknown SPI arriving this many times, with
+ * gaps under ESP_REASSOC_GAP_MS, while a provisional association's in-SPI
+ * is silent and its host sent within that gap, takes the association. At
+ * most ESP_REASSOC_LOOK most recently used entries are searched for it. */
+#define ESP_REASSOC_ARRIVALS 3
+#define ESP_REASSOC_GAP_MS 10000
+#define ESP_REASSOC_LOOK 16
+
+/* Unknown inbound SPIs seen while a provisional association of their
+ * remote is silent: a small table hashed by (remote, SPI), allocated with
+ * the engine. An SPI that keeps arriving is the remote's real answer; a
+ * spoofed random one is seen once. */
+#define SPI_SEEN_SLOTS 1024
+
+struct spi_seen {
+	uint32_t remote, spi;
+	uint32_t count;
+	uint64_t at;                      /* ms, last arrival */
 };
 
 enum entry_table { ENTRY_ESP = 1, ENTRY_ISAKMP = 2 };
@@ -125,26 +164,31 @@ struct entry {
 	uint8_t table;                    /* enum entry_table */
 	uint8_t state;                    /* ESP: enum esp_state; ISAKMP:
 					   * ISAKMP_ANSWER or 0 */
-	uint16_t collisions;              /* ESP: inits serialized behind it,
-					   * saturating */
+	uint16_t collisions;              /* ESP PENDING: own retransmissions
+					   * while others waited, saturating;
+					   * PROVISIONAL: PROV_* flags */
 	struct tw_node timer;
 };
 
+/* A provisional association's progress since it was bound. */
+#define PROV_SENT 1u                      /* the host sent on it */
+#define PROV_RECEIVED 2u                  /* its in-SPI received again */
+
 /*
  * An ESP entry: two cache lines (the pool aligns them). The in-SPI chain
- * link and the init/squelch deadline share a word: the entry is in the
- * (remote, spi_in) table exactly when spi_in is known (ESTABLISHED,
- * PRELOADED), and only entries without one (PENDING, SQUELCHED) have a
- * deadline. Packet counters are 48 bits (32 + 16) and stick at their
- * maximum: years of a million packets a second.
+ * link and a time stamp share a word: the entry is in the (remote, spi_in)
+ * table exactly when spi_in is known (ESTABLISHED, PROVISIONAL, PRELOADED),
+ * and only entries without one use the stamp: PENDING the time it took the
+ * slot, SQUELCHED the end of the squelch, QUEUED its place in line. Packet
+ * counters are 48 bits (32 + 16) and stick at their maximum: years of a
+ * million packets a second.
  */
 struct esp_entry {
 	struct entry base;
 	struct snode by_out;              /* (remote, spi_out) when known */
 	union {
 		struct snode by_in;       /* spi_in != 0: (remote, spi_in) */
-		uint64_t deadline;        /* spi_in == 0: ms, end of pending
-					   * init / squelch */
+		uint64_t stamp;           /* spi_in == 0: see above */
 	};
 	struct dlist in_remote;
 	uint32_t spi_out, spi_in;
@@ -210,6 +254,7 @@ struct engine {
 	struct sipkey esp_key;            /* their hash of (remote, SPI) */
 	struct htab isakmp, hosts, remotes, answer_pairs;
 	struct pool esp_pool, isakmp_pool, host_pool, remote_pool, pair_pool;
+	struct spi_seen *spi_seen;        /* SPI_SEEN_SLOTS */
 	struct engine_stats stats;
 };
 

@@ -429,6 +429,7 @@ const char *log_message_id(enum engine_event_kind kind)
 		[EV_REMOVED] = "6b88a1d7f41442aa96b2b7e42c1f9602",
 		[EV_DROPPED] = "33f27e0fb9824b2092e988b9b6ba8e96",
 		[EV_LEARNT] = "cbb44a4ec8844704a1517ba56c4843ef",
+		[EV_REASSOCIATED] = "e34f4e3e6d2245cca20f728fcce2f27b",
 	};
 
 	return (unsigned)kind < EV_MAX ? ids[kind] : NULL;
@@ -445,6 +446,7 @@ static int event_priority(enum engine_event_kind kind)
 {
 	switch (kind) {
 	case EV_ASSOCIATED:
+	case EV_REASSOCIATED:
 	case EV_BLOCKED:
 	case EV_SERIALIZED:
 	case EV_SQUELCHED:
@@ -464,7 +466,8 @@ static bool event_per_packet(enum engine_event_kind kind)
 {
 	return kind == EV_BLOCKED || kind == EV_SERIALIZED ||
 	       kind == EV_DROPPED || kind == EV_REFUSED ||
-	       kind == EV_COLLIDED || kind == EV_GUESSED;
+	       kind == EV_COLLIDED || kind == EV_GUESSED ||
+	       kind == EV_REASSOCIATED;
 }
 
 /* The monotonic clock in ms (the logger is an I/O edge: it may read it). */
@@ -591,7 +594,7 @@ static const char *esp_sentence(enum engine_event_kind kind)
 		[EV_ASSOCIATED] = "ESP init with {peer} associated: inbound SPI bound to {host}",
 		[EV_BLOCKED] = "ESP from {host} to {peer} blocked: another LAN host has a session with that peer",
 		[EV_SERIALIZED] = "ESP init from {host} to {peer} temporarily blocked: another init with that peer is pending",
-		[EV_SQUELCHED] = "ESP init from {host} to {peer} squelched after repeated collisions, it waits its turn",
+		[EV_SQUELCHED] = "ESP init from {host} to {peer} squelched: it had its turn without an answer while others waited, it waits its turn again",
 		[EV_GUESSED] = "inbound ESP with an unknown SPI from {peer} copied to the LAN hosts that last rekeyed with it",
 		[EV_EXPIRED] = "ESP entry of {host} with {peer} expired after its idle lifetime",
 		[EV_INIT_TIMEOUT] = "ESP init from {host} to {peer} got no inbound SPI in time",
@@ -599,6 +602,7 @@ static const char *esp_sentence(enum engine_event_kind kind)
 				[EV_PRELOADED] = "ESP mapping preloaded: inbound SPI from {peer} goes to {host}",
 		[EV_REMOVED] = "ESP entry of {host} with {peer} removed",
 		[EV_LEARNT] = "ESP mapping preloaded for {host} with {peer} learnt its outbound SPI",
+		[EV_REASSOCIATED] = "ESP association of {host} with {peer} moved to another inbound SPI: the one it was bound to stayed silent while this one kept arriving",
 	};
 
 	return (unsigned)kind < EV_MAX ? s[kind] : NULL;

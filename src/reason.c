@@ -36,6 +36,7 @@ static const char *const reason_names[R_MAX] = {
 	[R_NOT_OURS] = "not_ours",
 	[R_ISAKMP_RATELIMITED] = "isakmp_ratelimited",
 	[R_ISAKMP_ANSWER_LIMIT] = "isakmp_answer_limit",
+	[R_ESP_AMBIGUOUS] = "esp_ambiguous",
 };
 
 /* Name of r for logs and counters; "unknown" when r is out of range or has

@@ -167,12 +167,16 @@ static void save_esp(void *ctx, const struct engine_esp_info *e)
 	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
 
 	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED &&
-	    e->state != ESP_ANNOUNCED)
+	    e->state != ESP_ANNOUNCED && e->state != ESP_PROVISIONAL)
 		return;
+	/* a provisional association (not yet used both ways) is kept as
+	 * established: the file's states stay the ones it always had */
 	check_io(s, fprintf(s->f, "esp remote=%s host=%s spi_out=0x%08" PRIx32
 			    " spi_in=0x%08" PRIx32 " state=%s",
 			    addr_str(r, e->remote), addr_str(h, e->host),
-			    e->spi_out, e->spi_in, esp_state_name(e->state)));
+			    e->spi_out, e->spi_in,
+			    esp_state_name(e->state == ESP_PROVISIONAL ?
+					   ESP_ESTABLISHED : e->state)));
 	put_wall(s, "since_wall", to_wall(&s->clk, e->since));
 	put_wall(s, "last_seen_wall", to_wall(&s->clk, e->last_seen));
 	put_wall(s, "expires_wall", to_wall(&s->clk, e->expires));

@@ -275,6 +275,12 @@ START_TEST(foreign_spi_never_taken_over)
 	engine_process(eng, pkt, n, DIR_OUTBOUND, 10, &d);
 	n = pb_esp(pkt, sizeof(pkt), REMOTE, EXT, 0x4000, 1, 32);
 	engine_process(eng, pkt, n, DIR_INBOUND, 11, &d);
+	ck_assert_int_eq(state_of(0x4000, &host), ESP_PROVISIONAL);
+	/* used both ways since the binding: confirmed */
+	n = pb_esp(pkt, sizeof(pkt), LAN_A, REMOTE, 0x3000, 2, 32);
+	engine_process(eng, pkt, n, DIR_OUTBOUND, 12, &d);
+	n = pb_esp(pkt, sizeof(pkt), REMOTE, EXT, 0x4000, 2, 32);
+	engine_process(eng, pkt, n, DIR_INBOUND, 13, &d);
 	ck_assert_int_eq(state_of(0x4000, &host), ESP_ESTABLISHED);
 	/* .12 claims the in-SPI, then the out-SPI, of .10's tunnel */
 	m = msg_of(ANN_ANNOUNCE, LAN_C, 0x4000, 0, T0);

@@ -100,6 +100,7 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(c->queue, 0);
 	ck_assert_uint_eq(e->esp_lifetime_ms, 1800 * SEC);
 	ck_assert_uint_eq(e->esp_init_timeout_ms, 120 * SEC);
+	ck_assert_uint_eq(e->esp_init_min_age_ms, 2 * SEC);
 	ck_assert_uint_eq(e->esp_init_retries, 5);
 	ck_assert_uint_eq(e->esp_squelch_ms, 30 * SEC);
 	ck_assert(!e->parallel_sessions);
@@ -184,6 +185,7 @@ START_TEST(good_full)
 	ck_assert_uint_eq(e->internal[2].mask, 0xffffffffu);
 	ck_assert_uint_eq(e->esp_lifetime_ms, 3600 * SEC);
 	ck_assert_uint_eq(e->esp_init_timeout_ms, 90 * SEC);
+	ck_assert_uint_eq(e->esp_init_min_age_ms, 1);
 	ck_assert_uint_eq(e->esp_init_retries, 0);
 	ck_assert_uint_eq(e->esp_squelch_ms, 45 * SEC);
 	ck_assert(e->parallel_sessions);
@@ -228,6 +230,8 @@ START_TEST(good_fractional)
 	ck_assert_uint_eq(e->internal[0].mask, 0xffffff00u);
 	ck_assert_uint_eq(e->esp_lifetime_ms, 1800500);
 	ck_assert_uint_eq(e->esp_init_timeout_ms, 250);
+	/* init_min_age left out, init_timeout below its default: half */
+	ck_assert_uint_eq(e->esp_init_min_age_ms, 125);
 	ck_assert_uint_eq(e->esp_squelch_ms, 1);
 	ck_assert_uint_eq(e->isakmp_lifetime_ms, 604800 * SEC);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_WARNING);
@@ -302,6 +306,7 @@ START_TEST(good_limits_edge)
 	ck_assert_uint_eq(e->internal[0].mask, 0xffffffffu);
 	ck_assert_uint_eq(e->esp_lifetime_ms, 604800 * SEC);
 	ck_assert_uint_eq(e->esp_init_timeout_ms, 604799999);
+	ck_assert_uint_eq(e->esp_init_min_age_ms, 604799998);  /* largest */
 	ck_assert_uint_eq(e->esp_init_retries, 100);
 	ck_assert_uint_eq(e->guess_copies, 1);
 	ck_assert_uint_eq(e->guess_rate, 10000);

@@ -333,32 +333,35 @@ END_TEST
 
 START_TEST(init_timeout_releases_the_remote)
 {
-	uint64_t t = cfg.esp_init_timeout_ms;
+	uint64_t t = cfg.esp_init_timeout_ms, hold = cfg.esp_init_min_age_ms;
 
 	cfg.parallel_sessions = true;
 	start();
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
-	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, t - 1), VERDICT_DROP);
-	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	/* nobody waits: A keeps the slot however often it retransmits */
+	for (uint64_t at = SEC; at < t; at += SEC)
+		expect_out_ok(LAN_A, REMOTE, 0x1000, at);
+	ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
 	engine_run_timers(eng, t);
 	ck_assert_uint_eq(count_events(EV_INIT_TIMEOUT), 1);
 	ck_assert_uint_eq(last_event(EV_INIT_TIMEOUT)->ev.host, LAN_A);
 	ck_assert_uint_eq(engine_get_stats(eng)->pending, 0);
 	expect_out_ok(LAN_B, REMOTE, 0x1100, t);
-	expect_in_to(REMOTE, 0x2100, t + 1, LAN_B);
+	/* past the round trip in which A's late answer could still come */
+	expect_in_to(REMOTE, 0x2100, t + hold, LAN_B);
 }
 END_TEST
 
 START_TEST(init_timeout_applies_without_timer_run)
 {
-	uint64_t t = cfg.esp_init_timeout_ms;
+	uint64_t t = cfg.esp_init_timeout_ms, hold = cfg.esp_init_min_age_ms;
 
 	cfg.parallel_sessions = true;
 	start();
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
 	/* no engine_run_timers: the rule holds on the packet path too */
 	expect_out_ok(LAN_B, REMOTE, 0x1100, t);
-	expect_in_to(REMOTE, 0x2100, t, LAN_B);
+	expect_in_to(REMOTE, 0x2100, t + hold, LAN_B);
 }
 END_TEST
 
@@ -386,33 +389,55 @@ END_TEST
 START_TEST(pending_init_is_squelched_after_retries)
 {
 	unsigned retries = cfg.esp_init_retries;
-	uint64_t sq = cfg.esp_squelch_ms;
+	uint64_t sq = cfg.esp_squelch_ms, hold = cfg.esp_init_min_age_ms;
 
 	cfg.parallel_sessions = true;
 	start();
 	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
-	for (unsigned i = 0; i < retries; i++) {
-		ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
+	/* however much B sends, A keeps the slot for its round trip */
+	for (unsigned i = 0; i < 100; i++) {
 		ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 1 + i),
 				 VERDICT_DROP);
 		ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
 	}
+	/* A's own unanswered retransmissions while B waits count; they
+	 * squelch it only once it has held the slot for init_min_age */
+	for (unsigned i = 1; i <= retries; i++)
+		expect_out_ok(LAN_A, REMOTE, 0x1000, 100 * i);
+	expect_out_ok(LAN_A, REMOTE, 0x1000, hold - 1);
+	ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
+	/* B asks at init_min_age: A has had its turn, B is first in line */
+	expect_out_ok(LAN_B, REMOTE, 0x1100, hold);
 	ck_assert_uint_eq(count_events(EV_SQUELCHED), 1);
 	ck_assert_uint_eq(last_event(EV_SQUELCHED)->ev.host, LAN_A);
-	/* B gets the slot; A's packets are dropped while squelched */
-	expect_out_ok(LAN_B, REMOTE, 0x1100, 100);
-	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 101), VERDICT_DROP);
-	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
-	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, retries + sq - 1),
+	/* A's packets are dropped while squelched */
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, hold + 1),
 			 VERDICT_DROP);
 	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
-	/* after the squelch A queues behind B like anyone else */
-	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, retries + sq),
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, hold + sq - 1),
 			 VERDICT_DROP);
-	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
-	expect_in_to(REMOTE, 0x2100, retries + sq + 1, LAN_B);
-	expect_out_ok(LAN_A, REMOTE, 0x1000, retries + sq + 2);
-	expect_in_to(REMOTE, 0x2000, retries + sq + 3, LAN_A);
+	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
+	/* B's answer, once A's could no longer be on its way, binds B */
+	expect_in_to(REMOTE, 0x2100, 2 * hold, LAN_B);
+	ck_assert_uint_eq(last_event(EV_ASSOCIATED)->ev.host, LAN_B);
+	/* after the squelch A asks again and gets the free slot */
+	expect_out_ok(LAN_A, REMOTE, 0x1000, hold + sq);
+	expect_in_to(REMOTE, 0x2000, hold + sq + 1, LAN_A);
+	ck_assert_uint_eq(last_event(EV_ASSOCIATED)->ev.host, LAN_A);
+}
+END_TEST
+
+START_TEST(pending_init_without_waiters_is_never_squelched)
+{
+	uint64_t hold = cfg.esp_init_min_age_ms;
+
+	cfg.parallel_sessions = true;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	for (unsigned i = 1; i < 200; i++)
+		expect_out_ok(LAN_A, REMOTE, 0x1000, hold * i / 10);
+	ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
 }
 END_TEST
 
@@ -1355,7 +1380,7 @@ static struct engine *restore_into;
 static void restore_esp(void *ctx, const struct engine_esp_info *e)
 {
 	(void)ctx;
-	if (e->state == ESP_ESTABLISHED)
+	if (e->state == ESP_ESTABLISHED || e->state == ESP_PROVISIONAL)
 		ck_assert_int_eq(engine_restore_esp(restore_into, e), 0);
 }
 
@@ -1531,6 +1556,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(esp, init_timeout_applies_without_timer_run);
 	tcase_add_test(esp, timed_out_init_asks_again_on_next_outbound);
 	tcase_add_test(esp, pending_init_is_squelched_after_retries);
+	tcase_add_test(esp, pending_init_without_waiters_is_never_squelched);
 	tcase_add_test(esp, lan_host_rekey_gets_new_association);
 	tcase_add_test(esp, remote_rekey_is_guessed_then_associated);
 	tcase_add_test(esp, guess_reaches_at_most_guess_copies_hosts);

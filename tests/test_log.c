@@ -110,6 +110,7 @@ static int expected_prio(enum engine_event_kind k)
 	switch (k) {
 	case EV_ASSOCIATED: case EV_BLOCKED: case EV_SERIALIZED:
 	case EV_SQUELCHED: case EV_COLLIDED: case EV_GUESSED:
+	case EV_REASSOCIATED:
 		return LOG_NOTICE;
 	case EV_REFUSED: case EV_DROPPED:
 		return LOG_WARNING;

@@ -15,6 +15,12 @@
  *  - an ESP entry knows an inbound SPI only after a preload of it or an
  *    association made while that host's init with the remote was pending
  *    (tracked here from what the engine accepted, not from its state);
+ *    a re-association only moves an SPI to a host that sent ESP to that
+ *    remote, and no inbound SPI is bound (established or provisional) to
+ *    a host that has not;
+ *  - the serialization slot is held only by a pending init (never by a
+ *    squelched, waiting or queued one), by at most one per remote, and the
+ *    pending and queued counts agree with the walk;
  *  - every entry is on the timer wheel, and none outlives its deadline once
  *    the timers have run.
  * A step may also restart the engine from its walked state (the state
@@ -100,6 +106,7 @@ static const uint64_t lifetimes[8] = {
 	1800 * SEC, 600 * SEC, 60 * SEC, 10 * SEC, 2 * SEC, 500, 50, 1,
 };
 static const uint64_t timeouts[4] = { 120 * SEC, 10 * SEC, 1 * SEC, 20 };
+static const uint64_t min_ages[4] = { 2 * SEC, 50, 1, 0 };
 
 static uint32_t spi_of(struct rd *r)
 {
@@ -221,6 +228,18 @@ static void on_event(void *ctx, const struct engine_event *ev)
 	      reason_name(ev->reason), ev->remote, ev->host, ev->spi_out,
 	      ev->spi_in, (unsigned long long)ev->cookie_i,
 	      (unsigned long long)ev->cookie_r, ev->n_hosts);
+	if (ev->kind == EV_REASSOCIATED) {
+		FUZZ_ASSERT(H.in_packet && H.dir == DIR_INBOUND && H.pkt_esp &&
+				    ev->remote == H.pkt_saddr &&
+				    ev->spi_in == H.pkt_spi,
+			    "re-association outside its inbound ESP packet");
+		FUZZ_ASSERT(init_deadline(ev->host, ev->remote) != 0,
+			    "SPI %08x from %08x re-associated to %08x, which "
+			    "never sent ESP to it", ev->spi_in, ev->remote,
+			    ev->host);
+		note_map(ev->remote, ev->spi_in, ev->host);
+		return;
+	}
 	if (ev->kind != EV_ASSOCIATED)
 		return;
 	FUZZ_ASSERT(H.in_packet && H.dir == DIR_INBOUND && H.pkt_esp,
@@ -402,6 +421,7 @@ struct tally {
 	struct answers_of answers[MAX_ENTRIES];
 	size_t n_pairs, n_answers;
 	size_t esp, isakmp;
+	size_t pending, queued;
 	uint64_t min_expires;
 	struct engine_esp_info esp_e[2 * MAX_ENTRIES];
 	size_t n_esp_e;
@@ -452,15 +472,25 @@ static void walk_esp(void *ctx, const struct engine_esp_info *e)
 	t->esp_e[t->n_esp_e++] = *e;
 	FUZZ_ASSERT(internal(e->host), "ESP entry for non-LAN host %08x",
 		    e->host);
-	FUZZ_ASSERT((unsigned)e->state <= ESP_ANNOUNCED, "state %d",
+	FUZZ_ASSERT((unsigned)e->state <= ESP_PROVISIONAL, "state %d",
 		    (int)e->state);
+	FUZZ_ASSERT(e->holds_slot == (e->state == ESP_PENDING),
+		    "%s entry %08x/%08x %s the slot", esp_state_name(e->state),
+		    e->remote, e->host, e->holds_slot ? "holds" : "lacks");
+	t->pending += e->holds_slot;
+	t->queued += e->state == ESP_QUEUED;
+	if (e->state == ESP_ESTABLISHED || e->state == ESP_PROVISIONAL)
+		FUZZ_ASSERT(init_deadline(e->host, e->remote) != 0,
+			    "SPI %08x from %08x bound to %08x, which never "
+			    "sent ESP to it", e->spi_in, e->remote, e->host);
 	FUZZ_ASSERT(e->spi_out == 0 || e->spi_out >= 256, "spi_out %08x",
 		    e->spi_out);
 	FUZZ_ASSERT(e->spi_in == 0 || e->spi_in >= 256, "spi_in %08x",
 		    e->spi_in);
 	FUZZ_ASSERT((e->state == ESP_ESTABLISHED ||
 		     e->state == ESP_PRELOADED ||
-		     e->state == ESP_ANNOUNCED) == (e->spi_in != 0),
+		     e->state == ESP_ANNOUNCED ||
+		     e->state == ESP_PROVISIONAL) == (e->spi_in != 0),
 		    "state %s with spi_in %08x", esp_state_name(e->state),
 		    e->spi_in);
 	if (e->spi_in)
@@ -523,6 +553,9 @@ static void check_tables(bool timers_ran)
 		    st->isakmp_entries, t.esp, t.isakmp);
 	FUZZ_ASSERT(st->hosts == t.n_hosts, "stats hosts %zu, walked %zu",
 		    st->hosts, t.n_hosts);
+	FUZZ_ASSERT(st->pending == t.pending && st->queued == t.queued,
+		    "stats pending/queued %zu/%zu, walked %zu/%zu",
+		    st->pending, st->queued, t.pending, t.queued);
 	TRACE("  tables: %zu esp, %zu isakmp, next timer %llu, earliest "
 	      "deadline %llu\n", t.esp, t.isakmp, (unsigned long long)next,
 	      (unsigned long long)t.min_expires);
@@ -552,6 +585,9 @@ static void check_tables(bool timers_ran)
 			FUZZ_ASSERT(!a->spi_out || a->spi_out != b->spi_out,
 				    "two entries for SPI out %08x",
 				    a->spi_out);
+			FUZZ_ASSERT(!a->holds_slot || !b->holds_slot,
+				    "two inits hold the slot of %08x",
+				    a->remote);
 		}
 	}
 	/* Parallel sessions never allowed: one host per remote among the
@@ -561,12 +597,15 @@ static void check_tables(bool timers_ran)
 		for (size_t i = 0; i < t.n_esp_e; i++) {
 			const struct engine_esp_info *a = &t.esp_e[i];
 
-			if (a->state != ESP_ESTABLISHED || a->expires <= H.now)
+			if ((a->state != ESP_ESTABLISHED &&
+			     a->state != ESP_PROVISIONAL) ||
+			    a->expires <= H.now)
 				continue;
 			for (size_t j = i + 1; j < t.n_esp_e; j++) {
 				const struct engine_esp_info *b = &t.esp_e[j];
 
-				if (b->state != ESP_ESTABLISHED ||
+				if ((b->state != ESP_ESTABLISHED &&
+				     b->state != ESP_PROVISIONAL) ||
 				    b->expires <= H.now ||
 				    b->remote != a->remote)
 					continue;
@@ -720,6 +759,9 @@ static void new_config(struct rd *r, struct engine_config *c, bool first)
 	c->esp_init_timeout_ms = timeouts[b & 3];
 	c->esp_squelch_ms = timeouts[(b >> 2) & 3];
 	c->esp_init_retries = (b >> 4) & 7;
+	c->esp_init_min_age_ms = min_ages[(a >> 7) | ((b >> 7) << 1)];
+	if (c->esp_init_min_age_ms >= c->esp_init_timeout_ms)
+		c->esp_init_min_age_ms = c->esp_init_timeout_ms / 2;
 	c->guess_copies = 1 + (g & 15);
 	c->guess_rate = (unsigned)((g >> 4) & 3) * 7;
 	c->guess_burst = (unsigned)((g >> 6) & 3) * 5;
@@ -747,7 +789,8 @@ static void restore_esp(void *ctx, const struct engine_esp_info *e)
 	struct restore *rs = ctx;
 
 	if ((e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED &&
-	     e->state != ESP_ANNOUNCED) || e->expires <= H.now)
+	     e->state != ESP_ANNOUNCED && e->state != ESP_PROVISIONAL) ||
+	    e->expires <= H.now)
 		return;
 	FUZZ_ASSERT(engine_restore_esp(rs->to, e) == 0,
 		    "restore of %s %08x/%08x SPIs %08x/%08x: %s",
@@ -896,6 +939,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      c.guess_burst);
 			FUZZ_ASSERT(engine_reconfigure(H.eng, &c) == 0,
 				    "reconfigure");
+			/* a pending init ends init_timeout after it took the
+			 * slot, under the timeout of the day */
+			if (c.esp_init_timeout_ms > H.cfg.esp_init_timeout_ms)
+				for (size_t i = 0; i < H.n_inits; i++)
+					H.inits[i].deadline +=
+						c.esp_init_timeout_ms -
+						H.cfg.esp_init_timeout_ms;
 			H.cfg = c;
 			break;
 		}

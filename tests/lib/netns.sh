@@ -21,6 +21,7 @@
 #   nl_rules CONF           # the shipped rules, via the helper
 #   nl_daemon_start CONF LOG / nl_daemon_stop
 #   nl_spawn NS CMD... (PID in NL_LAST), nl_stop PID, nl_capture_start ...
+#   nl_add_addrs NS ADDR... # more LAN addresses on a host (after nl_topology)
 #
 # Variables set: NL_TMP, NL_BIN, NL_SRC, NL_PY, NL_FAILS, and the names
 # NL_RTR NL_WAN NL_H1 NL_H2 NL_H3 NL_R1 NL_R2; addresses NL_EXT, NL_LAN_NET,
@@ -239,6 +240,21 @@ nl_topology() {
 	done
 	for r in "$NL_R1" "$NL_R2"; do
 		nl_in "$r" ping -c1 -W2 "$NL_EXT" >/dev/null 2>&1
+	done
+	return 0
+}
+
+# Adds LAN addresses (/24, on eth0) to host namespace $1, for tests that
+# need more LAN hosts than three: each is a host of its own to the router
+# (the endpoint sends from it and listens for it); each answers ARP before
+# this returns.
+nl_add_addrs() {
+	local ns=$1 a; shift
+	for a in "$@"; do
+		nl_in "$ns" ip addr add "$a/24" dev eth0 || return 1
+	done
+	for a in "$@"; do
+		nl_in "$ns" ping -c1 -W2 -I "$a" 192.168.1.1 >/dev/null 2>&1
 	done
 	return 0
 }

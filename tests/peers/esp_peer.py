@@ -14,7 +14,8 @@ Modes
             that reaches LOCAL from PEER with the in SA.
   respond   decrypt and verify every ESP packet that reaches LOCAL; answer
             echo requests and UDP under the out SA paired with the packet's
-            in SA (its own SPI, not the sender's); stop on SIGTERM/SIGINT or
+            in SA (its own SPI, not the sender's), DELAY seconds later (a
+            long path: there is no netem here); stop on SIGTERM/SIGINT or
             after DURATION.
   ike       send one IKEv2 IKE_SA_INIT header from UDP port 500 (no
             payloads): enough for the masquerade to record an ISAKMP entry.
@@ -27,8 +28,10 @@ Every mode prints one JSON line on stdout and exits within DURATION seconds:
   decrypted, inner packet well formed), bad_icv (known SPI, ICV or
   decryption failed), unknown_spi (no SA for it), answered (probes answered,
   initiator; replies sent, responder), replayed (sequence numbers seen
-  twice), by_spi (verified per in-SPI, hex); an initiator also
-  first_answered (1 when its very first probe came back).
+  twice), by_spi (verified per in-SPI, hex); an initiator also reports
+  first_answered (1 when its very first probe came back) and
+  first_answer_s, seconds from its first probe to its first answer (-1 if
+  none came).
 """
 import argparse
 import json
@@ -187,6 +190,7 @@ def initiate(args):
     total = args.count + args.udp
     ident = out.spi & 0xFFFF
     answered = set()
+    first = {"probe": None, "answer": None}
 
     def handler(inner, src, spi):
         i = answer_of(inner, ident, args.count, args.inner_local,
@@ -194,6 +198,8 @@ def initiate(args):
         if i is None:
             return False
         answered.add(i)
+        if first["answer"] is None:
+            first["answer"] = time.monotonic()
         return i == current[0]
 
     current = [None]
@@ -206,6 +212,8 @@ def initiate(args):
         if args.stop_file and os.path.exists(args.stop_file):
             break
         current[0] = i
+        if first["probe"] is None:
+            first["probe"] = time.monotonic()
         ep.send(out, probe(i, args.count, ident, args.inner_local,
                            args.inner_peer), args.peer)
         ep.poll(time.monotonic() + args.timeout, handler)
@@ -213,8 +221,11 @@ def initiate(args):
     current[0] = None
     ep.poll(time.monotonic() + args.linger, handler)
     ep.stats["answered"] = len(answered)
+    took = -1
+    if first["probe"] is not None and first["answer"] is not None:
+        took = round(first["answer"] - first["probe"], 3)
     ep.report(role="initiate", probes=ep.stats["sent"],
-              first_answered=int(0 in answered))
+              first_answered=int(0 in answered), first_answer_s=took)
 
 
 def reply_to(inner):
@@ -240,12 +251,19 @@ def respond(args):
         sin = parse_sa(sa_in, "0.0.0.0", args.local)
         ep.sa_in[sin.spi] = (sin, parse_sa(sa_out, args.local, "0.0.0.0"))
 
+    later = []      # (due, out SA, answer, destination), oldest first
+
     def handler(inner, src, spi):
         ans = reply_to(inner)
-        if ans is not None:
+        if ans is None:
+            return False
+        if args.delay <= 0:
             ep.send(ep.sa_in[spi][1], ans, src)
             ep.stats["answered"] += 1
-        return False
+            return False
+        later.append((time.monotonic() + args.delay, ep.sa_in[spi][1], ans,
+                      src))
+        return len(later) == 1      # wake up for it
 
     def stop(signum, frame):
         raise Stop()
@@ -256,7 +274,13 @@ def respond(args):
         with open(args.ready, "w") as f:
             f.write("ready\n")
     try:
-        ep.poll(ep.deadline, handler)
+        while time.monotonic() < ep.deadline:
+            ep.poll(later[0][0] if later else ep.deadline, handler)
+            now = time.monotonic()
+            while later and later[0][0] <= now:
+                _, sa, ans, dst = later.pop(0)
+                ep.send(sa, ans, dst)
+                ep.stats["answered"] += 1
     except Stop:
         pass
     ep.report(role="respond")
@@ -302,11 +326,14 @@ def main():
                     help="initiate: wall-clock time of the first probe")
     ap.add_argument("--stop-file", help="initiate: stop once this exists")
     ap.add_argument("--ready", help="respond: file written when listening")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="respond: answer this many seconds later")
     ap.add_argument("--cookie", default="0x1", help="ike: initiator SPI")
     args = ap.parse_args()
     args.count = max(0, min(args.count, 1000))
     args.udp = max(0, min(args.udp, 1000))
     args.duration = max(1.0, min(args.duration, 300.0))
+    args.delay = max(0.0, min(args.delay, 10.0))
     if args.mode == "initiate":
         for k in ("peer", "inner_local", "inner_peer", "sa_out", "sa_in"):
             if not getattr(args, k):
