@@ -802,8 +802,9 @@ static int check_external(struct load *ld, const config_setting_t *root)
 }
 
 /* esp.init_min_age must be below esp.init_timeout. Left out, it is the
- * default (2 s) or half of a shorter init_timeout, so that configurations
- * written before the key existed keep working. Returns 0 or -1. */
+ * default (2 s), or half of init_timeout when that is not longer, so that
+ * configurations written before the key existed keep working. Returns 0
+ * or -1. */
 static int check_min_age(struct load *ld, const config_setting_t *g)
 {
 	struct engine_config *ec = &ld->cfg->engine;

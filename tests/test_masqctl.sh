@@ -199,7 +199,7 @@ except Exception as e:
 ctl() { "$CTL" -s "$SOCK" "$@"; }
 
 start_capture() {   # $1 ns, $2 iface, $3 file
-	spawn "$1" tcpdump -i "$2" -n -U -w "$3" 2>"$3.err"
+	spawn "$1" tcpdump -i "$2" -n -U --immediate-mode -w "$3" 2>"$3.err"
 	wait_log "listening on" 50 "$3.err"
 }
 
@@ -227,6 +227,14 @@ check "the socket has mode 0660 and group $GRP ($m)" [ "$m" = "660:$GRP" ]
 pkt "$LAN" esp 192.168.1.10 198.51.100.20 0x1000
 sleep 0.3
 pkt "$WAN" esp 198.51.100.20 198.51.100.1 0x2000
+sleep 0.3
+# bound by its first inbound packet: provisional until used both ways
+v=$(ctl show --json | "$PY" -c 'import json,sys; print([e["state"] for e in json.load(sys.stdin)["esp"] if e["spi_in"] == "0x00002000"])')
+check "the new association is provisional ($v)" [ "$v" = "['provisional']" ]
+pkt "$LAN" esp 192.168.1.10 198.51.100.20 0x1000
+sleep 0.3
+pkt "$WAN" esp 198.51.100.20 198.51.100.1 0x2000
+sleep 0.3
 ctl show --json >"$TMP/show1.json"; rc=$?
 check "show --json exits 0" [ $rc = 0 ]
 v=$(jexpr "$TMP/show1.json" '[ (e["host"], e["spi_out"], e["spi_in"], e["state"], e["pkts_out"] >= 1, e["pkts_in"] >= 1, e["ttl"] > 1700) for e in d["esp"] if e["remote"] == "198.51.100.20"]')

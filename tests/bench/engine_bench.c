@@ -3,7 +3,8 @@
  *
  * Makes N live established ESP entries through the real packet path (each a
  * distinct remote, host, out-SPI and in-SPI: the host's first outbound
- * packet starts an init, the remote's first inbound one associates it),
+ * packet starts an init, the remote's first inbound one associates it, one
+ * more packet each way confirms the provisional association),
  * reports what they cost in memory (VmRSS before and after, and the bytes
  * the engine says it allocated), then times engine_process() on established
  * flows: outbound and inbound packets to entries drawn at random among the
@@ -178,16 +179,19 @@ static void send_one(struct bench *b, struct slot *s)
 }
 
 /* N established entries through the packet path: out (init), in
- * (associated). Returns 0, or -1 when one did not associate. */
+ * (associated, provisional), out and in again (established). Returns 0,
+ * or -1 when one did not associate. */
 static int populate(struct bench *b)
 {
 	struct slot s;
 
 	for (size_t i = 0; i < b->n; i++) {
-		slot_fill(b, &s, i, DIR_OUTBOUND);
-		send_one(b, &s);
-		slot_fill(b, &s, i, DIR_INBOUND);
-		send_one(b, &s);
+		for (int twice = 0; twice < 2; twice++) {
+			slot_fill(b, &s, i, DIR_OUTBOUND);
+			send_one(b, &s);
+			slot_fill(b, &s, i, DIR_INBOUND);
+			send_one(b, &s);
+		}
 		if (b->bad) {
 			fprintf(stderr, "engine_bench: entry %zu not "
 				"associated\n", i);
