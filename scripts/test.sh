@@ -74,7 +74,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # Once, against the ASan + UBSan daemon (and ipsec-masqctl): the namespace
 # tests that drive it hardest -- reloads and the state file, associations and
 # guesses, malformed input, the control socket, floods at the table limits,
-# queue pressure, kill and restart (about 3 minutes). A report aborts the
+# queue pressure, kill and restart, hostile SPI announcements (about 3
+# minutes). A report aborts the
 # daemon; nl_daemon_stop (tests/lib/netns.sh) and the tests' exit-status
 # checks fail on it. As root only, like the namespace tests above.
 step "namespace tests against the ASan + UBSan daemon"
@@ -84,7 +85,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	IPSEC_MASQCTL="$top/build/asan/ipsec-masqctl" \
 	make -C build/asan -s check TESTS="tests/test_daemon.sh tests/test_esp.sh tests/test_barrage.sh \
 		tests/test_masqctl.sh tests/test_flood.sh tests/test_ike_flood.sh tests/test_kill.sh \
-		tests/test_privilege.sh tests/test_bigdgram.sh tests/test_fastpath.sh tests/test_stop.sh" ||
+		tests/test_privilege.sh tests/test_bigdgram.sh tests/test_fastpath.sh tests/test_stop.sh \
+		tests/test_announce.sh" ||
 	{ cat build/asan/test-suite.log; exit 1; }
 
 step "unit tests under valgrind"
