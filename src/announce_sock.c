@@ -123,7 +123,9 @@ static int read_keys(const char *path, struct ann_keys *keys)
 			log_msg(LOG_LEVEL_ERROR, "%s: %s", path, err);
 		goto out;
 	}
-	if (st.st_mode & 077)
+	/* root:ipsec-masqd 0640 is the set-up under the unit (which runs as
+	 * ipsec-masqd); anything for "others" is one reader too many */
+	if (st.st_mode & 007)
 		log_msg(LOG_LEVEL_WARNING, "announce key file %s is readable "
 			"by others (mode %04o): anyone who reads it can "
 			"announce SPIs", path, (unsigned)(st.st_mode & 07777));
