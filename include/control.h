@@ -4,18 +4,25 @@
  * CTL_MAX_REQUEST bytes), gets one response (at most CTL_MAX_RESPONSE
  * bytes, written without blocking) and is closed. At most
  * CONTROL_MAX_CLIENTS at once; a client that does not send its request or
- * read its response in time is dropped, so no client can stall the queue.
+ * read its whole response in time is dropped, so no client can stall the
+ * queue or keep a slot.
  */
 #ifndef IPSEC_MASQD_CONTROL_H
 #define IPSEC_MASQD_CONTROL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "ctlproto.h"
 
 #define CONTROL_MAX_CLIENTS 8
-#define CONTROL_TIMEOUT_MS 5000      /* request, and each write's progress */
+#define CONTROL_TIMEOUT_MS 5000      /* the request line */
+/* The whole answer, from the request on; partial reads do not extend it,
+ * so slow readers cannot hold the CONTROL_MAX_CLIENTS slots for ever. A
+ * show of a million entries reaches a reader that keeps up in a few
+ * seconds. */
+#define CONTROL_ANSWER_MS 30000
 
 /* Called per request to fill in what the request may see and do. */
 typedef void (*control_env_fn)(void *ctx, struct ctl_env *env);
@@ -36,12 +43,31 @@ struct control;
  * replacing a stale socket but not a live one (EADDRINUSE), with mode
  * `mode` and owner/group `owner`/`group` (names or numbers; "" keeps the
  * daemon's), and adds it to epfd under tag_listen; client i gets tag
- * tag_client0 + i. Returns the handle, or NULL with errno (logged).
+ * tag_client0 + i. chown is called only when the owner or group changes.
+ * Returns the handle, or NULL with errno (logged); *config_error (when
+ * not NULL) is then true when owner/group was the cause (unknown, or the
+ * chown refused), so that the daemon exits with 78 instead of being
+ * restarted over and over.
  */
 struct control *control_open(const char *path, unsigned mode,
 			     const char *owner, const char *group, int epfd,
 			     uint32_t tag_listen, uint32_t tag_client0,
-			     control_env_fn env_fn, void *env_ctx);
+			     control_env_fn env_fn, void *env_ctx,
+			     bool *config_error);
+
+/*
+ * What can be told before binding (ipsec-masqd -t, and start-up): owner
+ * and group exist, and the socket can be given to them: another owner
+ * needs cap_chown; a group that is not one of the process's needs
+ * cap_chown; any change needs chown_allowed (no system call filter
+ * refusing chown). Returns 0, or -1 with a message naming the key.
+ */
+int control_check_ids(const char *owner, const char *group, bool cap_chown,
+		      bool chown_allowed, char *err, size_t errlen);
+
+/* Whether chown(2) gets past any system call filter (an fchown of a pipe
+ * that changes nothing: EPERM means the filter refused it). */
+bool control_chown_allowed(void);
 
 /* The listening socket is readable: accept what waits. */
 void control_on_listen(struct control *c, uint64_t now);

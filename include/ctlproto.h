@@ -71,7 +71,10 @@ struct ctl_env {
 	struct ctl_counter announce[CTL_MAX_COUNTERS]; /* "announce"; 0: off */
 	size_t n_announce;
 	int (*reload)(void *ctx);          /* 0 applied, -1 refused; NULL: no */
-	void (*note)(void *ctx, const char *what);   /* flush/add/del log */
+	void (*note)(void *ctx, const char *what);   /* flush/add/del/reload
+							 * log line */
+	const char *who;                   /* "uid=0 pid=1234": the peer, for
+					    * the note lines; NULL: unknown */
 	void *ctx;
 };
 

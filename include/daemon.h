@@ -60,19 +60,26 @@ struct masqd {
 	uint64_t next_state_save;     /* periodic state file write */
 	bool state_dirty;             /* control changed the tables: save */
 	struct masqd_expiry expiry;
+	bool config_error;            /* start-up failed on a config value */
 	struct masqd_stats st;
 };
 
 /*
  * Starts everything from cfg (taken over; freed by masqd_fini): engine,
  * state file, preloads, sockets, signals; READY=1 at the end. Every failure
- * is logged. Returns 0, or -1 (the caller exits non-zero).
+ * is logged. Returns 0, or -1 (the caller exits non-zero: 78 when
+ * d->config_error says a config value cannot be applied).
  */
 int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug);
 
 /* Runs the loop until SIGTERM/SIGINT, then flushes verdicts and saves the
  * state. Returns the exit status (0). */
 int masqd_run(struct masqd *d);
+
+/* control.owner/control.group can be applied by this process (see
+ * control_check_ids). Returns 0, or -1 with a message naming the key. */
+int masqd_check_control_ids(const struct masqd_config *cfg, char *err,
+			    size_t errlen);
 
 /* Releases what masqd_init got (safe after a failed init). */
 void masqd_fini(struct masqd *d);

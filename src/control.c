@@ -11,6 +11,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct client {
 	bool answering;               /* response built, being written */
 	struct ctl_cont *cont;        /* rest of a show, built as it drains */
 	uint64_t deadline;
+	char who[48];                 /* "uid=U pid=P" (SO_PEERCRED) */
 };
 
 struct control {
@@ -89,6 +91,79 @@ static int lookup_group(const char *name, gid_t *gid)
 	return 0;
 }
 
+/* Whether gid is this process's group or one of its supplementary ones. */
+static bool in_groups(gid_t gid)
+{
+	gid_t list[256];
+	int n;
+
+	if (gid == getegid())
+		return true;
+	n = getgroups((int)(sizeof(list) / sizeof(list[0])), list);
+	for (int i = 0; i < n; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+bool control_chown_allowed(void)
+{
+	int p[2];
+	bool ok;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return true;   /* cannot tell: the chown itself will */
+	ok = fchown(p[0], (uid_t)-1, (gid_t)-1) == 0 || errno != EPERM;
+	close(p[0]);
+	close(p[1]);
+	return ok;
+}
+
+int control_check_ids(const char *owner, const char *group,
+		      bool cap_chown, bool chown_allowed, char *err,
+		      size_t errlen)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	bool new_owner, new_group;
+
+	if (owner[0] != '\0' && lookup_user(owner, &uid) < 0) {
+		snprintf(err, errlen, "control.owner = \"%s\": no such user",
+			 owner);
+		return -1;
+	}
+	if (group[0] != '\0' && lookup_group(group, &gid) < 0) {
+		snprintf(err, errlen, "control.group = \"%s\": no such group",
+			 group);
+		return -1;
+	}
+	new_owner = uid != (uid_t)-1 && uid != geteuid();
+	new_group = gid != (gid_t)-1 && !in_groups(gid);
+	if (new_owner && !cap_chown) {
+		snprintf(err, errlen, "control.owner = \"%s\": giving the socket "
+			 "to another user needs CAP_CHOWN, which the daemon does "
+			 "not have (the packaged unit grants none): leave "
+			 "control.owner unset", owner);
+		return -1;
+	}
+	if (new_group && !cap_chown) {
+		snprintf(err, errlen, "control.group = \"%s\": the daemon's user "
+			 "is not in this group and has no CAP_CHOWN: add the "
+			 "group to the unit's SupplementaryGroups= (or leave "
+			 "control.group unset)", group);
+		return -1;
+	}
+	if ((new_owner || (gid != (gid_t)-1 && gid != getegid())) &&
+	    !chown_allowed) {
+		snprintf(err, errlen, "control.%s = \"%s\": chown(2) is refused "
+			 "by a system call filter (the unit's SystemCallFilter= "
+			 "must allow chown)", new_owner ? "owner" : "group",
+			 new_owner ? owner : group);
+		return -1;
+	}
+	return 0;
+}
+
 /* Makes the socket's directory when it is missing (one level, as under
  * /run without systemd's RuntimeDirectory=). */
 static void make_dir(const char *path)
@@ -130,10 +205,40 @@ static int clear_stale(const struct sockaddr_un *sun)
 	return unlink(sun->sun_path);
 }
 
+/*
+ * Gives the socket owner uid and group gid ((uid_t)-1/(gid_t)-1: keep),
+ * calling chown only when that changes something: the packaged unit's
+ * system call filter refuses chown even to the daemon's own group. A
+ * failure names the config key. Returns 0 or -1 (logged).
+ */
+static int set_ids(const char *path, uid_t uid, gid_t gid, const char *owner,
+		   const char *group)
+{
+	struct stat st;
+	bool new_owner;
+
+	if (stat(path, &st) < 0) {
+		log_warn("control socket %s", path);
+		return -1;
+	}
+	new_owner = uid != (uid_t)-1 && uid != st.st_uid;
+	if (!new_owner && (gid == (gid_t)-1 || gid == st.st_gid))
+		return 0;
+	if (chown(path, uid, gid) == 0)
+		return 0;
+	log_msg(LOG_LEVEL_ERROR, "control.%s = \"%s\": cannot chown %s: %s "
+		"(an owner needs CAP_CHOWN, a group membership or CAP_CHOWN, "
+		"and the unit's system call filter must allow chown)",
+		new_owner ? "owner" : "group", new_owner ? owner : group, path,
+		strerror(errno));
+	return -1;
+}
+
 /* Binds and listens with the final mode and owner; the socket is created
- * 0600 (umask) so there is no window with wider access. Returns 0 or -1. */
+ * 0600 (umask) so there is no window with wider access. Returns 0 or -1;
+ * *config_error says whether a config value was the cause. */
 static int bind_socket(struct control *c, unsigned mode, const char *owner,
-		       const char *group)
+		       const char *group, bool *config_error)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uid_t uid = (uid_t)-1;
@@ -141,14 +246,18 @@ static int bind_socket(struct control *c, unsigned mode, const char *owner,
 	mode_t old;
 	int r;
 
+	*config_error = true;
 	if (owner[0] != '\0' && lookup_user(owner, &uid) < 0) {
-		log_warnx("control socket owner %s: no such user", owner);
+		log_msg(LOG_LEVEL_ERROR, "control.owner = \"%s\": no such user",
+			owner);
 		return -1;
 	}
 	if (group[0] != '\0' && lookup_group(group, &gid) < 0) {
-		log_warnx("control socket group %s: no such group", group);
+		log_msg(LOG_LEVEL_ERROR, "control.group = \"%s\": no such group",
+			group);
 		return -1;
 	}
+	*config_error = false;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", c->path);
 	make_dir(c->path);
 	if (clear_stale(&sun) < 0) {
@@ -162,9 +271,9 @@ static int bind_socket(struct control *c, unsigned mode, const char *owner,
 		log_warn("bind %s", c->path);
 		return -1;
 	}
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    chown(c->path, uid, gid) < 0) {
-		log_warn("chown %s", c->path);
+	if (set_ids(c->path, uid, gid, owner, group) < 0) {
+		*config_error = true;
+		unlink(c->path);
 		return -1;
 	}
 	if (chmod(c->path, (mode_t)mode) < 0 || listen(c->fd, 16) < 0) {
@@ -177,10 +286,16 @@ static int bind_socket(struct control *c, unsigned mode, const char *owner,
 struct control *control_open(const char *path, unsigned mode,
 			     const char *owner, const char *group, int epfd,
 			     uint32_t tag_listen, uint32_t tag_client0,
-			     control_env_fn env_fn, void *env_ctx)
+			     control_env_fn env_fn, void *env_ctx,
+			     bool *config_error)
 {
 	struct control *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN };
+	bool dummy;
+
+	if (config_error == NULL)
+		config_error = &dummy;
+	*config_error = false;
 
 	if (c == NULL) {
 		log_warn("control socket");
@@ -208,7 +323,7 @@ struct control *control_open(const char *path, unsigned mode,
 		free(c);
 		return NULL;
 	}
-	if (bind_socket(c, mode, owner, group) < 0)
+	if (bind_socket(c, mode, owner, group, config_error) < 0)
 		goto fail;
 	ev.data.u32 = tag_listen;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -240,6 +355,20 @@ static void drop(struct control *c, struct client *k)
 	jbuf_free(&k->out);
 	jbuf_init(&k->out, CTL_MAX_RESPONSE);
 	(void)c;
+}
+
+/* Who is on the other end of fd ("uid=0 pid=1234"), for the log lines of
+ * the changes it asks for; "" when the kernel does not say. */
+static void peer_of(int fd, char *buf, size_t len)
+{
+	struct ucred cred;
+	socklen_t n = sizeof(cred);
+
+	buf[0] = '\0';
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) == 0 &&
+	    n == sizeof(cred))
+		snprintf(buf, len, "uid=%u pid=%d", (unsigned)cred.uid,
+			 (int)cred.pid);
 }
 
 void control_on_listen(struct control *c, uint64_t now)
@@ -284,6 +413,7 @@ void control_on_listen(struct control *c, uint64_t now)
 		c->st.accepted++;
 		k->fd = fd;
 		k->deadline = now + CONTROL_TIMEOUT_MS;
+		peer_of(fd, k->who, sizeof(k->who));
 	}
 }
 
@@ -291,7 +421,7 @@ void control_on_listen(struct control *c, uint64_t now)
  * more, builds its next slice (one per call, so that the loop gets back to
  * packets in between). Returns 1 when all is written, 0 when more remains
  * (EPOLLOUT set), -1 on error. */
-static int flush_out(struct control *c, struct client *k, uint64_t now)
+static int flush_out(struct control *c, struct client *k)
 {
 	bool sliced = false;
 
@@ -309,7 +439,8 @@ static int flush_out(struct control *c, struct client *k, uint64_t now)
 				return -1;
 			}
 			k->out_off += (size_t)n;
-			k->deadline = now + CONTROL_TIMEOUT_MS;   /* progress */
+			/* no new deadline: a reader that takes a little at a
+			 * time would keep its slot for ever */
 		}
 		if (k->cont == NULL)
 			return 1;
@@ -346,6 +477,7 @@ static void answer(struct control *c, struct client *k)
 
 	memset(&env, 0, sizeof(env));
 	c->env_fn(c->env_ctx, &env);
+	env.who = k->who[0] != '\0' ? k->who : NULL;
 	if (env.n_daemon + 6 <= CTL_MAX_COUNTERS) {
 		struct ctl_counter *d = env.daemon + env.n_daemon;
 
@@ -376,7 +508,7 @@ static int read_request(struct control *c, struct client *k, uint64_t now)
 			jbuf_reset(&k->out);
 			jbuf_printf(&k->out, "error protocol request longer "
 				    "than %d bytes\n", CTL_MAX_REQUEST);
-			return flush_out(c, k, now);
+			return flush_out(c, k);
 		}
 		n = recv(k->fd, k->in + k->in_len, sizeof(k->in) - k->in_len,
 			 MSG_DONTWAIT);
@@ -390,7 +522,8 @@ static int read_request(struct control *c, struct client *k, uint64_t now)
 		if (n == 0) {        /* end of input ends the line too */
 			k->in[k->in_len] = '\0';   /* in_len < size: above */
 			answer(c, k);
-			return flush_out(c, k, now);
+			k->deadline = now + CONTROL_ANSWER_MS;
+			return flush_out(c, k);
 		}
 		nl = memchr(k->in + k->in_len, '\n', (size_t)n);
 		k->in_len += (size_t)n;
@@ -398,7 +531,8 @@ static int read_request(struct control *c, struct client *k, uint64_t now)
 			continue;
 		*nl = '\0';
 		answer(c, k);
-		return flush_out(c, k, now);
+		k->deadline = now + CONTROL_ANSWER_MS;
+		return flush_out(c, k);
 	}
 }
 
@@ -412,7 +546,7 @@ void control_on_client(struct control *c, unsigned slot, uint32_t events,
 		return;
 	k = &c->cl[slot];
 	if (k->answering)
-		r = (events & (EPOLLERR | EPOLLHUP)) ? -1 : flush_out(c, k, now);
+		r = (events & (EPOLLERR | EPOLLHUP)) ? -1 : flush_out(c, k);
 	else
 		r = read_request(c, k, now);
 	if (r != 0)
@@ -436,9 +570,15 @@ void control_run_timers(struct control *c, uint64_t now)
 
 		if (k->fd >= 0 && k->deadline <= now) {
 			c->st.timeouts++;
-			log_msg(LOG_LEVEL_NOTICE, "control client dropped: no "
-				"%s in %d ms", k->answering ? "progress reading "
-				"its answer" : "request", CONTROL_TIMEOUT_MS);
+			if (k->answering)
+				log_msg(LOG_LEVEL_NOTICE, "control client "
+					"dropped: answer not read in %d ms%s%s",
+					CONTROL_ANSWER_MS, k->who[0] ? " by " :
+					"", k->who);
+			else
+				log_msg(LOG_LEVEL_NOTICE, "control client "
+					"dropped: no request in %d ms",
+					CONTROL_TIMEOUT_MS);
 			drop(c, k);
 		}
 	}

@@ -901,14 +901,18 @@ static void note(struct ctl_env *env, const char *fmt, ...)
 
 static void note(struct ctl_env *env, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[320];
 	va_list ap;
+	size_t n;
 
 	if (env->note == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	n = strlen(msg);
+	if (env->who != NULL && n < sizeof(msg))   /* who changed it */
+		snprintf(msg + n, sizeof(msg) - n, " (by %s)", env->who);
 	env->note(env->ctx, msg);
 }
 
@@ -1016,6 +1020,7 @@ void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 		do_del(req, env, out);
 		break;
 	case CTL_RELOAD:
+		note(env, "control: reload requested");
 		if (env->reload == NULL || env->reload(env->ctx) < 0)
 			error_reply(out, "failed", "reload refused: see the "
 				    "daemon's log");

@@ -542,12 +542,12 @@ static int masqd_ctl_reload(void *ctx)
 {
 	struct masqd *d = ctx;
 
-	log_info("control: reload requested");
-	return masqd_reload(d);
+	return masqd_reload(d);   /* the request is logged by masqd_ctl_note */
 }
 
-/* Control request: a change (flush, add, del) for the log; the state
- * file is rewritten once the loop turn is over. */
+/* Control request: a change (flush, add, del, reload) for the log, with
+ * the peer's uid and pid; the state file is rewritten once the loop turn
+ * is over. */
 static void masqd_ctl_note(void *ctx, const char *what)
 {
 	struct masqd *d = ctx;
@@ -655,16 +655,37 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 	env->ctx = d;
 }
 
+int masqd_check_control_ids(const struct masqd_config *cfg, char *err,
+			    size_t errlen)
+{
+	struct priv_caps caps;
+	bool cap_chown = true;   /* unknown: let the chown tell */
+
+	if (cfg->control_owner[0] == '\0' && cfg->control_group[0] == '\0')
+		return 0;
+	if (privilege_read(&caps) == 0)
+		cap_chown = (caps.eff & PRIV_BIT(CAP_CHOWN)) != 0;
+	return control_check_ids(cfg->control_owner, cfg->control_group,
+				 cap_chown, control_chown_allowed(), err,
+				 errlen);
+}
+
 /* The control socket from control.* (after the epoll set exists). Returns
  * 0 or -1, logged. */
 static int masqd_start_control(struct masqd *d)
 {
 	const struct masqd_config *c = d->cfg;
+	char err[512];
 
+	if (masqd_check_control_ids(c, err, sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERROR, "%s: %s", c->path, err);
+		d->config_error = true;
+		return -1;
+	}
 	d->ctl = control_open(c->control_socket, c->control_mode,
 			      c->control_owner, c->control_group, d->epfd,
 			      EV_TAG_CONTROL, EV_TAG_CONTROL_CLIENT,
-			      masqd_ctl_env, d);
+			      masqd_ctl_env, d, &d->config_error);
 	return d->ctl ? 0 : -1;
 }
 

@@ -135,6 +135,12 @@ static int check_config(const struct options *o, struct masqd_config *cfg)
 	}
 	if (o->mode == MODE_PRINT)
 		return print_config(cfg);
+	/* what can be told without binding: control.owner/group (a running
+	 * daemon's reload does not apply them, a restart does) */
+	if (masqd_check_control_ids(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", o->path, err);
+		return 1;
+	}
 	printf("%s: OK\n", o->path);
 	return 0;
 }
@@ -163,8 +169,9 @@ static int run(const struct options *o, struct masqd_config *cfg)
 
 		log_msg_id(LOG_LEVEL_ERROR, LOG_ID_START_FAILED, &file, 1,
 			   "start-up failed, exiting");
+		status = d.config_error ? EXIT_CONFIG : 1;
 		masqd_fini(&d);
-		return 1;
+		return status;
 	}
 	status = masqd_run(&d);
 	masqd_fini(&d);

@@ -260,6 +260,44 @@ static void wait_fd(int fd, short events, long long deadline)
 		die(EX_COMM, "poll: %s", strerror(errno));
 }
 
+/*
+ * Whether the body of a show answer is whole. The daemon streams a large
+ * table and closes the connection when it stops, so an answer cut short
+ * looks like a normal end: JSON must end with the closing "]}", text must
+ * have its three sections with as many rows as their headers announce.
+ */
+static bool show_complete(const char *body, size_t len, bool json)
+{
+	static const char *const heads[] = {
+		"ISAKMP entries: ", "\nESP entries: ", "\nPending inits: ",
+	};
+	const char *p = body, *end = body + len;
+
+	if (json)
+		return len >= 3 && memcmp(end - 3, "]}\n", 3) == 0;
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		size_t hl = strlen(heads[i]);
+		unsigned long rows;
+		char *after;
+
+		if ((size_t)(end - p) < hl || memcmp(p, heads[i], hl) != 0)
+			return false;
+		errno = 0;
+		rows = strtoul(p + hl, &after, 10);
+		if (errno || after == p + hl || *after != '\n')
+			return false;
+		p = after + 1;
+		for (unsigned long r = 0; r <= rows; r++) {   /* + column row */
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			if (nl == NULL || nl == p)
+				return false;
+			p = nl + 1;
+		}
+	}
+	return p == end;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("IPSEC_MASQCTL_SOCKET");
@@ -267,6 +305,7 @@ int main(int argc, char **argv)
 	size_t cap = 1 << 16, len = 0, off = 0, rlen;
 	char *buf, *nl;
 	long long deadline;
+	bool is_show, show_json = false;
 	int fd, i = 1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -291,6 +330,9 @@ int main(int argc, char **argv)
 	if (i >= argc)
 		die(EX_USAGE_, "no command");
 	build_request(argc - i, argv + i, req, sizeof(req));
+	is_show = strcmp(argv[i], "show") == 0;
+	for (int j = i + 1; is_show && j < argc; j++)
+		show_json |= strcmp(argv[j], "--json") == 0;
 
 	fd = connect_socket(path);
 	deadline = ms_now() + TIMEOUT_MS;
@@ -340,7 +382,12 @@ int main(int argc, char **argv)
 		die(EX_COMM, "truncated answer from the daemon");
 	*nl = '\0';
 	if (strcmp(buf, "ok") == 0) {
-		fwrite(nl + 1, 1, len - (size_t)(nl + 1 - buf), stdout);
+		size_t blen = len - (size_t)(nl + 1 - buf);
+
+		if (is_show && !show_complete(nl + 1, blen, show_json))
+			die(EX_COMM, "the daemon's answer was cut short after "
+			    "%zu bytes (did it stop?): no table printed", blen);
+		fwrite(nl + 1, 1, blen, stdout);
 		free(buf);
 		return fflush(stdout) == 0 ? EX_OK : EX_COMM;
 	}

@@ -33,6 +33,13 @@
  * replaced by these stubs, which keep the last message. */
 #include "../src/control.c"
 
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
 static char last_log[512];
 
 static void keep_log(const char *fmt, va_list ap)
@@ -513,6 +520,8 @@ static void fill_env(void *ctx, struct ctl_env *e)
 	e->eng = eng;
 	e->now = now;
 	e->started = 0;
+	e->note = record_note;
+	e->reload = fake_reload;
 }
 
 static void sock_setup(void)
@@ -525,7 +534,7 @@ static void sock_setup(void)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	ck_assert_int_ge(epfd, 0);
 	ctl = control_open(path, 0640, "", "", epfd, TAG_LISTEN, TAG_CLIENT0,
-			   fill_env, NULL);
+			   fill_env, NULL, NULL);
 	ck_assert_ptr_nonnull(ctl);
 }
 
@@ -635,10 +644,37 @@ START_TEST(request_ended_by_shutdown)
 }
 END_TEST
 
+START_TEST(changes_name_the_peer)
+{
+	char who[64], want[256];
+
+	snprintf(who, sizeof(who), "(by uid=%u pid=%d)", (unsigned)geteuid(),
+		 (int)getpid());
+	ck_assert(!strncmp(sock_ask(client(), "v1 add-esp remote=203.0.113.1 "
+				    "host=192.168.1.10 spi_in=0x1234\n"), "ok\n", 3));
+	ck_assert(!strncmp(sock_ask(client(), "v1 del-esp remote=203.0.113.1 "
+				    "spi_in=0x1234\n"), "ok\n", 3));
+	(void)sock_ask(client(), "v1 flush\n");
+	(void)sock_ask(client(), "v1 reload\n");
+	snprintf(want, sizeof(want), "control: add-esp remote=203.0.113.1 "
+		 "spi_in=0x00001234 host=192.168.1.10 spi_out=0x00000000 "
+		 "ttl=0s %s\n", who);
+	ck_assert_msg(strstr(notes, want) != NULL, "%s", notes);
+	snprintf(want, sizeof(want), "control: del-esp remote=203.0.113.1 "
+		 "spi_in=0x00001234 %s\n", who);
+	ck_assert_msg(strstr(notes, want) != NULL, "%s", notes);
+	snprintf(want, sizeof(want), "control: flush remote=any host=any: 0 "
+		 "entries removed %s\n", who);
+	ck_assert_msg(strstr(notes, want) != NULL, "%s", notes);
+	snprintf(want, sizeof(want), "control: reload requested %s\n", who);
+	ck_assert_msg(strstr(notes, want) != NULL, "%s", notes);
+}
+END_TEST
+
 START_TEST(live_socket_kept)
 {
 	struct control *second = control_open(path, 0600, "", "", epfd, 2,
-					      0x200, fill_env, NULL);
+					      0x200, fill_env, NULL, NULL);
 
 	ck_assert_ptr_null(second);
 	ck_assert_int_eq(errno, EADDRINUSE);
@@ -711,20 +747,23 @@ START_TEST(slow_reader_dropped)
 		pump();               /* never blocks on the full socket */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
-	/* some progress: the deadline moves with it */
-	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-	ck_assert_int_gt(n, 0);
-	got += (size_t)n;
-	pump();
-	ck_assert_uint_eq(control_next_deadline(ctl), now + CONTROL_TIMEOUT_MS);
-	now += CONTROL_TIMEOUT_MS - 1;
-	control_run_timers(ctl, now);
-	ck_assert_uint_eq(control_get_stats(ctl)->timeouts, 0);
-	now += 1;
+	/* a little progress every second does not extend the deadline,
+	 * which runs from the request */
+	ck_assert_uint_eq(control_next_deadline(ctl), now + CONTROL_ANSWER_MS);
+	for (uint64_t t = 0; t + 1000 < CONTROL_ANSWER_MS; t += 1000) {
+		now += 1000;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+		pump();
+		control_run_timers(ctl, now);
+		ck_assert_uint_eq(control_get_stats(ctl)->timeouts, 0);
+	}
+	now = 1000 + CONTROL_ANSWER_MS;
 	control_run_timers(ctl, now);
 	ck_assert_uint_eq(control_get_stats(ctl)->timeouts, 1);
-	ck_assert_str_eq(last_log, "control client dropped: no progress "
-			 "reading its answer in 5000 ms");
+	ck_assert_msg(!strncmp(last_log, "control client dropped: answer not "
+			       "read in 30000 ms by uid=", 49), "%s", last_log);
 	/* what was queued can still be read, then the connection ends */
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 		got += (size_t)n;
@@ -761,6 +800,175 @@ START_TEST(large_show_in_slices)
 }
 END_TEST
 
+/* ---- control.owner / control.group -------------------------------------- */
+
+/* Installs a filter that refuses every chown system call with EPERM, as
+ * the packaged unit's SystemCallFilter=~@privileged does. */
+static void refuse_chown(void)
+{
+	static const int nrs[] = {
+#ifdef __NR_chown
+		__NR_chown,
+#endif
+#ifdef __NR_lchown
+		__NR_lchown,
+#endif
+		__NR_fchown, __NR_fchownat,
+	};
+	enum { N = sizeof(nrs) / sizeof(nrs[0]) };
+	struct sock_filter f[N + 3];
+	struct sock_fprog prog = { .len = N + 3, .filter = f };
+
+	f[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					    offsetof(struct seccomp_data, nr));
+	for (unsigned i = 0; i < N; i++)   /* match: jump to the refusal */
+		f[1 + i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+							BPF_K, (unsigned)nrs[i],
+							(unsigned char)(N - i), 0);
+	f[N + 1] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						SECCOMP_RET_ALLOW);
+	f[N + 2] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						SECCOMP_RET_ERRNO | EPERM);
+	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+/*
+ * control_open of a fresh socket with owner/group in a child under the
+ * chown filter. Returns 0 when it opened, 1 when it failed on the config
+ * (config_error), 2 otherwise; last_log is copied to log_out.
+ */
+static int open_filtered(const char *owner, const char *group, char *log_out,
+			 size_t len)
+{
+	char sock[128];
+	int pipefd[2], st;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/ids", dir);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct control *c;
+		bool cfg_err = false;
+		int code;
+
+		close(pipefd[0]);
+		refuse_chown();
+		c = control_open(sock, 0660, owner, group, epfd, 3, 0x300,
+				 fill_env, NULL, &cfg_err);
+		code = c ? 0 : cfg_err ? 1 : 2;
+		if (write(pipefd[1], last_log, strlen(last_log)) < 0)
+			code = 3;
+		control_close(c);
+		_exit(code);
+	}
+	close(pipefd[1]);
+	memset(log_out, 0, len);
+	for (size_t got = 0, n = 1; n > 0 && got < len - 1; got += n) {
+		ssize_t r = read(pipefd[0], log_out + got, len - 1 - got);
+
+		n = r > 0 ? (size_t)r : 0;
+	}
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	unlink(sock);
+	return WEXITSTATUS(st);
+}
+
+START_TEST(ids_unchanged_need_no_chown)
+{
+	char own_uid[16], own_gid[16], log_text[512];
+
+	/* the unit's case: group = the service's own group, which the
+	 * socket has anyway: no chown, so the filter does not matter */
+	snprintf(own_uid, sizeof(own_uid), "%u", (unsigned)geteuid());
+	snprintf(own_gid, sizeof(own_gid), "%u", (unsigned)getegid());
+	ck_assert_int_eq(open_filtered("", own_gid, log_text,
+				       sizeof(log_text)), 0);
+	ck_assert_int_eq(open_filtered(own_uid, own_gid, log_text,
+				       sizeof(log_text)), 0);
+}
+END_TEST
+
+START_TEST(refused_chown_names_the_key)
+{
+	char other_gid[16], log_text[512];
+
+	snprintf(other_gid, sizeof(other_gid), "%u", (unsigned)getegid() + 1);
+	ck_assert_int_eq(open_filtered("", other_gid, log_text,
+				       sizeof(log_text)), 1);
+	ck_assert_msg(strstr(log_text, "control.group = \"") != NULL &&
+		      strstr(log_text, "cannot chown") != NULL, "%s", log_text);
+	ck_assert_int_eq(open_filtered("no-such-user-here", "", log_text,
+				       sizeof(log_text)), 1);
+	ck_assert_msg(strstr(log_text, "control.owner = \"no-such-user-here\": "
+			     "no such user") != NULL, "%s", log_text);
+}
+END_TEST
+
+START_TEST(check_ids_before_binding)
+{
+	char own_gid[16], other_uid[16], other_gid[16], err_text[512];
+
+	snprintf(own_gid, sizeof(own_gid), "%u", (unsigned)getegid());
+	snprintf(other_uid, sizeof(other_uid), "%u", (unsigned)geteuid() + 1);
+	snprintf(other_gid, sizeof(other_gid), "%u", (unsigned)getegid() + 1);
+	/* nothing to change: fine without CAP_CHOWN and under the filter */
+	ck_assert_int_eq(control_check_ids("", "", false, false, err_text,
+					   sizeof(err_text)), 0);
+	ck_assert_int_eq(control_check_ids("", own_gid, false, false, err_text,
+					   sizeof(err_text)), 0);
+	/* another owner needs CAP_CHOWN */
+	ck_assert_int_eq(control_check_ids(other_uid, "", false, true,
+					   err_text, sizeof(err_text)), -1);
+	ck_assert_msg(!strncmp(err_text, "control.owner = ", 16) &&
+		      strstr(err_text, "CAP_CHOWN"), "%s", err_text);
+	ck_assert_int_eq(control_check_ids(other_uid, "", true, true,
+					   err_text, sizeof(err_text)), 0);
+	/* a group we are not in needs CAP_CHOWN (the test may run as a
+	 * member of egid + 1: then only the filter case applies) */
+	if (!in_groups((gid_t)getegid() + 1)) {
+		ck_assert_int_eq(control_check_ids("", other_gid, false, true,
+						   err_text, sizeof(err_text)),
+				 -1);
+		ck_assert_msg(!strncmp(err_text, "control.group = ", 16) &&
+			      strstr(err_text, "SupplementaryGroups="), "%s",
+			      err_text);
+	}
+	/* any change under a filter that refuses chown */
+	ck_assert_int_eq(control_check_ids("", other_gid, true, false,
+					   err_text, sizeof(err_text)), -1);
+	ck_assert_msg(strstr(err_text, "system call filter") != NULL, "%s",
+		      err_text);
+	ck_assert_int_eq(control_check_ids("", "no-such-group-here", true,
+					   true, err_text, sizeof(err_text)),
+			 -1);
+	ck_assert_str_eq(err_text, "control.group = \"no-such-group-here\": "
+			 "no such group");
+}
+END_TEST
+
+START_TEST(chown_probe_sees_the_filter)
+{
+	pid_t pid;
+	int st;
+
+	ck_assert(control_chown_allowed());
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		refuse_chown();
+		_exit(control_chown_allowed() ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+
 START_TEST(close_removes_socket)
 {
 	control_close(ctl);
@@ -794,12 +1002,17 @@ static Suite *ctlproto_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, socket_mode_and_ping);
 	tcase_add_test(tc, request_ended_by_shutdown);
+	tcase_add_test(tc, changes_name_the_peer);
 	tcase_add_test(tc, live_socket_kept);
 	tcase_add_test(tc, client_limit);
 	tcase_add_test(tc, long_request);
 	tcase_add_test(tc, slow_reader_dropped);
 	tcase_add_test(tc, large_show_in_slices);
 	tcase_add_test(tc, close_removes_socket);
+	tcase_add_test(tc, ids_unchanged_need_no_chown);
+	tcase_add_test(tc, refused_chown_names_the_key);
+	tcase_add_test(tc, check_ids_before_binding);
+	tcase_add_test(tc, chown_probe_sees_the_filter);
 	suite_add_tcase(s, tc);
 	return s;
 }

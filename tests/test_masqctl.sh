@@ -213,6 +213,7 @@ check "daemon not running: exit 4 ($rc: $(cat "$TMP/err"))" [ $rc = 4 ]
 grep -q "not running" "$TMP/err" || fail "the message says it is not running"
 
 LOG=$TMP/daemon.log
+T_LAUNCH=$(date +%s)
 ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" >>"$LOG" 2>&1 &
 DPID=$!
 wait_log "started" 50 "$LOG" || { fail "daemon did not start"; cat "$LOG"; exit 1; }
@@ -296,10 +297,19 @@ check "flush empties the tables ($rc, $out, $v)" [ $rc = 0 -a "$v" = "0 0" ]
 check "the flush is logged" grep -q "control: flush remote=any host=any" "$LOG"
 
 # --- stats ------------------------------------------------------------------------------
+T_A=$(date +%s)
 ctl stats --json >"$TMP/stats.json"; rc=$?
-v=$(jexpr "$TMP/stats.json" '(d["version"], d["packets"]["inbound"] >= 4, d["packets"]["outbound"] >= 3, d["queue"]["received"] >= 7, d["queue"]["verdicts_lost"], d["decisions"]["preloaded"] >= 1, d["decisions"]["removed"] >= 3, d["decisions"]["guessed"] >= 1, d["tables"]["esp"], d["tables"]["max_entries"], "esp_spi_zero" in d["malformed"], d["daemon"]["control_requests"] >= 10, d["uptime"] >= 0)')
+T_B=$(date +%s)
+v=$(jexpr "$TMP/stats.json" '(d["version"], d["packets"]["inbound"] >= 4, d["packets"]["outbound"] >= 3, d["queue"]["received"] >= 7, d["queue"]["verdicts_lost"], d["decisions"]["preloaded"] >= 1, d["decisions"]["removed"] >= 3, d["decisions"]["guessed"] >= 1, d["tables"]["esp"], d["tables"]["max_entries"], "esp_spi_zero" in d["malformed"], d["daemon"]["control_requests"] >= 10)')
 check "stats --json counts packets, decisions, queue and tables ($rc, $v)" \
-	[ $rc = 0 -a "$v" = "(1, True, True, True, 0, True, True, True, 0, 65536, True, True, True)" ]
+	[ $rc = 0 -a "$v" = "(1, True, True, True, 0, True, True, True, 0, 65536, True, True)" ]
+# uptime: the seconds since the launch, as the script's own clock saw them
+# (the daemon started after T_LAUNCH and the stats came between T_A and T_B)
+v=$(jexpr "$TMP/stats.json" 'd["uptime"]')
+check "stats --json: uptime $v s lies within $((T_A - T_LAUNCH - 1))..$((T_B - T_LAUNCH + 1)) s of the launch" \
+	eval '[ "$v" -ge $((T_A - T_LAUNCH - 1)) ] && [ "$v" -le $((T_B - T_LAUNCH + 1)) ] && [ "$v" -ge 1 ]'
+check "the changes are logged with the client's uid and pid" \
+	grep -qE "control: flush remote=any host=any: [0-9]+ entries removed \(by uid=0 pid=[0-9]+\)" "$LOG"
 ctl stats >"$TMP/stats.txt"
 check "stats prints aligned counters" grep -qE "^queue\.enobufs +0$" "$TMP/stats.txt"
 

@@ -282,6 +282,25 @@ else
 	nl_daemon_stop
 fi
 
+# --- 6: control.owner/control.group the unit's user cannot apply (issue 13, item 4) ----------
+# nobody is in no group but its own and has no CAP_CHOWN: -t says so, and
+# the start fails with 78 (no restart loop under Restart=on-failure) and a
+# message naming the key. Its own group needs no chown at all.
+GCONF=$U/group.conf GLOG=$TMP/group.log
+write_config "$GCONF" 5000 "$RB1" "$U/masqd.state" "$U/control"
+sed -i 's|^control = { socket = "\([^"]*\)"; };|control = { socket = "\1"; group = "adm"; };|' "$GCONF"
+chmod 0644 "$GCONF"
+out=$(nl_in "$NL_RTR" "${USETPRIV[@]}" "$NL_BIN" -t -c "$GCONF" 2>&1); rc=$?
+nl_check "group: -t as the unit's user exits 1 naming control.group ($rc: $out)" \
+	eval '[ "$rc" = 1 ] && [[ "$out" == *"control.group = \"adm\""* ]]'
+nl_in "$NL_RTR" env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0" "${USETPRIV[@]}" "$NL_BIN" -c "$GCONF" -v >"$GLOG" 2>&1; rc=$?
+nl_check "group: the start exits 78 ($rc)" [ "$rc" = 78 ]
+nl_check "group: the log names control.group" grep -q 'control.group = "adm"' "$GLOG"
+nl_check "group: no socket is left behind" [ ! -e "$U/control" ]
+sed -i 's|group = "adm"|group = "65534"|' "$GCONF"
+out=$(nl_in "$NL_RTR" "${USETPRIV[@]}" "$NL_BIN" -t -c "$GCONF" 2>&1); rc=$?
+nl_check "group: its own group passes -t ($rc: $out)" [ "$rc" = 0 ]
+
 # --- over the whole run ---------------------------------------------------------------------
 nl_capture_stop "$WANCAP"
 n=$(pcap_n "$TMP/wan.pcap" "src net $NL_LAN_NET")
