@@ -331,6 +331,74 @@ START_TEST(reload_shorter_lifetime_applies_to_existing_entries)
 }
 END_TEST
 
+/* Entries above a max_entries cut by a reload stay and keep routing until
+ * they expire (nothing is evicted); no new entry is made until the count
+ * is below the new limit. */
+START_TEST(reload_max_entries_below_live_count)
+{
+	struct engine_config small;
+
+	cfg.parallel_sessions = true;
+	start();
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 0);
+	establish(LAN_B, REMOTE, 0x1100, 0x2100, 10);
+	establish(LAN_C, REMOTE2, 0x1200, 0x2200, 20);
+	small = cfg;
+	small.max_entries = 1;
+	small.max_per_host = 1;
+	ck_assert_int_eq(engine_reconfigure(eng, &small), 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 3);
+	expect_in_to(REMOTE, 0x2000, 30, LAN_A);
+	expect_in_to(REMOTE, 0x2100, 31, LAN_B);
+	expect_in_to(REMOTE2, 0x2200, 32, LAN_C);
+	expect_out_ok(LAN_C, REMOTE2, 0x1200, 33);
+	/* a new init (A with REMOTE2) is refused: table full */
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE2, 0x1300, 40), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_TABLE_FULL);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 3);
+	/* A and B expire (C was refreshed at 33); one left = the limit:
+	 * still full; once C expires too, a new entry fits */
+	engine_run_timers(eng, 31 + cfg.esp_lifetime_ms);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 1);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE2, 0x1300, 32 + cfg.esp_lifetime_ms),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_TABLE_FULL);
+	engine_run_timers(eng, 33 + cfg.esp_lifetime_ms);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	expect_out_ok(LAN_A, REMOTE2, 0x1300, 34 + cfg.esp_lifetime_ms);
+}
+END_TEST
+
+/* A reload that changes the internal prefixes: a host of the new prefix is
+ * masqueraded at once, one of the removed prefix no longer is (its packets
+ * are not ours: left to the firewall, which no longer queues them) and can
+ * no longer be preloaded. */
+START_TEST(reload_changes_internal_prefixes)
+{
+	struct engine_config moved = cfg;
+	const uint32_t LAN10 = pb_addr("10.1.2.3");
+
+	ck_assert_int_eq(esp_out(LAN10, REMOTE, 0x1500, 0), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	establish(LAN_A, REMOTE, 0x1000, 0x2000, 1);
+	moved.internal[0].addr = pb_addr("10.0.0.0");
+	moved.internal[0].mask = 0xff000000u;
+	ck_assert_int_eq(engine_reconfigure(eng, &moved), 0);
+	ck_assert(engine_is_internal(eng, LAN10));
+	ck_assert(!engine_is_internal(eng, LAN_A));
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 10), VERDICT_ACCEPT);
+	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	ck_assert_uint_eq(src_of(), LAN_A);   /* unchanged, not masqueraded */
+	ck_assert_int_eq(engine_preload(eng, REMOTE2, LAN_A, 0x3000, 0, 0, 11),
+			 -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(engine_preload(eng, REMOTE2, LAN10, 0x3000, 0, 0, 12),
+			 0);
+	expect_in_to(REMOTE2, 0x3000, 13, LAN10);
+	expect_out_ok(LAN10, REMOTE2, 0x1500, 14);   /* joins its preload */
+}
+END_TEST
+
 START_TEST(init_timeout_releases_the_remote)
 {
 	uint64_t t = cfg.esp_init_timeout_ms, hold = cfg.esp_init_min_age_ms;
@@ -438,6 +506,47 @@ START_TEST(pending_init_without_waiters_is_never_squelched)
 		expect_out_ok(LAN_A, REMOTE, 0x1000, hold * i / 10);
 	ck_assert_uint_eq(count_events(EV_SQUELCHED), 0);
 	ck_assert_uint_eq(engine_get_stats(eng)->pending, 1);
+}
+END_TEST
+
+/* init_retries = 0 (the parser accepts it): a pending init steps aside at
+ * its first collision. */
+START_TEST(init_retries_zero_squelches_at_first_collision)
+{
+	cfg.parallel_sessions = true;
+	cfg.esp_init_retries = 0;
+	start();
+	expect_out_ok(LAN_A, REMOTE, 0x1000, 0);
+	ck_assert_int_eq(esp_out(LAN_B, REMOTE, 0x1100, 1), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SERIALIZED);
+	ck_assert_uint_eq(count_events(EV_SQUELCHED), 1);
+	ck_assert_uint_eq(last_event(EV_SQUELCHED)->ev.host, LAN_A);
+	expect_out_ok(LAN_B, REMOTE, 0x1100, 2);
+	expect_in_to(REMOTE, 0x2100, 3, LAN_B);
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 4), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ESP_SQUELCHED);
+}
+END_TEST
+
+/* guess_burst = 0 (the parser accepts it): never guess, whatever the rate;
+ * the unknown SPI is dropped as rate-limited, nothing is copied. */
+START_TEST(guess_burst_zero_never_guesses)
+{
+	cfg.guess_burst = 0;
+	cfg.guess_rate = 10000;
+	start();
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x0102030405060708ULL, 0, 0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_B, REMOTE, 0x1102030405060708ULL, 0, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	for (uint64_t t = 10; t < 10 * SEC; t += SEC) {
+		ck_assert_int_eq(esp_in(REMOTE, 0x7000 + (uint32_t)t, t),
+				 VERDICT_DROP);
+		ck_assert_int_eq(s.d.reason, R_GUESS_RATELIMITED);
+		ck_assert_uint_eq(s.d.n_copies, 0);
+	}
+	ck_assert_uint_eq(count_events(EV_GUESSED), 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->copies, 0);
 }
 END_TEST
 
@@ -1552,6 +1661,10 @@ static Suite *engine_suite(void)
 	tcase_add_test(esp, reload_turns_parallel_sessions_on_for_live_tables);
 	tcase_add_test(esp, reload_parallel_off_lets_holders_rekey);
 	tcase_add_test(esp, reload_shorter_lifetime_applies_to_existing_entries);
+	tcase_add_test(esp, reload_max_entries_below_live_count);
+	tcase_add_test(esp, reload_changes_internal_prefixes);
+	tcase_add_test(esp, init_retries_zero_squelches_at_first_collision);
+	tcase_add_test(esp, guess_burst_zero_never_guesses);
 	tcase_add_test(esp, init_timeout_releases_the_remote);
 	tcase_add_test(esp, init_timeout_applies_without_timer_run);
 	tcase_add_test(esp, timed_out_init_asks_again_on_next_outbound);
