@@ -166,6 +166,92 @@ static size_t masqd_preload(struct masqd *d, const struct masqd_config *cfg)
 	return ok;
 }
 
+/* Whether a and b map the same (remote, in-SPI) to the same host and
+ * out-SPI. */
+static bool preload_same(const struct config_preload *a,
+			 const struct config_preload *b)
+{
+	return a->remote == b->remote && a->spi_in == b->spi_in &&
+	       a->host == b->host && a->spi_out == b->spi_out;
+}
+
+/* Index of a preload of cfg equal to p, or -1. */
+static long preload_find(const struct masqd_config *cfg,
+			 const struct config_preload *p)
+{
+	for (size_t i = 0; i < cfg->n_preload; i++)
+		if (preload_same(&cfg->preload[i], p))
+			return (long)i;
+	return -1;
+}
+
+/* Walker of masqd_preload_reload: marks the preloads of cfg whose entry is
+ * in the tables (same remote, in-SPI and host). */
+struct preload_seen {
+	const struct masqd_config *cfg;
+	bool *live;
+};
+
+static void preload_mark(void *ctx, const struct engine_esp_info *e)
+{
+	struct preload_seen *ps = ctx;
+
+	for (size_t i = 0; i < ps->cfg->n_preload; i++) {
+		const struct config_preload *p = &ps->cfg->preload[i];
+
+		if (p->remote == e->remote && p->spi_in == e->spi_in &&
+		    p->host == e->host)
+			ps->live[i] = true;
+	}
+}
+
+/*
+ * Reload: the preloads of next against those of old. One that left the
+ * config is removed from the tables (it would otherwise route until it
+ * expired); a new or changed one is applied; an unchanged one is left
+ * alone (not refreshed, not logged again) unless its entry is gone
+ * (expired, deleted), when it is applied again. Returns the number
+ * applied.
+ */
+static size_t masqd_preload_reload(struct masqd *d,
+				   const struct masqd_config *old,
+				   const struct masqd_config *next)
+{
+	bool live[CONFIG_MAX_PRELOAD] = { false };
+	struct preload_seen ps = { next, live };
+	size_t ok = 0;
+
+	for (size_t i = 0; i < old->n_preload; i++) {
+		const struct config_preload *p = &old->preload[i];
+		char r[INET_ADDRSTRLEN];
+
+		if (preload_find(next, p) >= 0)
+			continue;
+		if (engine_del_esp(d->eng, p->remote, p->spi_in) == 0)
+			log_info("%s:%d: preload of remote %s SPI 0x%08x left "
+				 "the config: removed", old->path, p->line,
+				 ip4_str(p->remote, r), p->spi_in);
+	}
+	if (next->n_preload > 0)
+		engine_walk_esp(d->eng, preload_mark, &ps);
+	for (size_t i = 0; i < next->n_preload; i++) {
+		const struct config_preload *p = &next->preload[i];
+		char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+
+		if (preload_find(old, p) >= 0 && live[i])
+			continue;
+		if (engine_preload(d->eng, p->remote, p->host, p->spi_in,
+				   p->spi_out, 0, d->now) == 0) {
+			ok++;
+			continue;
+		}
+		log_warn("%s:%d: preload of remote %s SPI 0x%08x to %s refused",
+			 next->path, p->line, ip4_str(p->remote, r), p->spi_in,
+			 ip4_str(p->host, h));
+	}
+	return ok;
+}
+
 /* Reads the state file when one is configured; a bad file is logged and
  * start-up goes on without (or with part of) it. What a save cut short by
  * a crash left beside it goes first. */
@@ -867,13 +953,13 @@ static int masqd_reload(struct masqd *d)
 	    strcmp(next->control_group, d->cfg->control_group) != 0)
 		log_msg(LOG_LEVEL_WARNING, "control socket settings take "
 			"effect at the next restart");
+	masqd_preload_reload(d, d->cfg, next);
 	free(d->cfg);
 	d->cfg = next;   /* same path: `path` now reads next's copy */
 	path = d->cfg->path;
 	if (d->fp == NULL && d->cfg->fastpath.enable)
 		masqd_start_fastpath(d);
 	masqd_fp_follow_external(d);
-	masqd_preload(d, d->cfg);
 	d->next_state_save = d->now + d->cfg->state_interval_ms;
 	d->st.reloads++;
 	masqd_describe(d, what, sizeof(what));

@@ -30,7 +30,7 @@ H1=$NL_H1_IP H2=$NL_H2_IP R1=$NL_R1_IP EXT=$NL_EXT
 SOCK=$TMP/control
 check() { nl_check "$@"; }
 
-write_config() {   # $1 file, $2 esp lifetime, $3 log level
+write_config() {   # $1 file, $2 esp lifetime, $3 log level, [$4 more lines]
 	cat > "$1" <<CONF
 # ipsec-masqd smoke test
 queue = 0;
@@ -41,6 +41,7 @@ isakmp = { lifetime = 1800.0; };
 control = { socket = "$SOCK"; };
 state = { file = "$TMP/state"; interval = 3.0; };
 log = { level = "$3"; };
+${4:-}
 CONF
 }
 
@@ -256,6 +257,31 @@ nl_capture_stop "$LANCAP"
 n=$(esp_count "$TMP/lan3.pcap" "$R1" "$H2" 0x5000)
 m=$(esp_count "$TMP/lan3.pcap" "$R1" "$H1" 0x5000)
 check "after kill -9 r1's ESP (SPI 0x5000) reaches h2 ($n of 3) and not h1 ($m)" [ "$n" -ge 1 -a "$m" = 0 ]
+
+# --- config preloads: reach the engine, applied once, removed with their line ---
+PRE='preload = ( { remote = "198.51.100.20"; host = "192.168.1.12"; spi_in = 0x7000; } );'
+npre() { grep -c "DECISION=preloaded .*ESP_SPI_IN=0x00007000" "$LOG3"; }
+nrel() { grep -c "reloaded config file" "$LOG3"; }
+write_config "$TMP/masqd.conf" 2400.0 info "$PRE"
+kill -HUP "$NL_DPID"
+check "SIGHUP applies a new config preload" nl_wait_log "DECISION=preloaded .*LAN_ADDR=$H2 .*ESP_SPI_IN=0x00007000" 50 "$LOG3"
+lan_capture "$TMP/lan4.pcap" || nl_fail "capture on LAN"
+pkt "$NL_R1" esp "$R1" "$EXT" 0x7000
+nl_capture_stop "$LANCAP"
+n=$(esp_count "$TMP/lan4.pcap" "$R1" "$H2" 0x7000)
+m=$(esp_count "$TMP/lan4.pcap" "$R1" "$H1" 0x7000)
+check "the config preload carries r1's ESP (SPI 0x7000) to h2 ($n of 3) and not h1 ($m)" [ "$n" -ge 1 -a "$m" = 0 ]
+r=$(nrel)
+kill -HUP "$NL_DPID"
+for i in $(seq 50); do [ "$(nrel)" -gt "$r" ] && break; sleep 0.1; done
+check "an unchanged preload is not applied (nor logged) again on reload ($(npre) preloaded lines, $(nrel) reloads)" \
+	[ "$(npre)" = 1 -a "$(nrel)" -gt "$r" ]
+write_config "$TMP/masqd.conf" 2400.0 info
+kill -HUP "$NL_DPID"
+check "a preload that left the config is removed on reload" \
+	nl_wait_log "preload of remote $R1 SPI 0x00007000 left the config: removed" 50 "$LOG3"
+out=$("$CTL" -s "$SOCK" show 2>&1)
+check "and is gone from the tables" eval '! printf "%s\n" "$out" | grep -q 0x00007000' 
 
 # Follow the interface instead of a fixed address: reload, lose, regain.
 sed -i 's/address = "198.51.100.1"/interface = "wan0"/' "$TMP/masqd.conf"
