@@ -40,6 +40,7 @@ struct nfqueue_stats {
 	uint64_t bad_packet;     /* no payload / truncated copy: dropped */
 	uint64_t bad_message;    /* unparseable netlink message: skipped */
 	uint64_t verdict_errors; /* verdict sends that failed, kernel NACKs */
+	uint64_t verdicts_retried; /* failed sends kept for another try */
 	uint64_t verdicts_lost;  /* verdicts given up after retries */
 	uint64_t enobufs;        /* ENOBUFS on receive: kernel dropped some */
 	uint64_t recv_errors;    /* other receive errors */

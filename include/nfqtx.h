@@ -61,4 +61,29 @@ int nfq_tx_put(struct nfq_tx *tx, uint16_t queue, uint32_t id, int verdict,
 /* Empties the buffer (after a send). */
 void nfq_tx_reset(struct nfq_tx *tx);
 
+/*
+ * Verdicts that could not be sent (the kernel refused the send after the
+ * retries: ENOBUFS, ENOMEM, EMSGSIZE...), to be sent again with the next
+ * flush instead of leaving their packets in the kernel queue until the
+ * queue is unbound. Only the packet id and a bare verdict are kept: a
+ * rewritten payload is not, so such a packet is dropped (fail closed).
+ */
+#define NFQ_RETRY_MAX 1024
+
+struct nfq_retry {
+	uint32_t id[NFQ_RETRY_MAX];
+	uint8_t verdict[NFQ_RETRY_MAX];   /* NF_ACCEPT or NF_DROP */
+	unsigned n;
+};
+
+/* Remembers the verdict message nlh (one of nfq_tx_put's): its id, its
+ * verdict, NF_DROP when it carried a payload. Returns 0, or -1 when the
+ * message is not a verdict or the list is full (the verdict is lost). */
+int nfq_retry_add(struct nfq_retry *r, const void *nlh);
+
+/* Appends the remembered verdicts to tx (those that fit) and forgets them.
+ * Returns how many. */
+unsigned nfq_retry_put(struct nfq_retry *r, struct nfq_tx *tx,
+		       uint16_t queue);
+
 #endif

@@ -849,6 +849,7 @@ static void do_stats(const struct ctl_request *req, struct ctl_env *env,
 		st_val(&w, "bad_message", q->bad_message);
 		st_val(&w, "verdict_errors", q->verdict_errors);
 		st_val(&w, "verdicts_lost", q->verdicts_lost);
+		st_val(&w, "verdicts_retried", q->verdicts_retried);
 		st_val(&w, "enobufs", q->enobufs);
 		st_val(&w, "recv_errors", q->recv_errors);
 		st_val(&w, "flushes", q->flushes);

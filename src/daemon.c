@@ -1019,7 +1019,8 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)es->copies);
 	log_info("queue: received=%llu accepted=%llu modified=%llu "
 		 "dropped=%llu bad_packet=%llu bad_message=%llu "
-		 "verdict_errors=%llu verdicts_lost=%llu enobufs=%llu "
+		 "verdict_errors=%llu verdicts_lost=%llu "
+		 "verdicts_retried=%llu enobufs=%llu "
 		 "recv_errors=%llu flushes=%llu batches=%llu "
 		 "batches_full=%llu kernel_waiting=%llu "
 		 "kernel_queue_full=%llu kernel_socket_full=%llu",
@@ -1031,6 +1032,7 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)q->bad_message,
 		 (unsigned long long)q->verdict_errors,
 		 (unsigned long long)q->verdicts_lost,
+		 (unsigned long long)q->verdicts_retried,
 		 (unsigned long long)q->enobufs,
 		 (unsigned long long)q->recv_errors,
 		 (unsigned long long)q->flushes,

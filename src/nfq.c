@@ -61,6 +61,7 @@ struct nfqueue {
 	struct iovec *rx_iov;
 	struct sockaddr_nl *rx_from;
 	struct nfq_tx tx;      /* verdicts; limit <= params.verdict_buffer */
+	struct nfq_retry retry;   /* verdicts a send lost: sent again */
 	uint32_t cfg_seq;      /* first seq of the config exchange */
 	unsigned acks_wanted;  /* config acks still expected */
 	int ack_errno;         /* first config NACK */
@@ -448,7 +449,12 @@ static int nfqueue_send_each(struct nfqueue *q)
 		if (nfqueue_send_raw(q, (const char *)nlh,
 				     nlh->nlmsg_len) < 0) {
 			q->st.verdict_errors++;
-			q->st.verdicts_lost++;
+			/* again with the next flush (a bare verdict), so
+			 * that its packet does not hold a queue slot */
+			if (nfq_retry_add(&q->retry, nlh) == 0)
+				q->st.verdicts_retried++;
+			else
+				q->st.verdicts_lost++;
 			ret = -1;
 		}
 		nlh = mnl_nlmsg_next(nlh, &len);
@@ -460,6 +466,8 @@ int nfqueue_flush(struct nfqueue *q)
 {
 	int ret = 0;
 
+	if (q->retry.n > 0)
+		(void)nfq_retry_put(&q->retry, &q->tx, (uint16_t)q->queue);
 	if (q->tx.used == 0)
 		return 0;
 	q->st.flushes++;

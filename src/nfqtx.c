@@ -6,8 +6,10 @@
 #include <config.h>
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -57,4 +59,55 @@ void nfq_tx_reset(struct nfq_tx *tx)
 {
 	tx->used = 0;
 	tx->msgs = 0;
+}
+
+/* Collects NFQA_VERDICT_HDR and NFQA_PAYLOAD; callback of mnl_attr_parse. */
+static int nfq_retry_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(attr);
+
+	if (type == NFQA_VERDICT_HDR || type == NFQA_PAYLOAD)
+		tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+int nfq_retry_add(struct nfq_retry *r, const void *msg)
+{
+	const struct nlmsghdr *nlh = msg;
+	const struct nlattr *tb[NFQA_MAX + 1] = { NULL };
+	const struct nfqnl_msg_verdict_hdr *vh;
+
+	if (nlh->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT) ||
+	    mnl_attr_parse(nlh, sizeof(struct nfgenmsg), nfq_retry_attr_cb,
+			   tb) < 0 ||
+	    tb[NFQA_VERDICT_HDR] == NULL ||
+	    mnl_attr_get_payload_len(tb[NFQA_VERDICT_HDR]) < sizeof(*vh) ||
+	    r->n >= NFQ_RETRY_MAX)
+		return -1;
+	vh = mnl_attr_get_payload(tb[NFQA_VERDICT_HDR]);
+	r->id[r->n] = ntohl(vh->id);
+	/* without its rewritten payload, an accept would let the original
+	 * (LAN source) out: drop it */
+	r->verdict[r->n] = tb[NFQA_PAYLOAD] != NULL ||
+			   ntohl(vh->verdict) != NF_ACCEPT ? NF_DROP : NF_ACCEPT;
+	r->n++;
+	return 0;
+}
+
+unsigned nfq_retry_put(struct nfq_retry *r, struct nfq_tx *tx,
+		       uint16_t queue)
+{
+	unsigned done = 0;
+
+	while (done < r->n &&
+	       !nfq_tx_must_flush(tx, nfq_tx_need(false, 0)) &&
+	       nfq_tx_put(tx, queue, r->id[done], r->verdict[done], NULL,
+			  0) == 0)
+		done++;
+	memmove(r->id, r->id + done, (r->n - done) * sizeof(r->id[0]));
+	memmove(r->verdict, r->verdict + done,
+		(r->n - done) * sizeof(r->verdict[0]));
+	r->n -= done;
+	return done;
 }

@@ -237,6 +237,75 @@ START_TEST(refuses_what_does_not_fit)
 }
 END_TEST
 
+/* Verdicts a send lost are kept (bare) and appended at the next flush: a
+ * rewritten packet's accept becomes a drop (its payload is not kept, and
+ * the original must not leave), a bare accept stays an accept, a drop a
+ * drop; a full list refuses; what does not fit the limit waits. */
+START_TEST(retry_keeps_bare_verdicts_and_drops_rewritten_ones)
+{
+	static uint8_t payload[1400];
+	static struct nfq_retry r;
+	struct sim s;
+	const struct nlmsghdr *nlh;
+	int left;
+	uint32_t want_v[3] = { NF_DROP, NF_ACCEPT, NF_DROP };
+	unsigned i = 0;
+
+	memset(&r, 0, sizeof(r));
+	sim_open(&s, NFQUEUE_TXBUF_MIN, NFQUEUE_TXBUF_MIN);
+	ck_assert_int_eq(nfq_tx_put(&s.tx, 0, 7, NF_ACCEPT, payload, 1400), 0);
+	ck_assert_int_eq(nfq_tx_put(&s.tx, 0, 8, NF_ACCEPT, NULL, 0), 0);
+	ck_assert_int_eq(nfq_tx_put(&s.tx, 0, 9, NF_DROP, NULL, 0), 0);
+	/* the send failed: each message is remembered */
+	nlh = (const struct nlmsghdr *)s.tx.buf;
+	left = (int)s.tx.used;
+	while (mnl_nlmsg_ok(nlh, left)) {
+		ck_assert_int_eq(nfq_retry_add(&r, nlh), 0);
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+	ck_assert_uint_eq(r.n, 3);
+	nfq_tx_reset(&s.tx);
+	ck_assert_uint_eq(nfq_retry_put(&r, &s.tx, 0), 3);
+	ck_assert_uint_eq(r.n, 0);
+	nlh = (const struct nlmsghdr *)s.tx.buf;
+	left = (int)s.tx.used;
+	while (mnl_nlmsg_ok(nlh, left)) {
+		struct nlattr *attr[NFQA_MAX + 1] = { NULL };
+		const struct nfqnl_msg_verdict_hdr *vh;
+
+		ck_assert_int_ge(mnl_attr_parse(nlh, sizeof(struct nfgenmsg),
+						attr_cb, attr), 0);
+		ck_assert_ptr_null(attr[NFQA_PAYLOAD]);
+		vh = mnl_attr_get_payload(attr[NFQA_VERDICT_HDR]);
+		ck_assert_uint_eq(ntohl(vh->id), 7 + i);
+		ck_assert_uint_eq(ntohl(vh->verdict), want_v[i]);
+		i++;
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+	ck_assert_uint_eq(i, 3);
+	/* full: refused; a limit: the rest waits */
+	nfq_tx_reset(&s.tx);
+	for (unsigned k = 0; k < NFQ_RETRY_MAX; k++) {
+		r.id[k] = k;
+		r.verdict[k] = NF_DROP;
+	}
+	r.n = NFQ_RETRY_MAX;
+	ck_assert_int_eq(nfq_tx_put(&s.tx, 0, 1, NF_DROP, NULL, 0), 0);
+	ck_assert_int_eq(nfq_retry_add(&r, s.tx.buf), -1);
+	nfq_tx_reset(&s.tx);
+	s.tx.limit = 10 * nfq_tx_need(false, 0);
+	i = nfq_retry_put(&r, &s.tx, 0);
+	ck_assert_uint_ge(i, 10);
+	ck_assert_uint_lt(i, NFQ_RETRY_MAX);
+	ck_assert_uint_le(s.tx.used, s.tx.limit);
+	ck_assert_uint_eq(s.tx.msgs, i);
+	ck_assert_uint_eq(r.n, NFQ_RETRY_MAX - i);
+	ck_assert_uint_eq(r.id[0], i);
+	sim_check_guard(&s);
+	free(s.mem);
+}
+END_TEST
+
 static Suite *nfqtx_suite(void)
 {
 	Suite *s = suite_create("nfqtx");
@@ -248,6 +317,7 @@ static Suite *nfqtx_suite(void)
 	tcase_add_test(tc, capacity_holds_one_maximal_verdict);
 	tcase_add_test(tc, small_verdicts_batch_to_the_limit);
 	tcase_add_test(tc, refuses_what_does_not_fit);
+	tcase_add_test(tc, retry_keeps_bare_verdicts_and_drops_rewritten_ones);
 	suite_add_tcase(s, tc);
 	return s;
 }
