@@ -332,8 +332,10 @@ scenario_tables() {
 	n=$(jget "$TMP/s3.show" 'sum(1 for e in d["esp"] if e["host"] == "'$NL_H1_IP'" and e["spi_in"] == "'$(printf 0x%08x $B)'")')
 	nl_check "s3: h1's tunnel entry is still there ($n)" eq "$n" 1
 	n=$(nl_pcap_count "$TMP/s3.lan.pcap" "ip")
-	nl_check "s3: r2's unknown cookies into the LAN: no more than were sent, one for one ($n of $cin)" \
-		eval 'ge "$n" 0 && le "$n" "$cin"'
+	# (at least one: they go to the host that last did IKE with r2; no
+	# more than were sent: never amplified)
+	nl_check "s3: r2's unknown cookies into the LAN: some, and no more than were sent ($n of $cin)" \
+		eval 'ge "$n" 1 && le "$n" "$cin"'
 	probes_check s3.probes "s3: during the flood"
 	[ "$NL_FAILS" = "$f0" ]
 }
