@@ -200,7 +200,10 @@ scenario_guard() {
 	local f0=$NL_FAILS n g0 g1 c0 c1 sp h
 	echo "# [$BACKEND] scenario 4: the outbound ESP queue rule deleted by hand mid-stream"
 	g0=$(guard_count); c0=$(ctl_guard)
-	nl_spawn "$NL_H2" timeout -k 2 30 "$NL_PY" "$FLOOD" esp --src "$NL_H2_IP" --dst "$NL_R1_IP" \
+	# to r2: r1's serialization slot may still be held by h1's init from
+	# the barrage (a pending init keeps it for its life unless its host
+	# retransmits), and a blocked stream would show nothing masqueraded
+	nl_spawn "$NL_H2" timeout -k 2 30 "$NL_PY" "$FLOOD" esp --src "$NL_H2_IP" --dst "$NL_R2_IP" \
 		--spi 0x9b9b0001 --count 300 --rate 50
 	sp=$NL_LAST
 	sleep 2
@@ -344,6 +347,38 @@ scenario_noleak() {
 	[ "$NL_FAILS" = "$f0" ]
 }
 
+# --- 6: a LAN source arriving from the WAN ---------------------------------------------
+# r2, a WAN neighbour, routes r1 through the router and sends ESP "from" h2.
+# The anti-spoofing rule drops it before the queue: without it the outbound
+# queue took it as h2's init (holding r1's serialization slot) and the
+# daemon sent it on to r1 from the external address. Runs after noleak: the
+# spoofed packets themselves cross the WAN link with a LAN source.
+scenario_spoof() {
+	local f0=$NL_FAILS n cap spi=0x44440001
+	echo "# [$BACKEND] scenario 6: r2 sends ESP to r1 through the router with h2's source"
+	# scenario 5 ends with no rules loaded
+	nl_check "s6: the shipped rules loaded again" eval 'fw up >/dev/null && fw status >/dev/null'
+	nl_capture_start "$NL_R1" eth0 "$TMP/$BACKEND.s6.r1.pcap" "ip proto 50" || nl_fail "s6: capture on r1"
+	cap=$NL_LAST
+	nl_in "$NL_R2" ip route replace "$NL_R1_IP/32" via "$NL_EXT"
+	nl_in "$NL_R2" timeout -k 2 30 "$NL_PY" "$FLOOD" esp --src "$NL_H2_IP" --dst "$NL_R1_IP" --spi "$spi" \
+		--count 20 --rate 50 >/dev/null
+	nl_capture_stop "$cap"
+	nl_in "$NL_R2" ip route del "$NL_R1_IP/32" 2>/dev/null
+	# (r1 may see r2's originals, flooded by the WAN bridge: only what the
+	# router sent on counts, and that would come from the external address)
+	n=$(nl_pcap_count "$TMP/$BACKEND.s6.r1.pcap" "src host $NL_EXT and $(nl_bpf_spi $spi)")
+	nl_check "s6: none of the 20 spoofed packets was sent on to r1 ($n)" eq "$n" 0
+	n=$(grep -ci "${spi#0x}" "$LOG")
+	nl_check "s6: the daemon never saw the spoofed SPI $spi ($n log lines)" eq "$n" 0
+	if [ "$BACKEND" != iptables ]; then
+		n=$(nl_in "$NL_RTR" nft list counter inet ipsec_masqd spoofed 2>/dev/null |
+			awk '$1 == "packets" { print $2; exit }')
+		nl_check "s6: the spoofed counter counted them (${n:-?})" ge "${n:--1}" 15
+	fi
+	[ "$NL_FAILS" = "$f0" ]
+}
+
 RESULTS=()
 sed -e "s|@sbindir@|$NL_TMP|g" -e "s|@sysconfdir@|$NL_TMP|g" -e "s|@pkgdatadir@|$NL_SRC/etc|g" \
 	"$NL_SRC/src/ipsec-masqd-firewall.in" > "$FW" && chmod +x "$FW"
@@ -361,7 +396,7 @@ for BACKEND in $BACKENDS; do
 	UP2_CAP=$NL_LAST
 	nl_daemon_start "$CONF" "$LOG" || { cat "$LOG"; echo "the daemon did not start"; exit 99; }
 	for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-	for s in own_ike natted_remote barrage other_paths guard failing_load noleak; do
+	for s in own_ike natted_remote barrage other_paths guard failing_load noleak spoof; do
 		if scenario_$s; then RESULTS+=("$BACKEND $s: pass"); else RESULTS+=("$BACKEND $s: FAIL"); fi
 	done
 	rc=0
