@@ -232,10 +232,25 @@ nl_check "a3: stale, bad_version, malformed counted once each" eval \
 mac=$(nl_in "$NL_RTR" cat /sys/class/net/wan0/address)
 R1_MAC=$(nl_in "$NL_R1" cat /sys/class/net/eth0/address)
 nl_in "$NL_RTR" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.wan0.rp_filter=0
+# First the shipped rules' anti-spoofing drop stops it before the daemon;
+# then, with that rule deleted by hand, the daemon's own interface check.
+spoofed() {
+	nl_in "$NL_RTR" nft list counter inet ipsec_masqd spoofed 2>/dev/null | awk '$1 == "packets" { print $2; exit }'
+}
+s0=$(spoofed)
+v=$(hostile "$NL_R1" spoof --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000014 --dst-mac "$mac")
+s1=$(spoofed)
+nl_check "a3: from the WAN with a LAN source: the rules' anti-spoofing drop counted it (${s0:-?} -> ${s1:-?})" \
+	eval '[ "$((s1 - s0))" = 1 ] && [ "$(stat wrong_interface)" = 0 ]'
+h=$(nl_in "$NL_RTR" nft -a list chain inet ipsec_masqd raw_prerouting | awk '/counter name "spoofed"/ { print $NF }')
+nl_check "a3: deleted the anti-spoofing rules by hand (nft handle ${h:-?}, and iptables' in the hybrid backend)" \
+	eval 'nl_in "$NL_RTR" nft delete rule inet ipsec_masqd raw_prerouting handle "${h:-0}" &&
+	{ ! nl_in "$NL_RTR" iptables -w -t mangle -C IPSEC_MASQD_IN -i wan0 -s "$NL_LAN_NET" -j DROP 2>/dev/null ||
+	  nl_in "$NL_RTR" iptables -w -t mangle -D IPSEC_MASQD_IN -i wan0 -s "$NL_LAN_NET" -j DROP; }' 
 v=$(hostile "$NL_R1" spoof --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000014 --dst-mac "$mac")
 ok=no
 for i in $(seq 30); do [ "$(stat wrong_interface)" = 1 ] && { ok=yes; break; }; sleep 0.1; done
-nl_check "a3: from the WAN with a LAN source: refused as wrong_interface ($v)" [ $ok = yes ]
+nl_check "a3: without it, refused by the daemon as wrong_interface ($v)" [ $ok = yes ]
 nl_check "a3: wrong_interface logged" grep -qE "REASON=wrong_interface LAN_ADDR=$NL_H1_IP" "$LOG"
 after=$(table)
 want=$(printf '%s' "$before" | sed "s/]\$/, ('$NL_H2_IP', '0x5d000012', None, 'announced')]/")
@@ -263,11 +278,11 @@ nl_check "the daemon exits 0 on SIGTERM ($rc)" [ "$rc" = 0 ]
 nl_capture_stop "$CAP"
 n=$(nl_pcap_count "$TMP/all.wan.pcap" "ip proto 50")
 nl_check "a5: the WAN capture saw the ESP ($n packets)" ge "$n" 54
-# a3's own forged datagram (r1 -> router, LAN source) is on the WAN by
-# design: exactly that one, and nothing else with a LAN source
+# a3's own forged datagrams (r1 -> router, LAN source) are on the WAN by
+# design: exactly those two, and nothing else with a LAN source
 spoof="ether src $R1_MAC and dst host 192.168.1.1 and udp dst port 4510"
 n=$(nl_pcap_count "$TMP/all.wan.pcap" "$spoof")
-nl_check "a5: the WAN saw a3's one spoofed datagram from r1 ($n)" eq "$n" 1
+nl_check "a5: the WAN saw a3's two spoofed datagrams from r1 ($n)" eq "$n" 2
 n=$(nl_pcap_count "$TMP/all.wan.pcap" "src net $NL_LAN_NET and not ($spoof)")
 m=$(nl_pcap_count "$TMP/all.wan.pcap" "net 10.0.0.0/8")
 nl_check "a5: no other LAN source on the WAN ($n), no inner packet in clear ($m)" eval 'eq "$n" 0 && eq "$m" 0'
