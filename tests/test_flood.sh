@@ -332,10 +332,14 @@ scenario_tables() {
 	n=$(jget "$TMP/s3.show" 'sum(1 for e in d["esp"] if e["host"] == "'$NL_H1_IP'" and e["spi_in"] == "'$(printf 0x%08x $B)'")')
 	nl_check "s3: h1's tunnel entry is still there ($n)" eq "$n" 1
 	n=$(nl_pcap_count "$TMP/s3.lan.pcap" "ip")
-	# (at least one: they go to the host that last did IKE with r2; no
-	# more than were sent: never amplified)
-	nl_check "s3: r2's unknown cookies into the LAN: some, and no more than were sent ($n of $cin)" \
-		eval 'ge "$n" 1 && le "$n" "$cin"'
+	# Unknown cookies go to r2's ESP holders, else its last IKE talkers
+	# (often spoofed addresses that never answer ARP, so none show here),
+	# through the per-remote fallback budget (issue 11: isakmp.fallback_rate
+	# 10/s, fallback_burst 20, defaults): at most burst + rate x (the
+	# flood's ~5 s + 3 s), doubled for a copy, never one for one.
+	m=$(( (20 + 10 * (cin / 6000 + 3)) * 2 ))
+	nl_check "s3: r2's unknown cookies into the LAN within the fallback budget ($n <= $m of $cin)" \
+		eval 'ge "$n" 0 && le "$n" "$m"'
 	probes_check s3.probes "s3: during the flood"
 	[ "$NL_FAILS" = "$f0" ]
 }
