@@ -132,7 +132,13 @@ step "make distcheck with Debian's distribution flags"
 (
 	eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
 	echo "CFLAGS=$CFLAGS CPPFLAGS=$CPPFLAGS LDFLAGS=$LDFLAGS"
-	make -C build/gcc -s distcheck
+	make -C build/gcc -s distcheck || {
+		# distcheck's own tree: show why, then fail.
+		for log in $(grep -l '^:test-result: FAIL' -r build/gcc --include='*.trs' 2>/dev/null); do
+			echo "== ${log%.trs}.log"; cat "${log%.trs}.log"
+		done
+		exit 1
+	}
 )
 echo
 echo "all tests passed"
