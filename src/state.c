@@ -2,13 +2,13 @@
  * The state file: the engine's live associations as text, one entry a line,
  * so that a restart (SIGTERM, upgrade) keeps the tunnels it routes.
  *
- *   ipsec-masqd-state 1
+ *   ipsec-masqd-state 2
  *   esp remote=198.51.100.20 host=192.168.1.10 spi_out=0x0badf00d
  *       spi_in=0xc0ffee01 state=established since_wall=1764180000.125
  *       last_seen_wall=1764180100.500 expires_wall=1764181900.500
  *       pkts_out=12 pkts_in=10 bytes_out=1536 bytes_in=1280    (one line)
  *   isakmp remote=198.51.100.20 host=192.168.1.10
- *       cookie_i=0102030405060708 cookie_r=0000000000000000
+ *       cookie_i=0102030405060708 cookie_r=0000000000000000 answer=0
  *       last_seen_wall=1764180100.000 expires_wall=1764181900.000
  *
  * Times are wall-clock Unix seconds with milliseconds: the engine's clock
@@ -16,6 +16,15 @@
  * caller gives both clocks at one instant (now_mono, now_wall) and we
  * convert. Keys may come in any order; unknown keys, duplicates and missing
  * keys are errors (a new key means a new version).
+ *
+ * Versions: 2 added "answer" (0 or 1) to isakmp lines: whether the entry
+ * was made by the host's answer to an exchange the remote started, and so
+ * counts against isakmp.answer_allowance rather than limits.max_per_host.
+ * Without it a restart turned every answer entry into one of the host's
+ * own, charged to the quota its own inits need. Version 1 files (no
+ * "answer") are still read, their isakmp entries as the host's own, which
+ * is what the version 1 daemon that wrote them had saved; version 2 is
+ * written. A version 1 daemon refuses a version 2 file by name.
  *
  * Which ESP entries are saved: only ESTABLISHED, PRELOADED and ANNOUNCED
  * ones, the entries that know both (or, preloaded or announced, the
@@ -52,7 +61,8 @@
 #include "state.h"
 
 #define STATE_MAGIC "ipsec-masqd-state"
-#define STATE_VERSION 1
+#define STATE_VERSION 2           /* the version written */
+#define STATE_VERSION_MIN 1       /* the oldest version read */
 #define STATE_LINE_MAX 1024
 #define STATE_MAX_TOKENS 16
 #define WALL_SEC_MAX 100000000000LL   /* year 5138: bounds the ms arithmetic */
@@ -193,9 +203,9 @@ static void save_isakmp(void *ctx, const struct engine_isakmp_info *e)
 	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
 
 	check_io(s, fprintf(s->f, "isakmp remote=%s host=%s cookie_i=%016"
-			    PRIx64 " cookie_r=%016" PRIx64,
+			    PRIx64 " cookie_r=%016" PRIx64 " answer=%d",
 			    addr_str(r, e->remote), addr_str(h, e->host),
-			    e->cookie_i, e->cookie_r));
+			    e->cookie_i, e->cookie_r, e->answer ? 1 : 0));
 	put_wall(s, "last_seen_wall", to_wall(&s->clk, e->last_seen));
 	put_wall(s, "expires_wall", to_wall(&s->clk, e->expires));
 	check_io(s, fputs("\n", s->f) == EOF ? -1 : 0);
@@ -354,10 +364,11 @@ struct rec {
 	uint64_t cookie_i, cookie_r;
 	int64_t since_w, last_w, expires_w;
 	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
+	bool answer;
 	unsigned seen;
 };
 
-enum val_type { V_ADDR, V_SPI, V_HEX64, V_U64, V_WALL, V_STATE };
+enum val_type { V_ADDR, V_SPI, V_HEX64, V_U64, V_WALL, V_STATE, V_BOOL };
 
 struct key_def {
 	const char *name;
@@ -435,6 +446,15 @@ static int parse_state(const char *s, enum esp_state *out)
 	return -1;
 }
 
+/* "0" or "1". Returns 0, or -1. */
+static int parse_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "0") && strcmp(s, "1"))
+		return -1;
+	*out = s[0] == '1';
+	return 0;
+}
+
 /* Parse s as a value of type t into the field of r at off. Returns 0 or
  * -1. */
 static int parse_value(enum val_type t, const char *s, struct rec *r,
@@ -455,6 +475,8 @@ static int parse_value(enum val_type t, const char *s, struct rec *r,
 		return parse_wall(s, (int64_t *)(void *)p);
 	case V_STATE:
 		return parse_state(s, (enum esp_state *)(void *)p);
+	case V_BOOL:
+		return parse_bool(s, (bool *)(void *)p);
 	}
 	return -1;
 }
@@ -471,11 +493,13 @@ static const struct key_def esp_keys[] = {
 	KEY("bytes_out", V_U64, bytes_out), KEY("bytes_in", V_U64, bytes_in),
 };
 
+/* Version 2; version 1 has all but the last ("answer"). */
 static const struct key_def isakmp_keys[] = {
 	KEY("remote", V_ADDR, remote), KEY("host", V_ADDR, host),
 	KEY("cookie_i", V_HEX64, cookie_i), KEY("cookie_r", V_HEX64, cookie_r),
 	KEY("last_seen_wall", V_WALL, last_w),
 	KEY("expires_wall", V_WALL, expires_w),
+	KEY("answer", V_BOOL, answer),
 };
 
 /* ---- load: lines -------------------------------------------------------------- */
@@ -486,6 +510,7 @@ struct loader {
 	struct engine *eng;
 	struct clocks clk;
 	struct state_counts *counts;
+	unsigned version;        /* of the file, from its header */
 	char *err;
 	size_t errlen;
 };
@@ -573,6 +598,7 @@ static void restore_isakmp(struct loader *ld, const struct rec *r)
 	struct engine_isakmp_info info = {
 		.remote = r->remote, .host = r->host,
 		.cookie_i = r->cookie_i, .cookie_r = r->cookie_r,
+		.answer = r->answer,
 	};
 
 	if (rec_expired(ld, r)) {
@@ -621,8 +647,11 @@ static int load_line(struct loader *ld, char *line)
 		return 0;
 	}
 	if (!strcmp(tok[0], "isakmp")) {
-		if (parse_pairs(ld, tok + 1, (size_t)n - 1, isakmp_keys,
-				sizeof(isakmp_keys) / sizeof(isakmp_keys[0]),
+		size_t nkeys = sizeof(isakmp_keys) / sizeof(isakmp_keys[0]);
+
+		if (ld->version < 2)
+			nkeys--;   /* no "answer" */
+		if (parse_pairs(ld, tok + 1, (size_t)n - 1, isakmp_keys, nkeys,
 				&r))
 			return -1;
 		restore_isakmp(ld, &r);
@@ -642,10 +671,11 @@ static int check_header(struct loader *ld, char *line)
 		return line_fail(ld, "not an ipsec-masqd state file");
 	if (n != 2 || parse_uint(tok[1], 10, 9, &v))
 		return line_fail(ld, "bad state file header");
-	if (v != STATE_VERSION)
+	if (v < STATE_VERSION_MIN || v > STATE_VERSION)
 		return line_fail(ld, "unsupported state file version %" PRIu64
-				 " (this ipsec-masqd reads version %d)", v,
-				 STATE_VERSION);
+				 " (this ipsec-masqd reads versions %d to %d)",
+				 v, STATE_VERSION_MIN, STATE_VERSION);
+	ld->version = (unsigned)v;
 	return 0;
 }
 

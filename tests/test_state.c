@@ -266,10 +266,12 @@ START_TEST(file_is_versioned_text)
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-	ck_assert_str_eq(line, "ipsec-masqd-state 1\n");
+	ck_assert_str_eq(line, "ipsec-masqd-state 2\n");
 	while (fgets(line, sizeof(line), f)) {
 		esp_lines += !strncmp(line, "esp remote=", 11);
 		ike_lines += !strncmp(line, "isakmp remote=", 14);
+		if (!strncmp(line, "isakmp remote=", 14))
+			ck_assert_ptr_nonnull(strstr(line, " answer=0 "));
 		ck_assert_ptr_null(strstr(line, "state=pending"));
 	}
 	fclose(f);
@@ -451,13 +453,13 @@ END_TEST
 
 START_TEST(unknown_version_is_named)
 {
-	char want[200];
+	char want[320];
 
-	write_file("ipsec-masqd-state 2\nesp whatever\n");
+	write_file("ipsec-masqd-state 3\nesp whatever\n");
 	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0, NULL, err,
 				    sizeof(err)), -1);
-	snprintf(want, sizeof(want), "%s:1: unsupported state file version 2",
-		 path);
+	snprintf(want, sizeof(want), "%s:1: unsupported state file version 3 "
+		 "(this ipsec-masqd reads versions 1 to 2)", path);
 	ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
 	write_file("something else 1\n");
 	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0, NULL, err,
@@ -467,6 +469,104 @@ START_TEST(unknown_version_is_named)
 	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0, NULL, err,
 				    sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "empty"));
+}
+END_TEST
+
+/* An entry made by a host's answer to an exchange the remote started is
+ * saved as one (answer=1) and restored as one: still charged to the
+ * (host, remote) answer allowance, not to max_per_host, so that after a
+ * restart the host keeps every slot for its own exchanges (issue 11's
+ * allowance; version 1 files lost the flag). */
+START_TEST(answer_entries_survive_a_restart)
+{
+	struct state_counts c;
+	struct seen b;
+	uint8_t buf[2048];
+	size_t len;
+
+	cfg.max_per_host = 1;
+	engine_free(src);
+	engine_free(dst);
+	src = new_engine(MONO0);
+	dst = new_engine(MONO1);
+	/* B answers REMOTE's exchange: responder cookie set, none of B's own */
+	len = pb_isakmp(buf, sizeof(buf), LAN_B, REMOTE, 0x0a0a0a0aULL,
+			0x0b0b0b0bULL, 2, 0);
+	ck_assert_int_eq(send_pkt(src, buf, len, DIR_OUTBOUND, MONO0),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(src)->isakmp_answers, 1);
+	ck_assert_int_eq(state_save(path, src, MONO0 + 10, WALL0, err,
+				    sizeof(err)), 0);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.isakmp_restored, 1);
+	walk(dst, &b);
+	ck_assert_uint_eq(b.n_ike, 1);
+	ck_assert(b.ike[0].answer);
+	ck_assert_uint_eq(engine_get_stats(dst)->isakmp_answers, 1);
+	/* B's own exchange with another remote still has its one slot */
+	len = pb_isakmp(buf, sizeof(buf), LAN_B, REMOTE2, 0x0c0c0c0cULL, 0, 2,
+			0);
+	ck_assert_int_eq(send_pkt(dst, buf, len, DIR_OUTBOUND, MONO1 + 10),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(dst)->reasons[R_HOST_FULL], 0);
+}
+END_TEST
+
+/* A version 1 file (no "answer" key) is still read, its ISAKMP entries as
+ * the host's own; "answer" is a version 2 key, required there. */
+START_TEST(version_1_file_is_still_read)
+{
+	struct state_counts c;
+	struct seen b;
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "ipsec-masqd-state 1\n"
+		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
+		 "cookie_i=0102030405060708 cookie_r=0000000000000000 "
+		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
+		 (long long)WALL0, (long long)WALL0 + 600);
+	write_file(text);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.isakmp_restored, 1);
+	walk(dst, &b);
+	ck_assert_uint_eq(b.n_ike, 1);
+	ck_assert(!b.ike[0].answer);
+	ck_assert_uint_eq(engine_get_stats(dst)->isakmp_answers, 0);
+	/* version 1 knows no "answer" ... */
+	snprintf(text, sizeof(text),
+		 "ipsec-masqd-state 1\n"
+		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
+		 "cookie_i=0102030405060709 cookie_r=0000000000000000 answer=1 "
+		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
+		 (long long)WALL0, (long long)WALL0 + 600);
+	write_file(text);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+				    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: unknown key 'answer'"), "%s", err);
+	/* ... version 2 needs it, 0 or 1 */
+	snprintf(text, sizeof(text),
+		 "ipsec-masqd-state 2\n"
+		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
+		 "cookie_i=0102030405060709 cookie_r=0000000000000000 "
+		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
+		 (long long)WALL0, (long long)WALL0 + 600);
+	write_file(text);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+				    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: missing key 'answer'"), "%s", err);
+	snprintf(text, sizeof(text),
+		 "ipsec-masqd-state 2\n"
+		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
+		 "cookie_i=0102030405060709 cookie_r=0000000000000000 answer=2 "
+		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
+		 (long long)WALL0, (long long)WALL0 + 600);
+	write_file(text);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+				    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: bad value for answer: '2'"), "%s", err);
 }
 END_TEST
 
@@ -613,6 +713,8 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, stale_temps_are_removed);
 	tcase_add_test(tc, missing_file_is_not_an_error);
 	tcase_add_test(tc, unknown_version_is_named);
+	tcase_add_test(tc, answer_entries_survive_a_restart);
+	tcase_add_test(tc, version_1_file_is_still_read);
 	tcase_add_loop_test(tc, malformed_line_names_file_and_line, 0,
 			    (int)(sizeof(bad_lines) / sizeof(bad_lines[0])));
 	tcase_add_test(tc, overlong_line_is_an_error);
