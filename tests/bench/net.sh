@@ -53,6 +53,21 @@
 #              the daemon's core; at full offered load the softirq can
 #              starve the daemon (receive livelock)
 #   rpsfast    the fast path in that placement
+#   rpsflood   the fast path in that placement, and beside the flow a flood
+#              of ESP under an unknown SPI from the WAN (a second generator
+#              in the remote namespace, on the generator's core, aimed at
+#              the external address, its receive softirq steered onto the
+#              daemon's core too): what the fast path cannot explain goes
+#              towards the queue, and fastpath.admit_rate (--flood-admit)
+#              cuts it in the kernel. Trials: flow and flood both at full
+#              speed; and the flow paced at half the rpsfast case's
+#              sustainable rate of the same repetition (when that case ran
+#              before), the flood at full speed. Per trial: the flow's
+#              delivered fraction, the flood offered, dropped by the
+#              admission limit (its nft counter, read directly), received
+#              by the daemon (its queue counter) and dropped at the queue.
+#   rpsflood0  the same with fastpath.admit_rate = 0 (no admission limit):
+#              what the limit buys
 # The NFQUEUE cases run with fastpath.enable = false, the fast cases with
 # true (the flow, preloaded complete, is offloaded at start).
 # On a two-core machine the generator shares its core with the receive
@@ -76,7 +91,11 @@
 #   --reps N         repetitions (3)
 #   --sizes "A B"    ESP payload sizes in bytes ("64 1400")
 #   --cases "..."    any of kernel shared own fast rpskernel rps rpsfast
-#                    ("kernel shared own fast rpskernel rps rpsfast")
+#                    rpsflood rpsflood0 (all of them)
+#   --flood-admit N  fastpath.admit_rate of the rpsflood case (10000)
+# In the fast case (after the own case), a latency trial of a new SA's
+# packets (out-SPI not preloaded: a pending init, each packet queued) at the
+# own case's latency rate: the queued path's latency with the fast path on.
 #   --trial S        seconds per trial (2)
 #   --steps N        search trials after the full-speed probe (6)
 #   --lat-batch N    packets per send in the latency trials (8)
@@ -98,8 +117,9 @@ cmdline="tests/bench/net.sh${*:+ $*}"
 usage() { sed -n '/^# Options:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "net.sh: $*" >&2; NL_FAILS=1; exit 1; }
 
-BUILD= REPS=3 SIZES="64 1400" CASES="kernel shared own fast rpskernel rps rpsfast" TRIAL=2 STEPS=6
-LAT_BATCH=8 CPUS=0,1 CONF_EXTRA= QUICK=0 WRITE= RESULTS=
+BUILD= REPS=3 SIZES="64 1400" TRIAL=2 STEPS=6
+CASES="kernel shared own fast rpskernel rps rpsfast rpsflood rpsflood0"
+LAT_BATCH=8 CPUS=0,1 CONF_EXTRA= QUICK=0 WRITE= RESULTS= FLOOD_ADMIT=10000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-dir) BUILD=${2:?}; shift ;;
@@ -111,6 +131,7 @@ while [ $# -gt 0 ]; do
 	--lat-batch) LAT_BATCH=${2:?}; shift ;;
 	--cpus) CPUS=${2:?}; shift ;;
 	--conf-extra) CONF_EXTRA=${2?}; shift ;;
+	--flood-admit) FLOOD_ADMIT=${2:?}; shift ;;
 	--quick) QUICK=1 REPS=1 SIZES=64 TRIAL=0.5 STEPS=2 ;;
 	--write) WRITE=${2:?}; shift ;;
 	--results) RESULTS=${2:?}; shift ;;
@@ -119,7 +140,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[[ "$REPS" =~ ^[1-9][0-9]*$ && "$STEPS" =~ ^[0-9]+$ && "$LAT_BATCH" =~ ^[1-9][0-9]*$ ]] ||
+[[ "$REPS" =~ ^[1-9][0-9]*$ && "$STEPS" =~ ^[0-9]+$ && "$LAT_BATCH" =~ ^[1-9][0-9]*$ &&
+   "$FLOOD_ADMIT" =~ ^[1-9][0-9]*$ ]] ||
 	{ usage >&2; exit 2; }
 [[ "$CPUS" =~ ^([0-9]+),([0-9]+)$ ]] || { usage >&2; exit 2; }
 RX_CPU=${BASH_REMATCH[1]} OTHER_CPU=${BASH_REMATCH[2]}
@@ -128,7 +150,10 @@ for s in $SIZES; do
 		{ echo "net.sh: payload sizes are 24..1472 bytes" >&2; exit 2; }
 done
 for c in $CASES; do
-	case $c in kernel | shared | own | fast | rpskernel | rps | rpsfast) ;; *) usage >&2; exit 2 ;; esac
+	case $c in
+	kernel | shared | own | fast | rpskernel | rps | rpsfast | rpsflood | rpsflood0) ;;
+	*) usage >&2; exit 2 ;;
+	esac
 done
 [ -n "$WRITE" ] && WRITE=$(cd "$here" && mkdir -p "$(dirname "$WRITE")" &&
 	echo "$(cd "$(dirname "$WRITE")" && pwd)/$(basename "$WRITE")")
@@ -179,6 +204,8 @@ OUT=$R/results.txt
 
 LAN_IP=192.168.1.11 RTR_LAN=192.168.1.1 EXT=198.51.100.1 REM_IP=198.51.100.20
 SPI_OUT=0xbe000001 SPI_IN=0xbf000001
+SPI_FLOOD=0xbd000001   # no association has it: the flood's packets miss
+SPI_NEW=0xbc000001     # a new SA's out-SPI: not preloaded, so queued
 
 # topo M: namespaces ${NL_PREFIX}M{lan,rtr,rem} (M: k or d), linked and
 # addressed; the remote drops ESP at ingress, after the counter's tap.
@@ -207,6 +234,7 @@ topo() {
 	}
 	EOF
 	eval "RTR_MAC_$m=\$(nl_in \"\$rtr\" cat /sys/class/net/lan0/address)"
+	eval "RTR_WAN_MAC_$m=\$(nl_in \"\$rtr\" cat /sys/class/net/wan0/address)"
 }
 topo k || die "cannot build the kernel topology"
 topo d || die "cannot build the daemon topology"
@@ -222,13 +250,20 @@ log = { level = "notice"; };
 preload = ( { remote = "$REM_IP"; host = "$LAN_IP"; spi_in = $SPI_IN; spi_out = $SPI_OUT; } );
 $CONF_EXTRA
 EOF
-# the same with the fast path on, for the fast cases
-CONF_FP=$TMP/bench-fast.conf
+# the same with the fast path on, for the fast cases, and with its
+# admission limit for the flood (the counters read every 0.2 s there, so
+# that the stats after a trial are the trial's)
+CONF_FP=$TMP/bench-fast.conf CONF_FLOOD=$TMP/bench-flood.conf CONF_FLOOD0=$TMP/bench-flood0.conf
 sed 's/^# ipsec-masqd network benchmark: one preloaded flow$/&, fast path/' "$CONF" > "$CONF_FP"
+cp "$CONF_FP" "$CONF_FLOOD"
+cp "$CONF_FP" "$CONF_FLOOD0"
 echo 'fastpath = { enable = true; };' >> "$CONF_FP"
+echo "fastpath = { enable = true; poll = 0.2; admit_rate = $FLOOD_ADMIT; };" >> "$CONF_FLOOD"
+echo 'fastpath = { enable = true; poll = 0.2; admit_rate = 0; };' >> "$CONF_FLOOD0"
 echo 'fastpath = { enable = false; };' >> "$CONF"
-"$DAEMON" -t -c "$CONF" >/dev/null || die "the daemon refuses $CONF"
-"$DAEMON" -t -c "$CONF_FP" >/dev/null || die "the daemon refuses $CONF_FP"
+for f in "$CONF" "$CONF_FP" "$CONF_FLOOD" "$CONF_FLOOD0"; do
+	"$DAEMON" -t -c "$f" >/dev/null || die "the daemon refuses $f"
+done
 NL_RTR=${NL_PREFIX}drtr
 nl_rules "$CONF" >/dev/null || die "cannot load the rules"
 
@@ -251,7 +286,7 @@ cflags=$(sed -n "s/^CFLAGS='\(.*\)'$/\1/p" "$BUILD/config.log" 2>/dev/null | hea
 	echo "meta compiler=$cc_ver"
 	echo "meta cflags=$cflags"
 	echo "meta command=$cmdline"
-	echo "meta reps=$REPS trial=$TRIAL steps=$STEPS lat_batch=$LAT_BATCH cpus=$CPUS quick=$QUICK"
+	echo "meta reps=$REPS trial=$TRIAL steps=$STEPS lat_batch=$LAT_BATCH cpus=$CPUS quick=$QUICK flood_admit=$FLOOD_ADMIT"
 	[ -n "$CONF_EXTRA" ] && echo "meta conf_extra=$CONF_EXTRA"
 	echo "meta load=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >> "$OUT"
@@ -288,13 +323,49 @@ rtr_rps() {
 	nl_in "${NL_PREFIX}$1rtr" sh -c "echo $mask > /sys/class/net/lan0/queues/rx-0/rps_cpus"
 }
 
+# rtr_rps_wan MODE CPU|-: the same for the router's WAN interface (where
+# the flood comes in).
+rtr_rps_wan() {
+	local mask=0
+	[ "$2" = - ] || mask=$(printf %x $((1 << $2)))
+	nl_in "${NL_PREFIX}$1rtr" sh -c "echo $mask > /sys/class/net/wan0/queues/rx-0/rps_cpus"
+}
+
+# admit_dropped: packets the fast path's admission limit dropped so far
+# (its nft counter in the router, read directly: 0 if there is none).
+admit_dropped() {
+	nl_in "${NL_PREFIX}drtr" nft list counter ip ipsec_masqd_fast admit_dropped 2>/dev/null |
+		sed -n 's/.*packets \([0-9]*\).*/\1/p' | head -n1 | grep . || echo 0
+}
+
+# daemon_queue: "received inbound outbound" of the daemon's stats (what
+# reached it through the queue; inbound and outbound packets the engine
+# saw: outbound ones beside the flood would be the flow, fallen out of the
+# fast path).
+daemon_queue() {
+	nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" stats --json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    print(d["queue"]["received"], d["packets"]["inbound"], d["packets"]["outbound"])
+except Exception:
+    print("? ? ?")'
+}
+
 # trial MODE SIZE RATE BATCH LATENCY: one run of the generator against the
 # counter; MODE k or d. Sets T (the joined key=value line), T_OFF (achieved
-# offered pps), T_DEL (delivered pps), T_LOSS (fraction), and appends the
-# line, tagged with $TAG, to the results.
+# offered pps), T_DEL (delivered pps: what reached the remote, the
+# counter's own ring drops included, since the router did deliver those),
+# T_LOSS (the router's loss: offered minus delivered, over offered), and
+# appends the line, tagged with $TAG, to the results. With FLOOD_RATE set
+# (d only): a second generator floods the router's external address from
+# the remote's namespace with ESP under SPI_FLOOD at that rate (0: full
+# speed), on the generator's core, from just before the flow to just after
+# it; its figures go into the line prefixed flood_, with the admission
+# drops (nft) and what the daemon received meanwhile.
 trial() {
 	local m=$1 size=$2 rate=$3 batch=$4 lat=$5 sink_pid g s lat_args=() gen_args=()
-	local nfq0 nfq1 bl0 bl1 mac
+	local nfq0 nfq1 bl0 bl1 mac fpid= fl= ad0 ad1 dq0 dq1
 	RUN=$((RUN + 1))
 	rm -f "$TMP/ready" "$TMP/tx"
 	if [ "$lat" = 1 ]; then
@@ -302,32 +373,69 @@ trial() {
 		[ -n "$RESULTS" ] && lat_args+=(--dump "$R/latency-$RUN.txt")
 		gen_args=(--txstamp "$TMP/tx")
 	fi
-	nl_spawn "${NL_PREFIX}${m}rem" "$SINK" --dev eth0 --spi "$SPI_OUT" --run "$RUN" \
+	nl_spawn "${NL_PREFIX}${m}rem" "$SINK" --dev eth0 --spi "${FLOW_SPI:-$SPI_OUT}" --run "$RUN" \
 		--cpu "$SINK_CPU" --ready "$TMP/ready" "${lat_args[@]}" \
 		>"$TMP/sink.out" 2>"$TMP/sink.err"
 	sink_pid=$NL_LAST
 	nl_wait_log ready 100 "$TMP/ready" || { cat "$TMP/sink.err" >&2; return 1; }
 	nfq0=$(nfq_counters "${NL_PREFIX}${m}rtr") bl0=$(backlog_drops)
 	eval "mac=\$RTR_MAC_$m"
+	[ -n "${FLOOD_RATE:-}${COUNT_QUEUE:-}" ] && dq0=$(daemon_queue)
+	if [ -n "${FLOOD_RATE:-}" ]; then
+		ad0=$(admit_dropped)
+		eval "fl=\$RTR_WAN_MAC_$m"
+		nl_spawn "${NL_PREFIX}${m}rem" timeout -k 2 "$(calc "$TRIAL + 30")" "$GEN" --dev eth0 \
+			--dmac "$fl" --src "$REM_IP" --dst "$EXT" --spi "$SPI_FLOOD" --size "$size" \
+			--rate "$FLOOD_RATE" --duration "$(calc "$TRIAL + 0.4")" --batch 32 \
+			--cpu "$RX_CPU" --run "$RUN" >"$TMP/flood.out" 2>"$TMP/flood.err"
+		fpid=$NL_LAST
+		sleep 0.2                # the flood is on before the flow starts
+	fi
 	g=$(nl_in "${NL_PREFIX}${m}lan" timeout -k 2 "$(calc "$TRIAL + 30")" "$GEN" --dev eth0 \
-		--dmac "$mac" --src "$LAN_IP" --dst "$REM_IP" --spi "$SPI_OUT" --size "$size" \
+		--dmac "$mac" --src "$LAN_IP" --dst "$REM_IP" --spi "${FLOW_SPI:-$SPI_OUT}" --size "$size" \
 		--rate "$rate" --duration "$TRIAL" --batch "$batch" --cpu "$RX_CPU" --run "$RUN" \
-		"${gen_args[@]}" 2>"$TMP/gen.err") || { cat "$TMP/gen.err" >&2; nl_stop "$sink_pid"; return 1; }
+		"${gen_args[@]}" 2>"$TMP/gen.err") ||
+		{ cat "$TMP/gen.err" >&2; nl_stop "$sink_pid"; [ -z "$fpid" ] || nl_stop "$fpid"; return 1; }
+	if [ -n "$fpid" ]; then
+		nl_wait_pid "$fpid" 30 || { cat "$TMP/flood.err" >&2; nl_stop "$sink_pid"; return 1; }
+		fl=$(cat "$TMP/flood.out")
+	fi
 	sleep 0.3                        # what is queued drains
 	kill -INT "$sink_pid"
 	nl_wait_pid "$sink_pid" 20 || { cat "$TMP/sink.err" >&2; return 1; }
 	s=$(cat "$TMP/sink.out")
 	nfq1=$(nfq_counters "${NL_PREFIX}${m}rtr") bl1=$(backlog_drops)
-	local offered secs unique
+	local offered secs unique ring delivered
 	offered=$(kv offered "$g") secs=$(kv seconds "$g") unique=$(kv unique "$s")
+	ring=$(kv ring_drops "$s")
 	[ -n "$offered" ] && [ -n "$unique" ] && [ "$offered" -gt 0 ] ||
 		{ echo "net.sh: no result from the trial: gen: $g; sink: $s" >&2; return 1; }
+	# the counter's ring drops passed its filter (our SPI): the router
+	# delivered them; never more than offered (a late packet of another run)
+	delivered=$(calc "($unique + ${ring:-0} > $offered) ? $offered : $unique + ${ring:-0}")
 	T_OFF=$(calc "$offered / $secs")
-	T_DEL=$(calc "$unique / $secs")
-	T_LOSS=$(calc "($offered - $unique) / $offered")
+	T_DEL=$(calc "$delivered / $secs")
+	T_LOSS=$(calc "($offered - $delivered) / $offered")
 	T="$TAG mode=$m run=$RUN size=$size target=$rate offered_rate=$T_OFF delivered_rate=$T_DEL loss=$T_LOSS"
+	T="$T counted_rate=$(calc "$unique / $secs")"
 	T="$T nfq_dropped=$(( ${nfq1% *} - ${nfq0% *} )) nfq_user_dropped=$(( ${nfq1#* } - ${nfq0#* } ))"
-	T="$T backlog_drops=$((bl1 - bl0)) gen: $g sink: $s"
+	T="$T backlog_drops=$((bl1 - bl0))"
+	if [ -n "$fpid" ]; then
+		ad1=$(admit_dropped)
+		T="$T flood_offered=$(kv offered "$fl") flood_seconds=$(kv seconds "$fl")"
+		T="$T flood_offered_rate=$(kv rate "$fl") flood_enobufs=$(kv enobufs "$fl")"
+		T="$T flood_admit_dropped=$((ad1 - ad0))"
+	fi
+	if [ -n "${FLOOD_RATE:-}${COUNT_QUEUE:-}" ]; then
+		dq1=$(daemon_queue)
+		read -r -a dq0 <<<"$dq0"
+		read -r -a dq1 <<<"$dq1"
+		if [ "${dq0[0]}" != "?" ] && [ "${dq1[0]}" != "?" ]; then
+			T="$T flood_daemon_received=$((dq1[0] - dq0[0]))"
+			T="$T flood_daemon_inbound=$((dq1[1] - dq0[1])) flow_daemon_outbound=$((dq1[2] - dq0[2]))"
+		fi
+	fi
+	T="$T gen: $g sink: $s"
 	echo "trial $T" >> "$OUT"
 	return 0
 }
@@ -388,7 +496,9 @@ measure() {
 		done
 	fi
 	SUST=$lo
-	echo "result rep=$rep size=$size case=$c sustainable=$SUST bound=$bound gen_max=$g_max" >> "$OUT"
+	# fail: the lowest offered rate that lost more than 1 % (none when the
+	# generator's maximum held): the sustainable rate lies in [SUST, fail)
+	echo "result rep=$rep size=$size case=$c sustainable=$SUST bound=$bound gen_max=$g_max fail=${hi:-none}" >> "$OUT"
 	echo "    -> sustainable $(calc "int($SUST)") pps ($bound)"
 	if awk -v s="$SUST" 'BEGIN { exit !(s > 0) }'; then
 		for x in 2 4; do
@@ -403,12 +513,46 @@ measure() {
 	return 0
 }
 
+# flood_measure CASE SIZE: the established flow beside a WAN flood (the
+# rpsflood cases): a warm-up, then the flow and the flood both at full
+# speed, then (when the rpsfast case of this repetition gave a rate) the
+# flow at half that rate with the flood at full speed. SUST is left 0: no
+# search here.
+flood_measure() {
+	local c=$1 size=$2 trial_s=$TRIAL half=${HALF[rpsfast]:-0}
+	SUST=0
+	TAG="rep=$rep case=$c kind=warmup" TRIAL=$(calc "($TRIAL < 1) ? $TRIAL : 1")
+	FLOOD_RATE=0 trial d "$size" 0 32 0 || return 1
+	TRIAL=$trial_s
+	TAG="rep=$rep case=$c kind=flood"
+	FLOOD_RATE=0 trial d "$size" 0 32 0 || return 1; show_flood max 0
+	if [ "$half" -gt 0 ]; then
+		TAG="rep=$rep case=$c kind=flood_half"
+		FLOOD_RATE=0 trial d "$size" "$half" 32 0 || return 1; show_flood "50% fast" "$half"
+	fi
+	echo "result rep=$rep size=$size case=$c sustainable=0 bound=none gen_max=0 flood=1" >> "$OUT"
+	return 0
+}
+
+# show_flood LABEL RATE: one line per flood trial on stdout.
+show_flood() {
+	show "$1" "$2"
+	printf '      flood offered %8.0f pps: admission dropped %s, the daemon received %s\n' \
+		"$(kv flood_offered_rate "$T")" "$(kv flood_admit_dropped "$T")" \
+		"$(kv flood_daemon_received "$T")"
+}
+
 # daemon_run CASE SIZE CPU: a fresh daemon pinned to CPU, measure, stats.
 daemon_run() {
 	local c=$1 size=$2 cpu=$3 i rc=0 conf=$CONF
-	case $c in fast | rpsfast) conf=$CONF_FP ;; esac
+	case $c in
+	fast | rpsfast) conf=$CONF_FP ;;
+	rpsflood) conf=$CONF_FLOOD ;;
+	rpsflood0) conf=$CONF_FLOOD0 ;;
+	esac
 	rem_rps d "$SINK_CPU" || return 1
-	case $c in rps | rpsfast) rtr_rps d "$cpu" ;; *) rtr_rps d - ;; esac || return 1
+	case $c in rps*) rtr_rps d "$cpu" ;; *) rtr_rps d - ;; esac || return 1
+	case $c in rpsflood*) rtr_rps_wan d "$cpu" ;; *) rtr_rps_wan d - ;; esac || return 1
 	# not through nl_in: $! must be the daemon (ip and taskset exec it)
 	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$conf" >>"$TMP/daemon.log" 2>&1 &
 	NL_DPID=$!
@@ -417,7 +561,10 @@ daemon_run() {
 		sleep 0.1
 	done
 	[ "$i" -lt 50 ] || { cat "$TMP/daemon.log" >&2; return 1; }
-	measure d "$c" "$size" || rc=1
+	case $c in
+	rpsflood*) flood_measure "$c" "$size" || rc=1 ;;
+	*) measure d "$c" "$size" || rc=1 ;;
+	esac
 	{
 		printf 'stats rep=%s size=%s case=%s json=' "$rep" "$size" "$c"
 		nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" stats --json | tr -d '\n'
@@ -425,6 +572,15 @@ daemon_run() {
 		printf 'nfqueue rep=%s size=%s case=%s line=%s\n' "$rep" "$size" "$c" \
 			"$(nl_in "${NL_PREFIX}drtr" cat /proc/net/netfilter/nfnetlink_queue | tr ' ' '_' | tr '\n' ';')"
 	} >> "$OUT"
+	# the fast case, after its counters were taken: a new SA's packets (an
+	# out-SPI nobody preloaded, so a pending init, every packet queued)
+	# beside the offloaded flow, at the rate of the own-core case's latency
+	# trial (same placement: the daemon on the other core), for its latency
+	if [ "$c" = fast ] && [ "$rc" = 0 ] && [ "${HALF[own]:-0}" -gt 0 ]; then
+		TAG="rep=$rep case=$c kind=lat_newsa"
+		FLOW_SPI=$SPI_NEW COUNT_QUEUE=1 trial d "$size" "${HALF[own]}" "$LAT_BATCH" 1 || rc=1
+		[ "$rc" = 0 ] && show "new SA" "${HALF[own]}"
+	fi
 	nl_daemon_stop || { echo "net.sh: the daemon did not exit cleanly" >&2; rc=1; }
 	return $rc
 }
@@ -438,7 +594,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		for c in $CASES; do
 			case $c in kernel | rpskernel) continue ;; esac
 			cpu=$RX_CPU SINK_CPU=$OTHER_CPU
-			case $c in own | fast | rps | rpsfast) cpu=$OTHER_CPU SINK_CPU=$RX_CPU ;; esac
+			case $c in own | fast | rps*) cpu=$OTHER_CPU SINK_CPU=$RX_CPU ;; esac
 			echo "rep $rep, ${size} B, ipsec-masqd, $c core (daemon on CPU $cpu)"
 			daemon_run "$c" "$size" "$cpu" || die "ipsec-masqd $c run failed (logs in $TMP)"
 			HALF[$c]=$(calc "int($SUST / 2)")
@@ -466,7 +622,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		done
 	done
 done
-echo "meta seconds=$(($(date +%s) - T0))" >> "$OUT"
+echo "meta seconds=$(($(date +%s) - T0)) load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
 
 # without --results the raw results go with the namespaces: markdown on stdout
 python3 "$top/tests/bench/net_report.py" "$OUT" ${WRITE:+--write "$WRITE"} \
