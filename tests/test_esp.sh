@@ -16,6 +16,8 @@ fi
 #     entry lives (no packet of it reaches the WAN), passes after expiry
 #   4 remote-initiated rekey: the guess (a copy fails the wrong host's
 #     ICV), then the right host's answer and the association
+#   6 parallel sessions turned off by SIGHUP while h1 and h2 hold r1: both
+#     still rekey (new SPIs associated, never blocked), h3 is blocked
 #   5 over the whole run the WAN sees no LAN source and no inner packet
 # Exit 77 (skip) when not root or a tool is missing.
 
@@ -370,6 +372,75 @@ scenario_rekey() {
 	end
 }
 
+# --- 6: parallel sessions turned off by a reload while two hosts hold r1 ----
+# The rule (ipsec-masqd(8), "Parallel sessions"; src/engine_esp.c,
+# find_blocker): a host that already holds an association with the remote
+# is never blocked, so after a reload turned parallel sessions off both
+# holders may still rekey with it; a host that holds none is blocked.
+scenario_reload_off() {
+	local A1=0x6a000011 B1=0x6b000011 A2=0x6a000012 B2=0x6b000012
+	local C1=0x6c000011 D1=0x6d000011 C2=0x6c000012 D2=0x6d000012
+	local A3=0x6a000013 B3=0x6b000013 h n m PCAP=$TMP/s6.after.pcap cap
+	begin s6 "parallel_sessions = true;" || { end; return 1; }
+	resp "$NL_R1" s6.r1 --local "$NL_R1_IP" \
+		--pair "$(sa $A1)/$(sa $B1)" --pair "$(sa $A2)/$(sa $B2)" \
+		--pair "$(sa $C1)/$(sa $D1)" --pair "$(sa $C2)/$(sa $D2)" \
+		--pair "$(sa $A3)/$(sa $B3)" || { end; return 1; }
+	# parallel sessions on: h1 and h2 each associate a tunnel with r1
+	init "$NL_H1" s6.h1.old --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" --sa-out "$(sa $A1)" --sa-in "$(sa $B1)" --count 10
+	init "$NL_H2" s6.h2.old --local "$NL_H2_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H2_IN" --inner-peer "$R1_IN" --sa-out "$(sa $A2)" --sa-in "$(sa $B2)" --count 10
+	for h in h1 h2; do
+		n=$(json "$TMP/s6.$h.old.json" answered)
+		nl_check "s6: $h's first tunnel works with parallel sessions on (>= 9 of 10: $n)" ge "$n" 9
+	done
+	nl_check "s6: associated h1 $A1/$B1" grep -qE "$(associated_re "$NL_H1_IP" $A1 $B1)" "$LOG"
+	nl_check "s6: associated h2 $A2/$B2" grep -qE "$(associated_re "$NL_H2_IP" $A2 $B2)" "$LOG"
+	# SIGHUP with parallel sessions off, both entries alive (30 min)
+	write_config "$TMP/s6.conf" "parallel_sessions = false;"
+	nl_daemon_reconf
+	kill -HUP "$NL_DPID"
+	nl_check "s6: SIGHUP reloads with parallel sessions off" \
+		nl_wait_log "reloaded config file $NL_DCONF" 50 "$LOG"
+	nl_capture_start "$NL_WAN" up0 "$PCAP" || nl_fail "s6: after-reload capture"
+	cap=$NL_LAST
+	# h3 holds nothing with r1: blocked, while h1 and h2 hold it
+	init "$NL_H3" s6.h3 --local "$NL_H3_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H3_IN" --inner-peer "$R1_IN" --sa-out "$(sa $A3)" --sa-in "$(sa $B3)" \
+		--count 6 --timeout 0.4 --interval 0.1 --linger 1.0
+	# each holder rekeys: new SPIs both ways, one after the other
+	init "$NL_H1" s6.h1.new --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" --sa-out "$(sa $C1)" --sa-in "$(sa $D1)" --count 10
+	init "$NL_H2" s6.h2.new --local "$NL_H2_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H2_IN" --inner-peer "$R1_IN" --sa-out "$(sa $C2)" --sa-in "$(sa $D2)" --count 10
+	nl_capture_stop "$cap"
+	resp_end s6.r1
+	for h in h1 h2; do
+		n=$(json "$TMP/s6.$h.new.json" answered)
+		nl_check "s6: $h rekeys after the reload: >= 9 of 10 answered and verified ($n)" ge "$n" 9
+		n=$(($(json "$TMP/s6.$h.new.json" bad_icv) + $(json "$TMP/s6.$h.new.json" unknown_spi)))
+		nl_check "s6: $h: no bad ICV, no unknown SPI ($n)" eq "$n" 0
+	done
+	nl_check "s6: associated h1's rekey $C1/$D1" grep -qE "$(associated_re "$NL_H1_IP" $C1 $D1)" "$LOG"
+	nl_check "s6: associated h2's rekey $C2/$D2" grep -qE "$(associated_re "$NL_H2_IP" $C2 $D2)" "$LOG"
+	n=$(grep -cE "DECISION=blocked TABLE=esp PEER_ADDR=$NL_R1_IP LAN_ADDR=($NL_H1_IP|$NL_H2_IP) " "$LOG")
+	nl_check "s6: neither holder was ever blocked ($n)" eq "$n" 0
+	n=$(nl_pcap_count "$PCAP" "src host $NL_EXT and $(nl_bpf_spi $C1)")
+	m=$(nl_pcap_count "$PCAP" "src host $NL_EXT and $(nl_bpf_spi $C2)")
+	nl_check "s6: both rekeyed tunnels leave from $NL_EXT (h1 $n, h2 $m)" eval 'ge "$n" 9 && ge "$m" 9'
+	n=$(json "$TMP/s6.h3.json" answered)
+	nl_check "s6: h3 sent 6 probes, none answered ($(json "$TMP/s6.h3.json" sent), $n)" \
+		eval 'eq "$(json "$TMP/s6.h3.json" sent)" 6 && eq "$n" 0'
+	n=$(nl_pcap_count "$PCAP" "$(nl_bpf_spi $A3)")
+	nl_check "s6: not one of h3's ESP packets reached the WAN ($n)" eq "$n" 0
+	nl_check "s6: the daemon logged h3 blocked by a holder" \
+		grep -qE "DECISION=blocked TABLE=esp PEER_ADDR=$NL_R1_IP LAN_ADDR=$NL_H3_IP .*HOLDER_ADDR=($NL_H1_IP|$NL_H2_IP)( |\$)" "$LOG"
+	n=$(($(json "$TMP/s6.r1.json" bad_icv) + $(json "$TMP/s6.r1.json" unknown_spi)))
+	nl_check "s6: r1: no bad ICV, no unknown SPI ($n)" eq "$n" 0
+	end
+}
+
 # --- setup -------------------------------------------------------------------
 nl_topology || { echo "cannot build the namespaces"; exit 99; }
 write_config "$TMP/rules.conf" "parallel_sessions = false;"
@@ -379,7 +450,7 @@ nl_capture_start "$NL_WAN" up0 "$TMP/all.wan.pcap" || { echo "cannot capture on 
 ALL_CAP=$NL_LAST
 
 RESULTS=()
-for s in roundtrip parallel blocked rekey; do
+for s in roundtrip parallel blocked rekey reload_off; do
 	if scenario_$s; then RESULTS+=("$s: pass"); else RESULTS+=("$s: FAIL"); fi
 done
 

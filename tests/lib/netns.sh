@@ -274,19 +274,29 @@ nl_rules() {
 # set and no fastpath group in it: a copy with fastpath.enable on or off),
 # logging (stderr, -v) to $2;
 # NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within 5 s.
+NL_DCONF_SRC= NL_DCONF=
 nl_daemon_start() {
-	local conf=$1
+	NL_DCONF_SRC=$1 NL_DCONF=$1
 	NL_DLOG=$2
-	# IPSEC_MASQD_TEST_FASTPATH=on|off: the suite run the other way round
-	# (scripts/test.sh) for a config that does not choose itself
-	if [ -n "${IPSEC_MASQD_TEST_FASTPATH:-}" ] && ! grep -q '^fastpath' "$conf"; then
-		conf=$conf.fastpath-$IPSEC_MASQD_TEST_FASTPATH
-		{ cat "$1"; echo "fastpath = { enable = $([ "$IPSEC_MASQD_TEST_FASTPATH" = on ] &&
-			echo true || echo false); };"; } > "$conf"
-	fi
+	nl_daemon_reconf
+	local conf=$NL_DCONF
 	ip netns exec "$NL_RTR" "$NL_BIN" -c "$conf" -v >>"$2" 2>&1 &
 	NL_DPID=$!
 	nl_wait_log "started" 50 "$2"
+}
+
+# The file the daemon reads (NL_DCONF) from the one the test wrote
+# (NL_DCONF_SRC): with IPSEC_MASQD_TEST_FASTPATH=on|off (the suite run the
+# other way round, scripts/test.sh) and no fastpath group in it, a copy
+# with fastpath.enable on or off. A test that rewrites its config for a
+# SIGHUP calls it again, so that the reload reads the change.
+nl_daemon_reconf() {
+	[ -n "$NL_DCONF_SRC" ] || return 0
+	if [ -n "${IPSEC_MASQD_TEST_FASTPATH:-}" ] && ! grep -q '^fastpath' "$NL_DCONF_SRC"; then
+		NL_DCONF=$NL_DCONF_SRC.fastpath-$IPSEC_MASQD_TEST_FASTPATH
+		{ cat "$NL_DCONF_SRC"; echo "fastpath = { enable = $([ "$IPSEC_MASQD_TEST_FASTPATH" = on ] &&
+			echo true || echo false); };"; } > "$NL_DCONF"
+	fi
 }
 
 # Sanitizer reports (ASan, LSan, UBSan) in the daemon's log.
