@@ -15,6 +15,7 @@
 
 #define CONFIG_MAX_PRELOAD 1024
 #define CONFIG_STATE_INTERVAL_MS 300000ULL   /* state.interval: 5 minutes */
+#define CONFIG_DEFAULT_USER "ipsec-masqd"   /* user: the packaged system user */
 
 enum log_level {                 /* syslog priorities */
 	LOG_LEVEL_ERROR = 3,
@@ -64,6 +65,9 @@ struct announce_config {
 	unsigned burst;                       /* per sender: 20 */
 };
 
+/* Where a setting came from: a default, the file, the command line. */
+enum config_source { CONFIG_DEFAULT, CONFIG_FILE, CONFIG_CMDLINE };
+
 struct masqd_config {
 	char path[4096];                      /* file it came from */
 	unsigned queue;                       /* NFQUEUE number */
@@ -77,6 +81,11 @@ struct masqd_config {
 	char control_owner[64];               /* user name or uid; "" = ours */
 	char control_group[64];               /* group name or gid; "" = ours */
 	char state_file[4096];                /* "" = no state file */
+	/* Started as root: the user to run as once set up (privilege.h).
+	 * "ipsec-masqd" by default, switched to only if it exists; set in
+	 * the file or by -u it must exist; one with uid 0 means stay root. */
+	char user[64];
+	enum config_source user_source;
 	uint64_t state_interval_ms;           /* periodic save: 300 s */
 	enum log_level log_level;
 	struct announce_config announce;

@@ -13,6 +13,7 @@
 
 #include "conffile.h"
 #include "engine.h"
+#include "privilege.h"
 #include "rawsock.h"
 
 struct nfqueue;
@@ -61,6 +62,7 @@ struct masqd {
 	bool state_dirty;             /* control changed the tables: save */
 	struct masqd_expiry expiry;
 	bool config_error;            /* start-up failed on a config value */
+	struct priv_user user;        /* who it runs as once set up */
 	struct masqd_stats st;
 };
 

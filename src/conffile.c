@@ -59,7 +59,8 @@ struct load {
 /* The keys each group accepts; NULL-terminated. */
 static const char *const keys_root[] = {
 	"queue", "external", "internal", "esp", "isakmp", "control", "state",
-	"limits", "log", "preload", "io", "fastpath", "announce", NULL
+	"limits", "log", "preload", "io", "fastpath", "announce", "user",
+	NULL
 };
 static const char *const keys_announce[] = {
 	"listen", "port", "key_file", "max_skew", "rate", "burst", NULL
@@ -109,6 +110,8 @@ void config_defaults(struct masqd_config *cfg)
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 DEFAULT_CONTROL_SOCKET);
 	cfg->control_mode = 0660;
+	snprintf(cfg->user, sizeof(cfg->user), "%s", CONFIG_DEFAULT_USER);
+	cfg->user_source = CONFIG_DEFAULT;
 	cfg->state_interval_ms = CONFIG_STATE_INTERVAL_MS;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->announce.port = 4510;
@@ -907,18 +910,15 @@ static int control_mode(struct load *ld, const config_setting_t *s)
 	return 0;
 }
 
-/* control.owner / control.group: a user or group name (letters, digits,
- * '_', '-', '.', not starting with '-') or a number, resolved when the
- * daemon creates the socket. Returns 0 or -1. */
-static int control_id(struct load *ld, const config_setting_t *g,
-		      const char *name, char *buf, size_t len)
+/* A user or group name (letters, digits, '_', '-', '.', not starting
+ * with '-') or a number, for key (named in the error) into buf; resolved
+ * when the daemon uses it. Returns 0 or -1. */
+static int id_value(struct load *ld, const config_setting_t *s,
+		    const char *key, const char *kind, char *buf, size_t len)
 {
-	config_setting_t *s = config_setting_get_member(g, name);
 	const char *v = NULL;
 	size_t n;
 
-	if (s == NULL)
-		return 0;
 	if (string_value(ld, s, &v) < 0)
 		return -1;
 	n = strlen(v);
@@ -931,10 +931,38 @@ static int control_id(struct load *ld, const config_setting_t *g,
 			n = 0;
 	}
 	if (n == 0 || n >= len)
-		return fail(ld, s, "control.%s must be a %s name or number "
-			    "(at most %zu characters), got \"%s\"", name,
-			    name[0] == 'o' ? "user" : "group", len - 1, v);
+		return fail(ld, s, "%s must be a %s name or number "
+			    "(at most %zu characters), got \"%s\"", key, kind,
+			    len - 1, v);
 	memcpy(buf, v, n + 1);
+	return 0;
+}
+
+/* control.owner / control.group (see id_value). Returns 0 or -1. */
+static int control_id(struct load *ld, const config_setting_t *g,
+		      const char *name, char *buf, size_t len)
+{
+	config_setting_t *s = config_setting_get_member(g, name);
+
+	if (s == NULL)
+		return 0;
+	return id_value(ld, s, name[0] == 'o' ? "control.owner" :
+			"control.group", name[0] == 'o' ? "user" : "group",
+			buf, len);
+}
+
+/* user = "NAME": who the daemon runs as when started as root. Returns 0
+ * or -1. */
+static int load_user(struct load *ld, const config_setting_t *root)
+{
+	config_setting_t *s = config_setting_get_member(root, "user");
+
+	if (s == NULL)
+		return 0;
+	if (id_value(ld, s, "user", "user", ld->cfg->user,
+		     sizeof(ld->cfg->user)) < 0)
+		return -1;
+	ld->cfg->user_source = CONFIG_FILE;
 	return 0;
 }
 
@@ -1254,7 +1282,7 @@ static int load_root(struct load *ld, const config_setting_t *root)
 	    load_isakmp(ld, root) < 0 || load_paths(ld, root) < 0 ||
 	    load_limits(ld, root) < 0 || load_io(ld, root) < 0 ||
 	    load_fastpath(ld, root) < 0 || load_log(ld, root) < 0 ||
-	    load_announce(ld, root) < 0 ||
+	    load_announce(ld, root) < 0 || load_user(ld, root) < 0 ||
 	    load_preload(ld, root) < 0)
 		return -1;
 	return 0;

@@ -775,6 +775,67 @@ static int masqd_start_control(struct masqd *d)
 	return d->ctl ? 0 : -1;
 }
 
+/*
+ * Who to run as once set up (user, -u), decided before anything is made:
+ * the directories made for that user and the socket's owner depend on it.
+ * Returns 0, or -1 (a config error, logged) when a user asked for does not
+ * exist.
+ */
+static int masqd_choose_user(struct masqd *d)
+{
+	const struct masqd_config *c = d->cfg;
+	const char *how = c->user_source == CONFIG_CMDLINE ? "-u" : "user =";
+
+	switch (privilege_choose_user(c->user, c->user_source != CONFIG_DEFAULT,
+				      geteuid(), &d->user)) {
+	case PRIV_USER_SWITCH:
+	case PRIV_USER_NOT_ROOT:
+		return 0;
+	case PRIV_USER_STAY_ROOT:
+		log_info("%s \"%s\": staying root (with only cap_net_admin,"
+			 "cap_net_raw once set up)", how, c->user);
+		return 0;
+	case PRIV_USER_MISSING:
+		log_info("no user %s: staying root (with only cap_net_admin,"
+			 "cap_net_raw once set up); create it (sysusers.d or "
+			 "useradd --system) to run as it, or set user = "
+			 "\"root\" to keep this", c->user);
+		return 0;
+	case PRIV_USER_ERROR:
+	default:
+		break;
+	}
+	log_msg(LOG_LEVEL_ERROR, "%s: %s \"%s\": no such user", c->path, how,
+		c->user);
+	d->config_error = true;
+	return -1;
+}
+
+/* The directories the daemon writes to after the switch, made for the
+ * user when missing: the socket's (removed at stop) and the state file's
+ * (written beside itself). */
+static void masqd_prepare_dirs(struct masqd *d)
+{
+	(void)privilege_prepare_dir(d->cfg->control_socket, 0755, &d->user);
+	(void)privilege_prepare_dir(d->cfg->state_file, 0755, &d->user);
+}
+
+/* After the switch the socket belongs to the user, as under the unit (its
+ * RuntimeDirectory= and User=), unless control.owner/group say otherwise:
+ * the user's group may then use it. Logged when refused, never fatal. */
+static void masqd_give_socket(struct masqd *d)
+{
+	const struct masqd_config *c = d->cfg;
+	uid_t uid = c->control_owner[0] == '\0' ? d->user.uid : (uid_t)-1;
+	gid_t gid = c->control_group[0] == '\0' ? d->user.gid : (gid_t)-1;
+
+	if (!d->user.change || (uid == (uid_t)-1 && gid == (gid_t)-1))
+		return;
+	if (chown(c->control_socket, uid, gid) < 0)
+		log_warn("chown %s to user %s", c->control_socket,
+			 d->user.name);
+}
+
 /* The LAN listener for SPI announcements, when configured. Returns 0 or
  * -1, logged. */
 static int masqd_start_announce(struct masqd *d)
@@ -816,17 +877,21 @@ int masqd_init(struct masqd *d, struct masqd_config *cfg, bool force_debug)
 	d->epfd = d->sigfd = d->timerfd = d->raw.fd = -1;
 	d->now = engine_now();
 	d->started = d->now;
-	if (masqd_start_engine(d) < 0)
+	if (masqd_choose_user(d) < 0 || masqd_start_engine(d) < 0)
 		return -1;
 	masqd_load_state(d);
 	masqd_preload(d, d->cfg);
+	masqd_prepare_dirs(d);
 	if (masqd_start_signals(d) < 0 || masqd_start_netwatch(d) < 0 ||
 	    masqd_start_io(d) < 0 || masqd_start_control(d) < 0 ||
 	    masqd_start_announce(d) < 0)
 		return -1;
+	masqd_give_socket(d);
 	masqd_start_fastpath(d);
-	/* Every socket is open: keep only NET_ADMIN and NET_RAW (logged). */
-	(void)privilege_drop(d->cfg->path, d->cfg->state_file);
+	/* Every socket is open: keep only NET_ADMIN and NET_RAW, as the user
+	 * chosen above (logged). */
+	(void)privilege_drop(&d->user, d->cfg->path, d->cfg->state_file);
+	(void)privilege_check_socket_dir(d->cfg->control_socket);
 	d->watchdog_ms = notify_watchdog_usec() / 2000u;
 	d->next_watchdog = d->watchdog_ms ? d->now : UINT64_MAX;
 	d->next_status = d->now + MASQD_STATUS_MS;
@@ -914,6 +979,19 @@ static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
 			"the next restart");
 }
 
+/* Reload: the user is chosen once, at start (-u over the file); a
+ * changed user key is only noted, and the start's choice carried over. */
+static void masqd_carry_user(const struct masqd *d, struct masqd_config *next)
+{
+	if (d->cfg->user_source != CONFIG_CMDLINE &&
+	    strcmp(next->user, d->cfg->user) != 0)
+		log_msg(LOG_LEVEL_WARNING, "user = \"%s\" takes effect at the "
+			"next restart; still as started (user \"%s\")",
+			next->user, d->cfg->user);
+	memcpy(next->user, d->cfg->user, sizeof(next->user));
+	next->user_source = d->cfg->user_source;
+}
+
 /*
  * SIGHUP: parse into a new struct; only when it is valid and the engine
  * takes it, swap it in. Otherwise the old config keeps running. READY=1
@@ -953,6 +1031,7 @@ static int masqd_reload(struct masqd *d)
 	    strcmp(next->control_group, d->cfg->control_group) != 0)
 		log_msg(LOG_LEVEL_WARNING, "control socket settings take "
 			"effect at the next restart");
+	masqd_carry_user(d, next);
 	masqd_preload_reload(d, d->cfg, next);
 	free(d->cfg);
 	d->cfg = next;   /* same path: `path` now reads next's copy */

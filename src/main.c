@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "daemon.h"
 #include "log.h"
+#include "privilege.h"
 #include "rawsock.h"
 
 #ifndef SYSCONFDIR
@@ -35,6 +36,7 @@ enum mode { MODE_RUN, MODE_TEST, MODE_PRINT };
 
 struct options {
 	const char *path;
+	const char *user;        /* -u: over the file's user key; NULL: none */
 	enum mode mode;
 	bool debug;
 };
@@ -42,11 +44,14 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ipsec-masqd [-c FILE] [-t] [-P] [-v]\n"
+		"usage: ipsec-masqd [-c FILE] [-u USER] [-t] [-P] [-v]\n"
 		"       ipsec-masqd -h|--help | -V|--version\n"
 		"IPsec (ESP, IKE on UDP/500) masquerade daemon over NFQUEUE; runs in\n"
 		"the foreground (see ipsec-masqd(8)).\n"
 		"  -c FILE  config file (default %s)\n"
+		"  -u USER  started as root, run as USER once set up (over the\n"
+		"           file's user key; default ipsec-masqd if it exists;\n"
+		"           -u root stays root)\n"
 		"  -t       check the config file and exit\n"
 		"  -P       print the config as shell variables for the "
 		"firewall helper\n"
@@ -69,11 +74,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	o->path = SYSCONFDIR "/ipsec-masqd.conf";
+	o->user = NULL;
 	o->mode = MODE_RUN;
 	o->debug = false;
-	while ((c = getopt_long(argc, argv, "c:tPvVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:u:tPvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->path = optarg; break;
+		case 'u': o->user = optarg; break;
 		case 't': o->mode = MODE_TEST; break;
 		case 'P': o->mode = MODE_PRINT; break;
 		case 'v': o->debug = true; break;
@@ -124,6 +131,42 @@ static int print_config(const struct masqd_config *cfg)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* -u over the file's user key. Returns 0, or -1 (told on stderr) when
+ * USER is not a user name or number or too long. */
+static int apply_user_option(const struct options *o,
+			     struct masqd_config *cfg)
+{
+	size_t n;
+
+	if (o->user == NULL)
+		return 0;
+	n = strlen(o->user);
+	if (n == 0 || n >= sizeof(cfg->user) || o->user[0] == '-' ||
+	    strspn(o->user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789_.-$") != n) {
+		fprintf(stderr, "ipsec-masqd: -u %s: not a user name or "
+			"number\n", o->user);
+		return -1;
+	}
+	memcpy(cfg->user, o->user, n + 1);
+	cfg->user_source = CONFIG_CMDLINE;
+	return 0;
+}
+
+/* A user asked for (user key, -u) must exist, whoever runs -t. */
+static int check_user(const struct masqd_config *cfg)
+{
+	struct priv_user u;
+
+	if (cfg->user_source == CONFIG_DEFAULT ||
+	    privilege_choose_user(cfg->user, true, 0, &u) != PRIV_USER_ERROR)
+		return 0;
+	fprintf(stderr, "%s: %s \"%s\": no such user\n", cfg->path,
+		cfg->user_source == CONFIG_CMDLINE ? "-u" : "user =",
+		cfg->user);
+	return -1;
+}
+
 /* -t and -P: load, report, exit status 0 or 1. */
 static int check_config(const struct options *o, struct masqd_config *cfg)
 {
@@ -133,6 +176,8 @@ static int check_config(const struct options *o, struct masqd_config *cfg)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (apply_user_option(o, cfg) < 0)
+		return 1;
 	if (o->mode == MODE_PRINT)
 		return print_config(cfg);
 	/* what can be told without binding: control.owner/group (a running
@@ -141,6 +186,8 @@ static int check_config(const struct options *o, struct masqd_config *cfg)
 		fprintf(stderr, "%s: %s\n", o->path, err);
 		return 1;
 	}
+	if (check_user(cfg) < 0)
+		return 1;
 	printf("%s: OK\n", o->path);
 	return 0;
 }
@@ -161,6 +208,10 @@ static int run(const struct options *o, struct masqd_config *cfg)
 			   "config file %s has errors: %s", o->path, err);
 		free(cfg);
 		return EXIT_CONFIG;
+	}
+	if (apply_user_option(o, cfg) < 0) {
+		free(cfg);
+		return EXIT_USAGE;
 	}
 	if (!o->debug)
 		log_set_level(cfg->log_level);

@@ -15,9 +15,17 @@
  *    fsync of the directory): fine in a directory of our own uid; in one of
  *    another user's the write would need CAP_DAC_OVERRIDE, which is not
  *    kept: privilege_check_files says so at start instead.
- * The uid stays what it is (keepcaps and the setuid fix-ups do not come
- * into it); no_new_privs and the bounding set mean nothing can be regained
- * through execve, which the daemon never calls anyway.
+ * Started as root, the daemon also becomes an unprivileged user (user,
+ * default ipsec-masqd when it exists), as the unit's User= does: the
+ * capabilities are what protects the system, but a uid of its own keeps
+ * root's files (and any file CAP_DAC_OVERRIDE would not be needed for)
+ * out of reach of a compromised daemon. What the user must still reach
+ * is made its own before the switch: the control socket's directory and
+ * the state file's, when the daemon makes them (privilege_prepare_dir).
+ * The config file is read by the new uid at reload: it must be readable
+ * by it (the usual root:root 0644 is; privilege_check_files warns).
+ * no_new_privs and the bounding set mean nothing can be regained through
+ * execve, which the daemon never calls anyway.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -27,10 +35,14 @@
 #endif
 
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -183,6 +195,35 @@ static bool can_access(const char *path, int mode)
 	return access(path, mode) == 0;
 }
 
+/* The directory of path into dir (dirname of a copy). Returns dir, or
+ * NULL (logged) when the path does not fit. */
+static const char *dir_of(const char *path, char *dir, size_t len)
+{
+	if ((size_t)snprintf(dir, len, "%s", path) >= len) {
+		log_warnx("%s: path too long", path);
+		return NULL;
+	}
+	return dirname(dir);
+}
+
+int privilege_check_socket_dir(const char *socket_path)
+{
+	char buf[4096];
+	const char *dir;
+
+	if (socket_path == NULL || socket_path[0] == '\0')
+		return 0;
+	dir = dir_of(socket_path, buf, sizeof(buf));
+	if (dir == NULL)
+		return 1;
+	if (can_access(dir, W_OK | X_OK))
+		return 0;
+	log_warn("control socket %s: directory %s is not writable with the "
+		 "privileges kept: the socket stays behind at stop (the next "
+		 "start removes it)", socket_path, dir);
+	return 1;
+}
+
 int privilege_check_files(const char *config_path, const char *state_file)
 {
 	char dir[4096];
@@ -211,25 +252,126 @@ int privilege_check_files(const char *config_path, const char *state_file)
 	return problems;
 }
 
-/*
- * The reduction itself, when the plan says so. Bounding set first: its
- * drops need CAP_SETPCAP, which the capset then gives up. A refused step
- * is logged and the next one tried.
- */
-static void reduce(const struct priv_caps *cur, const struct priv_plan *p)
+enum priv_choice privilege_choose_user(const char *name, bool asked_for,
+				       uid_t euid, struct priv_user *u)
 {
-	if (p->bnd_drop != 0) {
+	const struct passwd *pw;
+	char *end;
+	unsigned long v;
+
+	memset(u, 0, sizeof(*u));
+	u->uid = euid;
+	u->gid = getegid();
+	if (euid != 0)
+		return PRIV_USER_NOT_ROOT;   /* the unit's User=, or a user's run */
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 &&
+	    v == (uid_t)v)
+		pw = getpwuid((uid_t)v);
+	else
+		pw = getpwnam(name);
+	if (pw == NULL)
+		return asked_for ? PRIV_USER_ERROR : PRIV_USER_MISSING;
+	if (pw->pw_uid == 0)
+		return PRIV_USER_STAY_ROOT;
+	u->change = true;
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
+	return PRIV_USER_SWITCH;
+}
+
+int privilege_prepare_dir(const char *path, mode_t mode,
+			  const struct priv_user *u)
+{
+	char buf[4096];
+	const char *dir;
+
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	dir = dir_of(path, buf, sizeof(buf));
+	if (dir == NULL)
+		return -1;
+	if (mkdir(dir, mode) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		log_warn("mkdir %s", dir);
+		return -1;
+	}
+	/* mkdir applies the umask: the mode asked for, exactly */
+	if (chmod(dir, mode) < 0)
+		log_warn("chmod %s", dir);
+	if (u != NULL && u->change && chown(dir, u->uid, u->gid) < 0) {
+		log_warn("chown %s to user %s", dir, u->name);
+		return -1;
+	}
+	return 1;
+}
+
+/* Becomes u (groups, gid, uid) keeping the permitted set (keepcaps: the
+ * effective set is emptied by the kernel, capset restores it). Needs
+ * CAP_SETUID and CAP_SETGID. Returns 0, or -1 (logged) with the ids
+ * unchanged where it matters: the uid is changed last. */
+static int switch_user(const struct priv_user *u)
+{
+	if (prctl(PR_SET_KEEPCAPS, 1UL, 0UL, 0UL, 0UL) < 0) {
+		log_warn("prctl(PR_SET_KEEPCAPS)");
+		return -1;
+	}
+	/* the user's groups, as systemd's User= gives them (a group named
+	 * in control.group or the key file's group may be one of them) */
+	if (initgroups(u->name, u->gid) < 0 ||
+	    setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0) {
+		log_warn("cannot switch to user %s (uid %u, gid %u); staying "
+			 "root", u->name, (unsigned)u->uid, (unsigned)u->gid);
+		(void)prctl(PR_SET_KEEPCAPS, 0UL, 0UL, 0UL, 0UL);
+		return -1;
+	}
+	(void)prctl(PR_SET_KEEPCAPS, 0UL, 0UL, 0UL, 0UL);
+	/* The uid change cleared "dumpable"; set it back, as a process the
+	 * unit starts as the user has it: ptrace still needs every capability
+	 * it holds (no other process of the user's can attach), and the
+	 * sanitizers' leak check, which attaches from inside, works. */
+	(void)prctl(PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
+	log_info("switched to user %s (uid %u, gid %u)", u->name,
+		 (unsigned)u->uid, (unsigned)u->gid);
+	return 0;
+}
+
+/*
+ * The reduction itself, when the plan says so, and the switch to u. The
+ * bounding set first: its drops need CAP_SETPCAP; then the ids, which
+ * need CAP_SETUID and CAP_SETGID; then the capset that gives those up
+ * (and, after a switch, makes the two kept ones effective again). A
+ * refused step is logged and the next one tried.
+ */
+static void reduce(const struct priv_caps *cur, const struct priv_plan *p,
+		   const struct priv_user *u)
+{
+	bool switched = false;
+
+	if (p->act && p->bnd_drop != 0) {
 		if (cur->eff & PRIV_BIT(CAP_SETPCAP))
 			(void)drop_bounding(p->bnd_drop);
 		else
 			log_msg(LOG_LEVEL_WARNING, "no CAP_SETPCAP: the bounding "
 				"set stays as it is");
 	}
-	if (cap_set(p->eff, p->prm, p->inh) < 0)
+	if (u != NULL && u->change)
+		switched = switch_user(u) == 0;
+	if (p->act) {
+		if (cap_set(p->eff, p->prm, p->inh) < 0)
+			log_warn("capset");
+	} else if (switched &&
+		   cap_set(cur->prm & PRIV_KEEP, cur->prm & PRIV_KEEP, 0) < 0) {
 		log_warn("capset");
+	}
 }
 
-int privilege_drop(const char *config_path, const char *state_file)
+int privilege_drop(const struct priv_user *u, const char *config_path,
+		   const char *state_file)
 {
 	struct priv_caps cur, now;
 	struct priv_plan plan;
@@ -256,8 +398,8 @@ int privilege_drop(const char *config_path, const char *state_file)
 	 * of every tunnel (fail-closed traffic, but the admin asked for it to
 	 * run). The warning names what is still held.
 	 */
-	if (plan.act)
-		reduce(&cur, &plan);
+	if (plan.act || (u != NULL && u->change))
+		reduce(&cur, &plan, u);
 	if (privilege_read(&now) < 0)
 		now = cur;
 	if (privilege_format(now.eff, caps, sizeof(caps)) < 0)

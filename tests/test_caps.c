@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -200,7 +201,7 @@ static int child_drop(const char *conf, const char *good_state,
 {
 	struct priv_caps c;
 
-	if (privilege_drop(conf, good_state) != 0)
+	if (privilege_drop(NULL, conf, good_state) != 0)
 		return 1;
 	if (strstr(last_log, "capabilities reduced to CAPS=cap_net_admin,"
 		   "cap_net_raw ") == NULL)
@@ -219,7 +220,7 @@ static int child_drop(const char *conf, const char *good_state,
 	    strstr(last_log, "will not be saved") == NULL)
 		return 7;
 	/* A second call finds nothing more to do and changes nothing. */
-	if (privilege_drop(conf, good_state) != 0 ||
+	if (privilege_drop(NULL, conf, good_state) != 0 ||
 	    strstr(last_log, "already limited") == NULL)
 		return 8;
 	return 0;
@@ -264,6 +265,133 @@ START_TEST(drop_as_root)
 }
 END_TEST
 
+/* The choice of user: root stays root, the unit (not root) changes
+ * nothing, a missing default user means staying root, a missing user
+ * asked for is an error, numbers are uids. */
+START_TEST(choose_user)
+{
+	struct priv_user u;
+
+	ck_assert_int_eq(privilege_choose_user("root", true, 0, &u),
+			 PRIV_USER_STAY_ROOT);
+	ck_assert(!u.change);
+	ck_assert_int_eq(privilege_choose_user("0", false, 0, &u),
+			 PRIV_USER_STAY_ROOT);
+	ck_assert_int_eq(privilege_choose_user("nobody", false, 0, &u),
+			 PRIV_USER_SWITCH);
+	ck_assert(u.change);
+	ck_assert_uint_eq(u.uid, 65534);
+	ck_assert_str_eq(u.name, "nobody");
+	ck_assert_int_eq(privilege_choose_user("65534", true, 0, &u),
+			 PRIV_USER_SWITCH);
+	ck_assert_uint_eq(u.uid, 65534);
+	ck_assert_str_eq(u.name, "nobody");
+	/* under the unit (User=): never a switch, whatever the file says */
+	ck_assert_int_eq(privilege_choose_user("nobody", true, 998, &u),
+			 PRIV_USER_NOT_ROOT);
+	ck_assert(!u.change);
+	ck_assert_uint_eq(u.uid, 998);
+	ck_assert_int_eq(privilege_choose_user("no-such-user-imtest", false,
+					       0, &u), PRIV_USER_MISSING);
+	ck_assert(!u.change);
+	ck_assert_int_eq(privilege_choose_user("no-such-user-imtest", true,
+					       0, &u), PRIV_USER_ERROR);
+	ck_assert_int_eq(privilege_choose_user("4000000", true, 0, &u),
+			 PRIV_USER_ERROR);
+}
+END_TEST
+
+/*
+ * Child side of switch_as_root: become nobody with the two capabilities;
+ * the directory made for it beforehand is its own and writable. The exit
+ * status says which check failed (0: all passed).
+ */
+static int child_switch(const char *conf, const char *state)
+{
+	struct priv_user u;
+	struct priv_caps c;
+	struct stat st;
+	char tmp[128];
+	int fd;
+
+	if (privilege_choose_user("nobody", true, geteuid(), &u) !=
+	    PRIV_USER_SWITCH)
+		return 1;
+	if (privilege_prepare_dir(state, 0755, &u) != 1 ||
+	    privilege_prepare_dir(state, 0755, &u) != 0)
+		return 2;
+	if (privilege_drop(&u, conf, state) != 0)
+		return 3;
+	if (getuid() != 65534 || geteuid() != 65534 || getgid() != u.gid ||
+	    getegid() != u.gid)
+		return 4;
+	if (privilege_read(&c) < 0 || c.eff != PRIV_KEEP ||
+	    c.prm != PRIV_KEEP || c.bnd != PRIV_KEEP || c.inh != 0 ||
+	    c.amb != 0)
+		return 5;
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL) != 1 ||
+	    prctl(PR_GET_KEEPCAPS, 0UL, 0UL, 0UL, 0UL) != 0)
+		return 6;
+	/* the state directory: its own, written as the state file is */
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", state);
+	fd = mkstemp(tmp);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != 65534)
+		return 7;
+	close(fd);
+	if (rename(tmp, state) < 0)
+		return 8;
+	if (privilege_check_files(conf, state) != 0)
+		return 9;
+	/* root's own files are out of reach now (no CAP_DAC_OVERRIDE) */
+	if (access("/root", W_OK) == 0)
+		return 10;
+	return 0;
+}
+
+START_TEST(switch_as_root)
+{
+	char dir[] = "/tmp/test_caps.XXXXXX";
+	char conf[64], sub[64], state[80];
+	struct priv_caps c;
+	struct stat st;
+	int status;
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_int_eq(privilege_read(&c), 0);
+	if (geteuid() != 0 || !(c.eff & PRIV_BIT(CAP_SETPCAP)) ||
+	    !(c.eff & PRIV_BIT(CAP_SETUID)) || getpwnam("nobody") == NULL) {
+		fprintf(stderr, "switch_as_root: not root with CAP_SETPCAP "
+			"and CAP_SETUID, or no user nobody: skipped\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
+	snprintf(sub, sizeof(sub), "%s/state", dir);
+	snprintf(state, sizeof(state), "%s/masqd.state", sub);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(child_switch(conf, state));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(stat(sub, &st), 0);
+	unlink(state);
+	unlink(conf);
+	rmdir(sub);
+	rmdir(dir);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	/* made by root for nobody, with the mode asked for */
+	ck_assert_uint_eq(st.st_uid, 65534);
+	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("privilege");
@@ -279,6 +407,8 @@ int main(void)
 	tcase_add_test(tc, format_names);
 	tcase_add_test(tc, read_own_sets);
 	tcase_add_test(tc, drop_as_root);
+	tcase_add_test(tc, choose_user);
+	tcase_add_test(tc, switch_as_root);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -119,6 +119,8 @@ static void assert_defaults_but_required(const struct masqd_config *c)
 	ck_assert_uint_eq(c->control_mode, 0660);
 	ck_assert_str_eq(c->control_owner, "");
 	ck_assert_str_eq(c->control_group, "");
+	ck_assert_str_eq(c->user, "ipsec-masqd");
+	ck_assert_int_eq(c->user_source, CONFIG_DEFAULT);
 	ck_assert_str_eq(c->state_file, "");
 	ck_assert_uint_eq(c->state_interval_ms, 300 * SEC);
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
@@ -295,6 +297,14 @@ START_TEST(good_control_numeric)
 }
 END_TEST
 
+START_TEST(good_user)
+{
+	load_ok("good/user.conf");
+	ck_assert_str_eq(cfg->user, "root");
+	ck_assert_int_eq(cfg->user_source, CONFIG_FILE);
+}
+END_TEST
+
 START_TEST(good_limits_edge)
 {
 	const struct engine_config *e = &cfg->engine;
@@ -344,7 +354,8 @@ START_TEST(every_good_file_loads)
 	static const char *const known[] = {
 		"fractional.conf", "full.conf", "limits-edge.conf",
 		"minimal-address.conf", "minimal-interface.conf",
-		"preload.conf", "control-numeric.conf", "announce.conf", NULL
+		"preload.conf", "control-numeric.conf", "announce.conf",
+		"user.conf", NULL
 	};
 	char pattern[4096];
 	glob_t g;
@@ -573,6 +584,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, good_announce);
 	tcase_add_test(tc, good_limits_edge);
 	tcase_add_test(tc, good_control_numeric);
+	tcase_add_test(tc, good_user);
 	tcase_add_test(tc, sample_loads_with_defaults);
 	tcase_add_test(tc, every_good_file_loads);
 	tcase_add_test(tc, every_bad_file_fails_on_its_line);

@@ -219,7 +219,7 @@ grep -q "not running" "$TMP/err" || fail "the message says it is not running"
 
 LOG=$TMP/daemon.log
 T_LAUNCH=$(date +%s)
-ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" >>"$LOG" 2>&1 &
+ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" -u root >>"$LOG" 2>&1 &
 DPID=$!
 wait_log "started" 50 "$LOG" || { fail "daemon did not start"; cat "$LOG"; exit 1; }
 ok "daemon started (pid $DPID)"

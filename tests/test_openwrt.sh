@@ -66,6 +66,7 @@ config ipsec_masqd 'main'
 	list internal '192.168.1.0/24'
 	list internal '10.20.0.0/16'
 	option queue '3'
+	option user 'root'
 	option parallel_sessions '1'
 	option esp_lifetime '3900'
 	option esp_init_timeout '60.5'
@@ -98,7 +99,7 @@ if run_conf "$tmp/full" "$tmp/full.conf"; then
 	check "every option: queue, address, both prefixes (-P)" \
 		[ "$(pvar "$tmp/full.conf" QUEUE) $(pvar "$tmp/full.conf" EXT_ADDRESS) $(pvar "$tmp/full.conf" INTERNAL)" = \
 		  "3 198.51.100.1 192.168.1.0/24 10.20.0.0/16" ]
-	for want in 'parallel_sessions = true;' 'lifetime = 3900;' 'init_timeout = 60.5;' 'init_retries = 7;' \
+	for want in 'user = "root";' 'parallel_sessions = true;' 'lifetime = 3900;' 'init_timeout = 60.5;' 'init_retries = 7;' \
 		'squelch = 15;' 'guess_copies = 3;' 'guess_rate = 4;' 'guess_burst = 6;' 'max_entries = 5000;' \
 		'max_per_host = 100;' 'file = "/etc/ipsec-masqd.state";' 'mode = "0660";' 'level = "notice";' \
 		'spi_in = 0xc1a2b3c4; spi_out = 0x0badf00d;' 'remote = "203.0.113.30"; host = "10.20.0.5"; spi_in = 4096;'; do

@@ -23,6 +23,18 @@ fi
 #     ambient, the bounding set already reduced): nothing changed ("already
 #     limited", and with strace installed: no capset call), and ISAKMP is
 #     still masqueraded
+#   6 control.owner/control.group the unit's user cannot apply: exit 78
+#   7 the switch to a user (issue 13, item 8): started as root with
+#     user = "imtest-masqd" (a system user made for the test, removed at
+#     the end), the daemon runs as it: /proc/PID/status Uid and Gid are
+#     the user's, CapEff/CapPrm/CapBnd exactly 0x3000; the socket's and
+#     the state file's missing directories were made the user's; the
+#     control socket answers; ISAKMP is masqueraded; SIGHUP re-reads the
+#     config (readable by the user) and applies it; SIGTERM saves the
+#     state (a file of the user's) and removes the socket. A user asked
+#     for that does not exist stops the start with 78 (-t: exit 1).
+# Sections 1-4 run without -u when no ipsec-masqd user exists (the
+# default then stays root, which the log says), with -u root otherwise.
 # Exit 77 (skip) when not root or a tool is missing.
 
 # make check runs it as "$(SHELL) test_privilege.sh": it needs bash.
@@ -38,6 +50,9 @@ CTL=${IPSEC_MASQCTL:-${top_builddir:-.}/ipsec-masqctl}
 [ -x "$CTL" ] || nl_skip "$CTL not built"
 CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
 command -v setpriv >/dev/null 2>&1 || nl_skip "setpriv not installed (apt-get install util-linux)"
+for t in useradd userdel; do
+	command -v $t >/dev/null 2>&1 || nl_skip "$t not installed (apt-get install passwd)"
+done
 TMP=$NL_TMP
 KEEP_SET=0000000000003000 NONE_SET=0000000000000000
 
@@ -141,6 +156,13 @@ write_config "$CONF" 5000 "$RB1"
 nl_rules "$CONF" || { echo "cannot load the rules"; exit 99; }
 
 # --- 1: the running daemon's capability sets ---------------------------------
+# The default user (ipsec-masqd) is switched to only where it exists: this
+# run stays root either way, as the log says.
+if getent passwd ipsec-masqd >/dev/null; then
+	NL_DAEMON_USER=root STAY_RE='-u "root": staying root'
+else
+	NL_DAEMON_USER= STAY_RE='no user ipsec-masqd: staying root'
+fi
 ROOT_BND=$(status $$ CapBnd)
 LOG=$TMP/daemon.log
 nl_capture_start "$NL_WAN" up0 "$TMP/wan.pcap" || { echo "cannot capture on the WAN"; exit 99; }
@@ -154,6 +176,8 @@ nl_check "the PID read is the daemon's ($exe)" [ "$exe" = "$NL_BIN" ]
 echo "# daemon $DPID: $(grep -E '^(Cap|NoNewPrivs)' "/proc/$DPID/status" | tr -s '\t' ' ' | tr '\n' ' ')"
 nl_check "root started it with more than the two ($ROOT_BND)" [ "$ROOT_BND" != "$KEEP_SET" ]
 caps_exact root "$DPID"
+nl_check "it stays root, and says so ($STAY_RE)" \
+	eval 'grep -qF -- "$STAY_RE" "$LOG" && [ "$(status "$DPID" Uid)" = 0 ]'
 nl_check "the start-up line names what is kept" \
 	grep -qE "capabilities reduced to CAPS=cap_net_admin,cap_net_raw \(effective and permitted, bounding;" "$LOG"
 nl_check "no warning about the state directory or the config file" \
@@ -231,7 +255,7 @@ command -v strace >/dev/null 2>&1 || [ "${IPSEC_MASQD_REQUIRE_ALL:-0}" != 1 ] ||
 	nl_fail "strace not installed (apt-get install strace): the unit-like run cannot be checked for capset"
 command -v strace >/dev/null 2>&1 &&
 	STRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
-		strace -f -qq -e trace=execve,capset -o "$TMP/unit.strace")
+		strace -f -qq -e trace=execve,capset,setresuid,setresgid,setgroups -o "$TMP/unit.strace")
 nl_capture_start "$NL_WAN" up0 "$TMP/wan2.pcap" && WAN2=$NL_LAST || { nl_fail "capture"; WAN2=; }
 NL_DLOG=$ULOG
 ip netns exec "$NL_RTR" ${STRACE[@]+"${STRACE[@]}"} "${USETPRIV[@]}" "$NL_BIN" -c "$UCONF" -v >>"$ULOG" 2>&1 &
@@ -256,10 +280,15 @@ if nl_wait_log "started" 100 "$ULOG"; then
 	caps_exact unit "$UPID" "$KEEP_SET"
 	nl_check "unit: the sets were left as they were" \
 		grep -qE "capabilities already limited, not changed: CAPS=cap_net_admin,cap_net_raw" "$ULOG"
+	nl_check "unit: no user switch, nothing said about one" \
+		eval '! grep -qE "switched to user|staying root|no such user" "$ULOG"' 
 	if [ ${#STRACE[@]} -gt 0 ]; then
 		n=$(awk -v b="$NL_BIN" 'index($0, "execve(\"" b "\"") { on = 1; next } on && /capset\(/ { n++ } END { print n + 0 }' \
 			"$TMP/unit.strace")
 		nl_check "unit: no capset call by the daemon ($n)" [ "$n" = 0 ]
+		n=$(awk -v b="$NL_BIN" 'index($0, "execve(\"" b "\"") { on = 1; next } on && /(setresuid|setresgid|setgroups)\(/ { n++ } END { print n + 0 }' \
+			"$TMP/unit.strace")
+		nl_check "unit: no uid, gid or groups change by the daemon ($n)" [ "$n" = 0 ]
 	else
 		echo "skip - unit: no strace, the capset count is not checked"
 	fi
@@ -301,6 +330,104 @@ sed -i 's|group = "adm"|group = "65534"|' "$GCONF"
 out=$(nl_in "$NL_RTR" "${USETPRIV[@]}" "$NL_BIN" -t -c "$GCONF" 2>&1); rc=$?
 nl_check "group: its own group passes -t ($rc: $out)" [ "$rc" = 0 ]
 
+# --- 7: started as root, it runs as the configured user (issue 13, item 8) -----------------
+# A system user of the test's own (not ipsec-masqd, which a machine may
+# have for real), removed at exit; one left by a killed run first.
+TUSER=imtest-masqd
+userdel "$TUSER" >/dev/null 2>&1
+trap 'userdel "$TUSER" >/dev/null 2>&1; nl_cleanup' EXIT
+if useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	--shell /usr/sbin/nologin "$TUSER" 2>"$TMP/useradd.err"; then
+	TUID=$(id -u "$TUSER") TGID=$(id -g "$TUSER")
+	SW=$TMP/sw SCONF=$TMP/sw/masqd.conf SLOG=$TMP/switch.log
+	SSOCK=$SW/run/control SSTATE=$SW/lib/masqd.state
+	# Like /etc, /run and /var/lib: root's directories others may
+	# traverse; run/ and lib/ do not exist yet.
+	mkdir -p "$SW" && chmod 0755 "$SW"
+	write_config "$SCONF" 5000 "$RB1" "$SSTATE" "$SSOCK"
+	echo "user = \"$TUSER\";" >> "$SCONF"
+	chmod 0644 "$SCONF"
+	nl_capture_start "$NL_WAN" up0 "$TMP/wan3.pcap" && WAN3=$NL_LAST || { nl_fail "capture"; WAN3=; }
+	if NL_DAEMON_USER= nl_daemon_start "$SCONF" "$SLOG"; then
+		SPID=$NL_DPID
+		echo "# switched daemon $SPID: $(grep -E '^(Uid|Gid|Groups|Cap|NoNewPrivs)' "/proc/$SPID/status" | tr -s '\t' ' ' | tr '\n' ' ')"
+		v=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "/proc/$SPID/status")
+		nl_check "switch: every uid is $TUSER's ($v)" [ "$v" = "$TUID $TUID $TUID $TUID" ]
+		v=$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "/proc/$SPID/status")
+		nl_check "switch: every gid is $TUSER's ($v)" [ "$v" = "$TGID $TGID $TGID $TGID" ]
+		v=$(awk '$1 == "Groups:" { $1 = ""; print }' "/proc/$SPID/status" | tr -d ' ')
+		nl_check "switch: only the user's groups ($v)" [ "$v" = "$TGID" ]
+		caps_exact switch "$SPID"
+		nl_check "switch: logged" grep -qF "switched to user $TUSER (uid $TUID, gid $TGID)" "$SLOG"
+		v=$(stat -c '%u:%g %a' "$SW/run" "$SW/lib" 2>&1 | tr '\n' ' ')
+		nl_check "switch: the socket's and the state's directories were made the user's ($v)" \
+			[ "$v" = "$TUID:$TGID 755 $TUID:$TGID 755 " ]
+		v=$(stat -c '%u:%g %a' "$SSOCK" 2>&1)
+		nl_check "switch: the socket is the user's, mode 0660, as under the unit ($v)" \
+			[ "$v" = "$TUID:$TGID 660" ]
+		nl_check "switch: no warning about files it cannot reach" \
+			eval '! grep -qE "not (writable|readable) with the privileges kept" "$SLOG"'
+		v=$("$CTL" -s "$SSOCK" ping 2>&1)
+		nl_check "switch: the control socket answers ($v)" [ "$v" = pong ]
+		ike "$NL_H1" "$NL_H1_IP" "$NL_R1_IP" 0x5052495607000011
+		nl_wait_log "DECISION=created TABLE=isakmp PEER_ADDR=$NL_R1_IP LAN_ADDR=$NL_H1_IP" 50 "$SLOG"
+		# SIGHUP: the config re-read by the user, the new limit live
+		write_config "$SCONF" 4321 "$RB1" "$SSTATE" "$SSOCK"
+		echo "user = \"$TUSER\";" >> "$SCONF"
+		kill -HUP "$SPID"
+		nl_check "switch: SIGHUP re-reads the config" \
+			nl_wait_log "reloaded config file $SCONF" 50 "$SLOG"
+		n=$("$CTL" -s "$SSOCK" stats --json 2>/dev/null | "$NL_PY" -c '
+import json, sys
+try:
+    print(json.loads(sys.stdin.read().strip().splitlines()[-1])["tables"]["max_entries"])
+except Exception:
+    print(-1)')
+		nl_check "switch: the reloaded max_entries is live ($n)" [ "$n" = 4321 ]
+		# a reload that cannot read the file keeps the old config
+		chmod 0600 "$SCONF"
+		kill -HUP "$SPID"
+		nl_check "switch: a config the user cannot read is refused by the reload" \
+			nl_wait_log "config file $SCONF has errors, not reloading: .*(Permission denied|cannot read)" 50 "$SLOG"
+		chmod 0644 "$SCONF"
+		caps_exact "switch, after the reloads" "$SPID"
+		nl_daemon_stop; rc=$?
+		nl_check "switch: SIGTERM, exit status 0 ($rc)" [ "$rc" = 0 ]
+		nl_check "switch: the state is saved at stop" \
+			grep -qE "saved state to $SSTATE \(stop\): [0-9]+ ESP and [1-9][0-9]* ISAKMP entries" "$SLOG"
+		v=$(stat -c '%u:%g %a' "$SSTATE" 2>&1)
+		nl_check "switch: the state file is the user's, mode 0600 ($v)" [ "$v" = "$TUID:$TGID 600" ]
+		nl_check "switch: the socket is removed at stop" [ ! -e "$SSOCK" ]
+		[ -n "$WAN3" ] && nl_capture_stop "$WAN3"
+		n=$(pcap_n "$TMP/wan3.pcap" "src host $NL_EXT and src port 500 and dst host $NL_R1_IP and udp[12:4] = 0x07000011")
+		nl_check "switch: h1's ISAKMP reaches r1 from $NL_EXT:500 ($n)" ge "$n" 1
+		m=$(pcap_n "$TMP/wan3.pcap" "src net $NL_LAN_NET")
+		nl_check "switch: no LAN source on the WAN ($m)" [ "$m" = 0 ]
+		# and the next start, as root again, restores what it saved
+		NL_DAEMON_USER= nl_daemon_start "$SCONF" "$SLOG.2" || nl_fail "switch: restart"
+		nl_check "switch: the restart restores the user's state file" \
+			grep -qE "restored state from $SSTATE: [0-9]+ ESP and [1-9][0-9]* ISAKMP entries" "$SLOG.2"
+		nl_daemon_stop
+	else
+		nl_fail "switch: the daemon did not start"
+		cat "$SLOG"
+		nl_daemon_stop
+	fi
+	# a user asked for must exist: the start stops with 78, -t says so
+	NCONF=$SW/nouser.conf
+	write_config "$NCONF" 5000 "$RB1" "" "$SW/nouser.control"
+	chmod 0644 "$NCONF"
+	nl_in "$NL_RTR" "$NL_BIN" -c "$NCONF" -u no-such-user-imtest >"$TMP/nouser.log" 2>&1; rc=$?
+	nl_check "no such user: the start exits 78 ($rc)" [ "$rc" = 78 ]
+	nl_check "no such user: the log names it" grep -qF -- '-u "no-such-user-imtest": no such user' "$TMP/nouser.log"
+	out=$("$NL_BIN" -t -c "$NCONF" -u no-such-user-imtest 2>&1); rc=$?
+	nl_check "no such user: -t exits 1 naming it ($rc: $out)" \
+		eval '[ "$rc" = 1 ] && [[ "$out" == *"no-such-user-imtest\": no such user"* ]]'
+	userdel "$TUSER" >/dev/null 2>&1
+else
+	nl_fail "switch: cannot create the test user $TUSER: $(cat "$TMP/useradd.err")"
+fi
+
 # --- over the whole run ---------------------------------------------------------------------
 nl_capture_stop "$WANCAP"
 n=$(pcap_n "$TMP/wan.pcap" "src net $NL_LAN_NET")
@@ -311,6 +438,7 @@ if [ "$NL_FAILS" != 0 ]; then
 	echo "$NL_FAILS check(s) failed"
 	echo "--- daemon log"; cat "$LOG"
 	echo "--- unit-like daemon log"; cat "$ULOG" 2>/dev/null
+	echo "--- switched daemon log"; cat "$TMP/switch.log" "$TMP/switch.log.2" 2>/dev/null
 	exit 1
 fi
 echo "all passed"

@@ -206,7 +206,7 @@ setup_net || { echo "cannot build the namespaces"; exit 99; }
 setup_rules || { echo "cannot load the rules"; exit 99; }
 LOG=$TMP/daemon.log
 # ip execs the daemon, so $! is the daemon (a shell function would fork)
-ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" -v >>"$LOG" 2>&1 &
+ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" -u root -v >>"$LOG" 2>&1 &
 DPID=$!
 wait_log "started" 50 "$LOG" || { fail "ipsec-masqd did not start"; cat "$LOG"; exit 1; }
 ok "namespaces, shipped rules, ipsec-masqd (pid $DPID)"

@@ -68,7 +68,7 @@ nl_in "$NL_R2" iptables -w -F INPUT
 nl_rules "$TMP/masqd.conf" || { echo "FAIL - rules"; exit 1; }
 NL_DLOG=$LOG
 ip netns exec "$NL_RTR" env FAULT_FILE="$FAULT" LD_PRELOAD="$TMP/fault.so" \
-	"$NL_BIN" -c "$TMP/masqd.conf" -v >>"$LOG" 2>&1 &
+	"$NL_BIN" -c "$TMP/masqd.conf" -u root -v >>"$LOG" 2>&1 &
 NL_DPID=$!
 nl_wait_log "started" 50 "$LOG" || { echo "FAIL - daemon did not start"; cat "$LOG"; exit 1; }
 nl_capture_start "$NL_WAN" up0 "$TMP/wan.pcap" "ip proto 50" || { echo "FAIL - capture"; exit 1; }

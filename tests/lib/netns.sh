@@ -272,15 +272,18 @@ nl_rules() {
 
 # Starts the daemon in the router on config $1 (with IPSEC_MASQD_TEST_FASTPATH
 # set and no fastpath group in it: a copy with fastpath.enable on or off),
-# logging (stderr, -v) to $2;
+# logging (stderr, -v) to $2, as root with its two capabilities: -u root
+# (NL_DAEMON_USER, empty for none), since the tests keep their files in
+# 0700 directories of root's that the ipsec-masqd user, where it exists,
+# could not reach (tests/test_privilege.sh tests the switch itself);
 # NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within 5 s.
-NL_DCONF_SRC= NL_DCONF=
+NL_DAEMON_USER=root NL_DCONF_SRC= NL_DCONF=
 nl_daemon_start() {
 	NL_DCONF_SRC=$1 NL_DCONF=$1
 	NL_DLOG=$2
 	nl_daemon_reconf
 	local conf=$NL_DCONF
-	ip netns exec "$NL_RTR" "$NL_BIN" -c "$conf" -v >>"$2" 2>&1 &
+	ip netns exec "$NL_RTR" "$NL_BIN" -c "$conf" ${NL_DAEMON_USER:+-u "$NL_DAEMON_USER"} -v >>"$2" 2>&1 &
 	NL_DPID=$!
 	nl_wait_log "started" 50 "$2"
 }
