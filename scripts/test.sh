@@ -132,7 +132,10 @@ step "make distcheck with Debian's distribution flags"
 (
 	eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
 	echo "CFLAGS=$CFLAGS CPPFLAGS=$CPPFLAGS LDFLAGS=$LDFLAGS"
-	make -C build/gcc -s distcheck || {
+	# make passes build/gcc's own CFLAGS to its recipes, so the flags go
+	# to distcheck's configure explicitly, or they would never be used.
+	make -C build/gcc -s distcheck \
+		DISTCHECK_CONFIGURE_FLAGS="CFLAGS='$CFLAGS' CPPFLAGS='$CPPFLAGS' LDFLAGS='$LDFLAGS'" || {
 		# distcheck's own tree: show why, then fail.
 		for log in $(grep -l '^:test-result: FAIL' -r build/gcc --include='*.trs' 2>/dev/null); do
 			echo "== ${log%.trs}.log"; cat "${log%.trs}.log"

@@ -8,7 +8,8 @@
 #   - every citation of a design.md section (design.md, a comma, the
 #     section's name in double quotes) names a "## " heading of it;
 #   - the man pages that cite design.md and BENCHMARKS.md name where they
-#     are installed.
+#     are installed;
+#   - README's Debian Build-Depends name every package configure.ac requires.
 set -u
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
@@ -70,6 +71,16 @@ if [ -f "$page" ]; then
 	fi
 fi
 [ -n "$docdir" ] && ok "docdir is $docdir"
+
+# README's Debian Build-Depends name every package configure.ac requires
+# (MASQD_REQUIRE's third argument), so a packager following it configures.
+bd=$(sed -n '/Build-Depends:/,/check <!nocheck>/p' "$src/README.md" | tr '\n`,' '   ')
+for pkg in $(sed -n 's/^MASQD_REQUIRE(\[[^]]*\], \[[^]]*\], \[\([^]]*\)\]).*/\1/p' "$src/configure.ac"); do
+	case " $bd " in
+	*" $pkg "*) ok "README's Build-Depends name $pkg" ;;
+	*) fail "README's Build-Depends lack $pkg (configure.ac requires it)" ;;
+	esac
+done
 
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

@@ -97,8 +97,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	(void)lseek(fd, 0, SEEK_SET);
-	(void)ftruncate(fd, 0);   /* only the expiry's lines count */
+	/* only the expiry's lines count */
+	if (lseek(fd, 0, SEEK_SET) < 0 || ftruncate(fd, 0) < 0) {
+		printf("truncating the log: %s\n", strerror(errno));
+		return 1;
+	}
 	now += 60000 + 1000;
 	start = now_ms();
 	do {
