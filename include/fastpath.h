@@ -16,9 +16,13 @@
  * -d EXT inbound), so it is not queued; the IP header checksum follows
  * (ESP has no L4 checksum). Every element carries a kernel timeout no
  * longer than its entry's remaining lifetime, so nothing outlives its
- * entry if the daemon dies. Per-element counters, read every poll
- * interval, tell the daemon what the kernel forwarded; an entry used
- * there is credited to the engine and its elements' timeouts renewed.
+ * entry if the daemon dies. Per-element counters tell the daemon what the
+ * kernel forwarded: each association's are asked for (GETSETELEM of its
+ * keys, batched) shortly before its elements expire (fpcheck.h); one used
+ * there is credited to the engine and its elements' timeouts renewed, an
+ * idle one expires on time. Nothing reads a whole set: a dump costs the
+ * kernel O(N^2). The totals come from two named counters in the rules
+ * (fast_out, fast_in), read every fastpath.poll.
  *
  * Optionally (admit_rate) what still reaches the queue from the WAN (ESP
  * and UDP/500 to EXT that missed the map) is admitted at a bounded rate in
@@ -46,14 +50,21 @@ struct fastpath_stats {
 	uint64_t removed;        /* removals requested */
 	uint64_t refreshed;      /* element timeouts renewed after use */
 	uint64_t reinstalled;    /* elements the kernel had dropped, put back */
-	uint64_t pkts_out, bytes_out, pkts_in, bytes_in;  /* kernel-forwarded */
+	uint64_t pkts_out, bytes_out, pkts_in, bytes_in;  /* kernel-forwarded,
+				  * as of the last read of the totals */
 	uint64_t commits;        /* transactions sent */
 	uint64_t errors;         /* operations the kernel refused */
-	uint64_t polls;          /* counter reads */
-	uint64_t poll_errors;
+	uint64_t checks;         /* elements whose counters were asked for */
+	uint64_t check_requests; /* sendmsg()s that asked */
+	uint64_t check_errors;   /* checks the kernel did not answer */
+	uint64_t checks_idle;    /* associations found idle, left to expire */
+	uint64_t checks_late;    /* asked after the kernel timed them out */
+	uint64_t expired_unchecked;  /* the engine expired one not yet asked */
+	uint64_t reads;          /* reads of the totals */
+	uint64_t read_errors;
 	uint64_t admit_dropped;  /* queued-bound packets over admit_rate */
 	uint64_t admit_dropped_bytes;
-	uint64_t last_poll_us;   /* duration of the last counter read */
+	uint64_t last_check_us;  /* duration of the last slice of checks */
 	uint64_t last_commit_us; /* duration of the last transaction */
 };
 
@@ -85,15 +96,19 @@ int fastpath_set_rules(struct fastpath *fp, uint32_t ext,
 /*
  * Mirrors association (remote, spi_in) -> host, with out-SPI spi_out (0:
  * not known yet, inbound only), whose lifetime is life_ms with remain_ms
- * left. Replaces what was offloaded under either SPI. Queued for the next
- * fastpath_commit(). Returns 0 or -1/ENOMEM.
+ * left at now (ms, the engine's clock). Replaces what was offloaded under
+ * either SPI. Queued for the next fastpath_commit(). Returns 0 or
+ * -1/ENOMEM.
  */
 int fastpath_offload(struct fastpath *fp, uint32_t remote, uint32_t host,
-		     uint32_t spi_out, uint32_t spi_in, uint64_t life_ms,
-		     uint64_t remain_ms);
+		     uint32_t spi_out, uint32_t spi_in, uint64_t now,
+		     uint64_t life_ms, uint64_t remain_ms);
 
-/* Removes association (remote, spi_in), if offloaded (queued). */
-void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in);
+/* Removes association (remote, spi_in), if offloaded (queued); expired:
+ * because the engine's timer ended it (counted when its check had not
+ * come yet). */
+void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
+		     bool expired);
 
 /* FASTPATH_IN | FASTPATH_OUT as offloaded, 0 when not. */
 unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
@@ -103,20 +118,41 @@ unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
  * when some operation failed (counted, logged). */
 int fastpath_commit(struct fastpath *fp);
 
+/* Sends at most max of the queued element changes, oldest first (a
+ * million offloads at once would otherwise hold the loop for seconds).
+ * Returns how many are still queued. */
+size_t fastpath_commit_max(struct fastpath *fp, size_t max);
+
+/* Element changes queued and not yet sent. */
+size_t fastpath_pending(const struct fastpath *fp);
+
 /*
- * Called per offloaded association after a counter read, with its use by
- * the kernel since the last read (zero when idle). It credits the engine
- * and returns 1 with the entry's lifetime and what is left of it (to renew
- * the elements of a used or lost association), or 0 when the engine has
- * no such entry of that host any more (the elements go).
+ * Called per checked association with its use by the kernel since the
+ * last check (zero when idle). It credits the engine and returns 1 with
+ * the entry's lifetime and what is left of it at the check's time, or 0
+ * when the engine has no such entry of that host any more (the elements
+ * go). It may end the entry it is called for, no other.
  */
 typedef int (*fastpath_use_fn)(void *ctx, uint32_t remote, uint32_t spi_in,
 			       uint32_t host, const struct engine_esp_use *use,
 			       uint64_t *life_ms, uint64_t *remain_ms);
 
-/* Reads the kernel's per-element counters and the admission counter,
- * calls fn as above, queues the renewals. Returns 0 or -1. */
-int fastpath_poll(struct fastpath *fp, fastpath_use_fn fn, void *ctx);
+/*
+ * Checks up to budget associations whose check time is at or before now
+ * (every association, earliest first, when all): asks the kernel for
+ * their elements' counters, calls fn for each, queues and commits the
+ * renewals. Returns the number checked (the loop calls again while
+ * fastpath_next_check() <= now).
+ */
+size_t fastpath_check(struct fastpath *fp, uint64_t now, size_t budget,
+		      bool all, fastpath_use_fn fn, void *ctx);
+
+/* When the next check is due (ms), UINT64_MAX when none. */
+uint64_t fastpath_next_check(const struct fastpath *fp);
+
+/* Reads the totals (fast_out, fast_in) and the admission counter into the
+ * stats: three small requests, whatever the number of elements. */
+int fastpath_read_totals(struct fastpath *fp);
 
 const struct fastpath_stats *fastpath_get_stats(const struct fastpath *fp);
 

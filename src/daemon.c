@@ -43,6 +43,8 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
  * entries all go at once) is spread over turns, so that the queue is
  * served in between (about 10 ms of work a turn, with its log lines). */
 #define MASQD_TIMER_BUDGET 20000
+#define MASQD_FP_CHECK_BUDGET 1024   /* fast path use checks per turn */
+#define MASQD_FP_OPS_BUDGET 4096     /* fast path element changes per turn */
 /* Entries gone in one expiry above which it gets a summary line (the
  * per-entry lines are then rate-limited: log.c). */
 #define MASQD_EXPIRY_SUMMARY 100
@@ -307,19 +309,25 @@ static void masqd_save_state(struct masqd *d, const char *why)
 
 /* ---- the kernel fast path (fastpath.h) ------------------------------------ */
 
+/* Whether an ESP entry in this state is associated, so offloaded:
+ * established, provisional (its use, credited back by the checks, confirms
+ * it), preloaded by the config or control, announced by its LAN host. */
+static bool masqd_fp_offloadable(enum esp_state state)
+{
+	return state == ESP_ESTABLISHED || state == ESP_PROVISIONAL ||
+	       state == ESP_PRELOADED || state == ESP_ANNOUNCED;
+}
+
 /* Offloads ESP entry (remote, spi_in) as the engine has it now, if it is
- * associated (both kinds with an in-SPI are, and a provisional one: its
- * use, credited back by the poll, confirms it). */
+ * associated. */
 static void masqd_fp_offload(struct masqd *d, uint32_t remote, uint32_t spi_in)
 {
 	struct engine_esp_info e;
 
 	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
-	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED &&
-	     e.state != ESP_PROVISIONAL) ||
-	    e.expires <= d->now)
+	    !masqd_fp_offloadable(e.state) || e.expires <= d->now)
 		return;
-	if (fastpath_offload(d->fp, remote, e.host, e.spi_out, spi_in,
+	if (fastpath_offload(d->fp, remote, e.host, e.spi_out, spi_in, d->now,
 			     e.expires - e.last_seen, e.expires - d->now) < 0)
 		log_warn("fastpath: cannot offload an entry");
 }
@@ -334,21 +342,22 @@ static void masqd_engine_event(void *ctx, const struct engine_event *ev)
 		return;
 	switch (ev->kind) {
 	case EV_ASSOCIATED:
-	case EV_REASSOCIATED:   /* the old in-SPI goes at the next poll */
+	case EV_REASSOCIATED:   /* the old in-SPI goes at its check */
 	case EV_PRELOADED:
 	case EV_LEARNT:
 		masqd_fp_offload(d, ev->remote, ev->spi_in);
 		break;
 	case EV_EXPIRED:
 	case EV_REMOVED:
-		fastpath_forget(d->fp, ev->remote, ev->spi_in);
+		fastpath_forget(d->fp, ev->remote, ev->spi_in,
+				ev->kind == EV_EXPIRED);
 		break;
 	default:
 		break;
 	}
 }
 
-/* Poll callback: the kernel's use of an offloaded entry credited to the
+/* Check callback: the kernel's use of an offloaded entry credited to the
  * engine (which renews its lifetime); 0 when the entry is gone. */
 static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
 			uint32_t host, const struct engine_esp_use *use,
@@ -362,27 +371,19 @@ static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
 		return 0;
 	if (engine_get_esp(d->eng, remote, spi_in, &e) < 0 ||
 	    e.host != host || e.expires <= d->now ||
-	    (e.state != ESP_ESTABLISHED && e.state != ESP_PRELOADED &&
-	     e.state != ESP_PROVISIONAL))
+	    !masqd_fp_offloadable(e.state))
 		return 0;
 	*life_ms = e.expires - e.last_seen;
 	*remain_ms = e.expires - d->now;
 	return 1;
 }
 
-/* How often the kernel's counters are read: fastpath.poll, stretched to
- * ten times what the last read took (a read blocks the loop, and with many
- * entries the kernel's dump is slow: BENCHMARKS.md), but at least twice
- * per ESP lifetime so that a used entry is credited in time. */
-static uint64_t masqd_fp_interval(const struct masqd *d,
-				  const struct masqd_config *cfg)
+/* How often the fast path's totals (and the admission counter) are read:
+ * fastpath.poll; three small requests whatever the number of entries. The
+ * entries' own use is checked when each is about to expire (fpcheck.h). */
+static uint64_t masqd_fp_interval(const struct masqd_config *cfg)
 {
-	uint64_t p = cfg->fastpath.poll_ms, half = cfg->engine.esp_lifetime_ms / 2;
-	uint64_t took = d->fp ? fastpath_get_stats(d->fp)->last_poll_us / 1000 : 0;
-
-	if (took * 10 > p)
-		p = took * 10;
-	return half && half < p ? half : p;
+	return cfg->fastpath.poll_ms;
 }
 
 static void masqd_fp_admit(const struct masqd_config *cfg,
@@ -419,21 +420,23 @@ static void masqd_start_fastpath(struct masqd *d)
 			"packet is queued");
 		return;
 	}
+	/* sent by the loop, a slice a turn (a restored million would
+	 * otherwise hold the start for seconds) */
 	engine_walk_esp(d->eng, masqd_fp_walk, d);
-	(void)fastpath_commit(d->fp);
-	d->next_fp_poll = d->now + masqd_fp_interval(d, d->cfg);
+	d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
 	log_info("fastpath: table ip " FASTPATH_TABLE " loaded, %llu "
 		 "entries offloaded",
 		 (unsigned long long)fastpath_get_stats(d->fp)->entries);
 }
 
-/* Clean stop or fast path turned off: last counters credited, then the
- * table and every element in it removed. */
+/* Clean stop or fast path turned off: every entry's last use credited
+ * (all checked at once: the loop is over), then the table and every
+ * element in it removed. */
 static void masqd_stop_fastpath(struct masqd *d)
 {
 	if (d->fp == NULL)
 		return;
-	(void)fastpath_poll(d->fp, masqd_fp_use, d);
+	(void)fastpath_check(d->fp, d->now, SIZE_MAX, true, masqd_fp_use, d);
 	fastpath_close(d->fp, true);
 	d->fp = NULL;
 	d->next_fp_poll = UINT64_MAX;
@@ -473,7 +476,7 @@ static void masqd_apply_fastpath(struct masqd *d,
 	/* lifetimes may have changed: every element's timeout again, so that
 	 * none outlives its entry's new lifetime */
 	engine_walk_esp(d->eng, masqd_fp_walk, d);
-	d->next_fp_poll = d->now + masqd_fp_interval(d, next);
+	d->next_fp_poll = d->now + masqd_fp_interval(next);
 }
 
 /* The engine with a random hash seed (so that remote peers cannot aim at a
@@ -650,14 +653,16 @@ static unsigned masqd_ctl_offloaded(void *ctx, uint32_t remote,
 	return fastpath_offloaded(d->fp, remote, spi_in);
 }
 
-/* The "fastpath" section of stats and show's column, when it is on. The
- * counters are as of the last poll (fastpath.poll). */
+/* The "fastpath" section of stats and show's column, when it is on. */
 static void masqd_ctl_fastpath(struct masqd *d, struct ctl_env *env)
 {
 	const struct fastpath_stats *f;
 
 	if (d->fp == NULL)
 		return;
+	/* the totals as of now (three small requests); per entry, the
+	 * kernel's packets as of its last check */
+	(void)fastpath_read_totals(d->fp);
 	f = fastpath_get_stats(d->fp);
 	{
 		const struct ctl_counter c[] = {
@@ -672,11 +677,17 @@ static void masqd_ctl_fastpath(struct masqd *d, struct ctl_env *env)
 			{ "reinstalled", f->reinstalled },
 			{ "commits", f->commits },
 			{ "errors", f->errors },
-			{ "polls", f->polls },
-			{ "poll_errors", f->poll_errors },
+			{ "checks", f->checks },
+			{ "check_requests", f->check_requests },
+			{ "check_errors", f->check_errors },
+			{ "checks_idle", f->checks_idle },
+			{ "checks_late", f->checks_late },
+			{ "expired_unchecked", f->expired_unchecked },
+			{ "reads", f->reads },
+			{ "read_errors", f->read_errors },
 			{ "admit_dropped", f->admit_dropped },
 			{ "admit_dropped_bytes", f->admit_dropped_bytes },
-			{ "last_poll_us", f->last_poll_us },
+			{ "last_check_us", f->last_check_us },
 			{ "last_commit_us", f->last_commit_us },
 		};
 
@@ -1208,11 +1219,17 @@ static void masqd_on_timer(struct masqd *d)
 	    errno != EAGAIN && errno != EINTR)
 		log_warn("timerfd read");
 	d->armed = 0;
-	if (d->fp != NULL && d->now >= d->next_fp_poll) {
+	if (d->fp != NULL) {
 		/* before the engine's timers: an entry the kernel used must
-		 * not expire for want of the credit */
-		(void)fastpath_poll(d->fp, masqd_fp_use, d);
-		d->next_fp_poll = d->now + masqd_fp_interval(d, d->cfg);
+		 * not expire for want of the credit; a slice a turn */
+		(void)fastpath_check(d->fp, d->now, MASQD_FP_CHECK_BUDGET,
+				     false, masqd_fp_use, d);
+		if (d->now >= d->next_fp_poll) {
+			if (fastpath_read_totals(d->fp) < 0)
+				log_warn("fastpath: cannot read the counters "
+					 "of table ip " FASTPATH_TABLE);
+			d->next_fp_poll = d->now + masqd_fp_interval(d->cfg);
+		}
 	}
 	masqd_run_engine_timers(d);
 	control_run_timers(d->ctl, d->now);
@@ -1246,6 +1263,8 @@ static void masqd_arm_timer(struct masqd *d)
 		when = d->next_status;
 	if (d->next_fp_poll < when)
 		when = d->next_fp_poll;
+	if (fastpath_next_check(d->fp) < when)
+		when = fastpath_next_check(d->fp);
 	if (control_next_deadline(d->ctl) < when)
 		when = control_next_deadline(d->ctl);
 	if (d->next_state_save < when)
@@ -1314,9 +1333,12 @@ int masqd_run(struct masqd *d)
 		masqd_arm_timer(d);
 		/* the loop's element changes before the verdicts: a flow's
 		 * next packet, sent once its answer got through, finds them */
-		(void)fastpath_commit(d->fp);
+		/* (a slice of them: the rest at the next turns, which do not
+		 * wait for events while some remain) */
+		(void)fastpath_commit_max(d->fp, MASQD_FP_OPS_BUDGET);
 		(void)nfqueue_flush(d->nfq);   /* before sleeping */
-		n = epoll_wait(d->epfd, evs, 8, -1);
+		n = epoll_wait(d->epfd, evs, 8,
+			       fastpath_pending(d->fp) ? 0 : -1);
 		if (n < 0) {
 			if (errno != EINTR)
 				log_warn("epoll_wait");

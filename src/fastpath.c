@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +35,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "fastpath.h"
+#include "fpcheck.h"
 #include "log.h"
 
 #define SET_OUT "out"
@@ -41,11 +44,15 @@
 #define CHAIN_POST "postrouting"
 #define OBJ_ADMIT "admit"               /* limit object */
 #define OBJ_ADMIT_DROP "admit_dropped"  /* counter object */
+#define OBJ_FAST_OUT "fast_out"         /* counter: rewritten outbound */
+#define OBJ_FAST_IN "fast_in"           /* counter: rewritten inbound */
 
 #define BATCH_BYTES (4u << 20)          /* one transaction's buffer */
 #define MSG_ELEMS 256                   /* elements per netlink message */
 #define MSG_MAX (64u << 10)             /* room kept for one message */
 #define RECV_BYTES 32768                /* one read of answers or a dump */
+#define RCV_BYTES (4 << 20)             /* receive buffer: the answers
+					 * to ASK_PER_SEND keys fit */
 #define IPPROTO_ESP_NUM 50
 #define IPPROTO_UDP_NUM 17
 #define IKE_PORT 500
@@ -64,10 +71,14 @@ struct fp_item {
 	struct fp_item *next_in, *next_out;   /* hash chains */
 	uint32_t remote, host, spi_out, spi_in;
 	bool out_on;                          /* out element installed */
-	bool seen;                            /* in the current poll's dump */
+	bool after_exp;                       /* checked idle: next, only
+					       * whether the engine let it go */
+	uint8_t answered, missing;            /* this check: 1 << dir */
+	uint64_t kexp;                        /* its elements' kernel expiry */
+	struct fpc_node check;                /* in fp->due */
 	uint64_t k_pkts[2], k_bytes[2];       /* kernel counters: [0] out,
-					       * [1] in, at the last poll */
-	uint64_t d_pkts[2], d_bytes[2];       /* this poll's increase */
+					       * [1] in, at the last check */
+	uint64_t g_pkts[2], g_bytes[2];       /* this check's reading */
 };
 
 enum fp_op_kind { OP_ADD_IN, OP_ADD_OUT, OP_DEL_IN, OP_DEL_OUT };
@@ -84,10 +95,12 @@ struct fastpath {
 	struct fp_item **by_in, **by_out;
 	size_t mask, n;
 	struct fp_op *ops;
-	size_t n_ops, cap_ops;
+	size_t head, n_ops, cap_ops;            /* ops[head, n_ops) to send */
 	char *buf;                             /* BATCH_BYTES */
 	size_t len;                            /* bytes built in buf */
 	bool admit_on;                         /* the limit object exists */
+	struct fpc_heap due;                   /* items by check time */
+	double us_per_check;                   /* measured, per association */
 	struct fastpath_stats st;
 };
 
@@ -455,30 +468,46 @@ static size_t replay_ops(struct fastpath *fp, const struct fp_op *ops,
 	return bad;
 }
 
-int fastpath_commit(struct fastpath *fp)
+size_t fastpath_commit_max(struct fastpath *fp, size_t max)
 {
-	size_t done = 0, bad = 0;
+	size_t end, bad = 0;
 
-	if (!fp || fp->n_ops == 0)
+	if (!fp || fp->head == fp->n_ops)
 		return 0;
-	while (done < fp->n_ops) {
+	end = fp->n_ops - fp->head > max ? fp->head + max : fp->n_ops;
+	while (fp->head < end) {
 		size_t f = 0, t = 0;
 
-		if (send_ops(fp, fp->ops + done, fp->n_ops - done, &f, &t) ==
-		    0)
+		if (send_ops(fp, fp->ops + fp->head, end - fp->head, &f,
+			     &t) == 0) {
+			fp->head = end;
 			break;
-		bad += replay_ops(fp, fp->ops + done + f, t - f);
-		done += t;
+		}
+		bad += replay_ops(fp, fp->ops + fp->head + f, t - f);
+		fp->head += t;
 	}
-	fp->n_ops = 0;
+	if (fp->head == fp->n_ops)
+		fp->head = fp->n_ops = 0;
 	if (bad) {
 		fp->st.errors += bad;
 		log_msg(LOG_LEVEL_WARNING, "fastpath: the kernel refused %zu "
 			"element change%s (those flows stay on the queue)",
 			bad, bad == 1 ? "" : "s");
-		return -1;
 	}
-	return 0;
+	return fp->n_ops - fp->head;
+}
+
+int fastpath_commit(struct fastpath *fp)
+{
+	uint64_t errors = fp ? fp->st.errors : 0;
+
+	(void)fastpath_commit_max(fp, SIZE_MAX);
+	return fp && fp->st.errors != errors ? -1 : 0;
+}
+
+size_t fastpath_pending(const struct fastpath *fp)
+{
+	return fp ? fp->n_ops - fp->head : 0;
 }
 
 /* ---- table, sets, chains, rules ---------------------------------------- */
@@ -548,6 +577,21 @@ static void put_chain(struct fastpath *fp, const char *name, uint32_t hook)
 	nftnl_chain_free(c);
 }
 
+/* A named counter (NEWOBJ of an existing one keeps it and its values). */
+static void put_counter(struct fastpath *fp, const char *name)
+{
+	struct nftnl_obj *ctr = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_obj_set_str(ctr, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
+	nftnl_obj_set_str(ctr, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(ctr, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = msg_begin(fp, NFT_MSG_NEWOBJ, NLM_F_CREATE);
+	nftnl_obj_nlmsg_build_payload(nlh, ctr);
+	msg_end(fp, nlh);
+	nftnl_obj_free(ctr);
+}
+
 /* The admission objects: a shared limit (rate over: it matches the
  * excess), only while admission is on (the kernel refuses rate 0), and the
  * counter of what it dropped. A limit cannot be changed in place: it is
@@ -578,14 +622,9 @@ static void put_admit_objs(struct fastpath *fp, const struct fastpath_admit *a)
 		nftnl_obj_nlmsg_build_payload(nlh, lim);
 		msg_end(fp, nlh);
 	}
-	nftnl_obj_set_str(ctr, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
-	nftnl_obj_set_str(ctr, NFTNL_OBJ_NAME, OBJ_ADMIT_DROP);
-	nftnl_obj_set_u32(ctr, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nlh = msg_begin(fp, NFT_MSG_NEWOBJ, NLM_F_CREATE);
-	nftnl_obj_nlmsg_build_payload(nlh, ctr);
-	msg_end(fp, nlh);
 	nftnl_obj_free(lim);
 	nftnl_obj_free(ctr);
+	put_counter(fp, OBJ_ADMIT_DROP);
 }
 
 /* Expression helpers: each adds one expression to r. */
@@ -707,11 +746,11 @@ static void chain_flush(struct fastpath *fp, const char *chain)
 
 /*
  * prerouting:
- *   ip protocol esp ip daddr EXT ip daddr set ip saddr . esp spi map @in accept
+ *   ip protocol esp ip daddr EXT ip daddr set ip saddr . esp spi map @in counter name fast_in accept
  *   [admission] ip protocol esp ip daddr EXT limit name admit counter name admit_dropped drop
  *   [admission] ip protocol udp ip daddr EXT udp dport 500 limit ... drop
  * postrouting:
- *   ip protocol esp ip saddr . ip daddr . esp spi @out ip saddr set EXT accept
+ *   ip protocol esp ip saddr . ip daddr . esp spi @out counter name fast_out ip saddr set EXT accept
  * The set lookups load the key into registers 1, 9 and 10 (4-byte parts of
  * one concatenation), as nft itself does.
  */
@@ -731,6 +770,7 @@ static void put_rules(struct fastpath *fp, uint32_t ext,
 	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
 	x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG32_01);
 	x_lookup(r, MAP_IN, 2, true);
+	x_objref(r, NFT_OBJECT_COUNTER, OBJ_FAST_IN);
 	x_write(r, 16);
 	x_verdict(r, NF_ACCEPT);
 	rule_put(fp, r);
@@ -758,6 +798,7 @@ static void put_rules(struct fastpath *fp, uint32_t ext,
 	x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01);
 	x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG32_02);
 	x_lookup(r, SET_OUT, 1, false);
+	x_objref(r, NFT_OBJECT_COUNTER, OBJ_FAST_OUT);
 	imm = nftnl_expr_alloc("immediate");
 	nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
 	nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, &ext_be, 4);
@@ -774,6 +815,8 @@ int fastpath_set_rules(struct fastpath *fp, uint32_t ext,
 	chain_flush(fp, CHAIN_PRE);
 	chain_flush(fp, CHAIN_POST);
 	put_admit_objs(fp, a);
+	put_counter(fp, OBJ_FAST_OUT);
+	put_counter(fp, OBJ_FAST_IN);
 	put_rules(fp, ext, a);
 	batch_end(fp);
 	if (batch_send(fp) < 0) {
@@ -802,6 +845,8 @@ static int create_table(struct fastpath *fp, uint32_t ext,
 	put_chain(fp, CHAIN_POST, NF_INET_POST_ROUTING);
 	fp->admit_on = false;   /* the fresh table has none */
 	put_admit_objs(fp, a);
+	put_counter(fp, OBJ_FAST_OUT);
+	put_counter(fp, OBJ_FAST_IN);
 	put_rules(fp, ext, a);
 	batch_end(fp);
 	if (batch_send(fp) < 0)
@@ -818,6 +863,7 @@ struct fastpath *fastpath_open(uint32_t ext, const struct fastpath_admit *a)
 	if (!fp)
 		return NULL;
 	fp->mask = 255;
+	fp->us_per_check = 5.0;   /* until measured (BENCHMARKS.md: ~2-4) */
 	fp->by_in = calloc(fp->mask + 1, sizeof(*fp->by_in));
 	fp->by_out = calloc(fp->mask + 1, sizeof(*fp->by_out));
 	fp->buf = malloc(BATCH_BYTES);
@@ -833,6 +879,14 @@ struct fastpath *fastpath_open(uint32_t ext, const struct fastpath_admit *a)
 		       &sndbuf, sizeof(sndbuf)) < 0)
 		(void)setsockopt(mnl_socket_get_fd(fp->nl), SOL_SOCKET,
 				 SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	{
+		int rcv = RCV_BYTES;
+
+		if (setsockopt(mnl_socket_get_fd(fp->nl), SOL_SOCKET,
+			       SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+			(void)setsockopt(mnl_socket_get_fd(fp->nl), SOL_SOCKET,
+					 SO_RCVBUF, &rcv, sizeof(rcv));
+	}
 	fp->portid = mnl_socket_get_portid(fp->nl);
 	fp->seq = (uint32_t)time(NULL);
 	if (create_table(fp, ext, a) < 0) {
@@ -872,6 +926,7 @@ void fastpath_close(struct fastpath *fp, bool remove_table)
 	if (fp->nl)
 		mnl_socket_close(fp->nl);
 	free_items(fp);
+	fpc_heap_free(&fp->due);
 	free(fp->by_in);
 	free(fp->by_out);
 	free(fp->ops);
@@ -891,27 +946,58 @@ static void drop_item(struct fastpath *fp, struct fp_item *it)
 		unlink_out(fp, it);
 	}
 	unlink_in(fp, it);
+	fpc_heap_remove(&fp->due, &it->check);
 	fp->n--;
 	fp->st.entries = fp->n;
 	fp->st.removed++;
 	free(it);
 }
 
-static int queue_adds(struct fastpath *fp, const struct fp_item *it,
-		      uint64_t life_ms, uint64_t remain_ms)
+/* Queues it's elements with kernel expiry kexp (timeout life_ms) and
+ * schedules its next check. */
+static int queue_adds(struct fastpath *fp, struct fp_item *it,
+		      uint64_t now, uint64_t life_ms, uint64_t kexp)
 {
+	uint64_t remain = kexp > now ? kexp - now : 1;
+
+	it->kexp = now + remain;
+	it->after_exp = false;
+	if (fpc_heap_set(&fp->due, &it->check,
+			 fpc_check_at(now, it->kexp, life_ms, fp->n,
+				      fp->us_per_check)) < 0)
+		return -1;
 	if (push_op(fp, OP_ADD_IN, it->remote, it->host, it->spi_in, life_ms,
-		    remain_ms) < 0)
+		    remain) < 0)
 		return -1;
 	if (it->out_on && push_op(fp, OP_ADD_OUT, it->remote, it->host,
-				  it->spi_out, life_ms, remain_ms) < 0)
+				  it->spi_out, life_ms, remain) < 0)
 		return -1;
 	return 0;
 }
 
+static struct fp_item *new_item(struct fastpath *fp, uint32_t remote,
+				uint32_t host, uint32_t spi_in)
+{
+	struct fp_item *it = calloc(1, sizeof(*it));
+	struct fp_item **s;
+
+	if (!it)
+		return NULL;
+	it->remote = remote;
+	it->host = host;
+	it->spi_in = spi_in;
+	it->check.idx = FPC_IDLE;
+	s = slot_in(fp, remote, spi_in);
+	it->next_in = *s;
+	*s = it;
+	fp->n++;
+	fp->st.entries = fp->n;
+	return it;
+}
+
 int fastpath_offload(struct fastpath *fp, uint32_t remote, uint32_t host,
-		     uint32_t spi_out, uint32_t spi_in, uint64_t life_ms,
-		     uint64_t remain_ms)
+		     uint32_t spi_out, uint32_t spi_in, uint64_t now,
+		     uint64_t life_ms, uint64_t remain_ms)
 {
 	struct fp_item *it = find_in(fp, remote, spi_in);
 	struct fp_item *other = spi_out ? find_out(fp, remote, spi_out)
@@ -930,40 +1016,34 @@ int fastpath_offload(struct fastpath *fp, uint32_t remote, uint32_t host,
 		unlink_out(fp, it);
 		it->out_on = false;
 	}
-	if (!it) {
-		it = calloc(1, sizeof(*it));
-		if (!it)
-			return -1;
-		it->remote = remote;
-		it->host = host;
-		it->spi_in = spi_in;
-		{
-			struct fp_item **s = slot_in(fp, remote, spi_in);
-
-			it->next_in = *s;
-			*s = it;
-		}
-		fp->n++;
-		fp->st.entries = fp->n;
-	}
+	if (!it && !(it = new_item(fp, remote, host, spi_in)))
+		return -1;
 	if (spi_out && !it->out_on) {
 		it->spi_out = spi_out;
 		it->out_on = true;
-		memset(it->k_pkts, 0, sizeof(it->k_pkts));
-		memset(it->k_bytes, 0, sizeof(it->k_bytes));
+		it->k_pkts[0] = it->k_bytes[0] = 0;
 		link_out(fp, it);
 	}
 	fp->st.installed++;
 	maybe_grow(fp);
-	return queue_adds(fp, it, life_ms, remain_ms);
+	if (life_ms == 0)
+		life_ms = 1;
+	return queue_adds(fp, it, now, life_ms,
+			  now + (remain_ms < life_ms ? remain_ms : life_ms));
 }
 
-void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in)
+void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
+		     bool expired)
 {
 	struct fp_item *it = find_in(fp, remote, spi_in);
 
-	if (it)
-		drop_item(fp, it);
+	if (!it)
+		return;
+	/* the engine's timer went before this association's use was asked:
+	 * a use in the kernel may have gone uncredited (BENCHMARKS.md) */
+	if (expired && it->check.idx != FPC_IDLE && !it->after_exp)
+		fp->st.expired_unchecked++;
+	drop_item(fp, it);
 }
 
 unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
@@ -981,82 +1061,41 @@ const struct fastpath_stats *fastpath_get_stats(const struct fastpath *fp)
 	return &fp->st;
 }
 
-/* ---- reading the kernel's counters -------------------------------------- */
-
-struct dump {
-	struct fastpath *fp;
-	bool in;                    /* the map (else the out set) */
-	uint64_t pkts, bytes;       /* one element's counter */
-};
-
-static int elem_counter(struct nftnl_expr *e, void *data)
+static int obj_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct dump *d = data;
-	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+	uint64_t *pb = data;
+	struct nftnl_obj *o = nftnl_obj_alloc();
 
-	if (name && strcmp(name, "counter") == 0) {
-		d->pkts = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-		d->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
-	}
-	return 0;
-}
-
-/* One dumped element: its item's counter increase. */
-static int dump_elem(struct nftnl_set_elem *e, void *data)
-{
-	struct dump *d = data;
-	const uint32_t *key;
-	struct fp_item *it;
-	uint32_t klen = 0;
-	int dir = d->in ? 1 : 0;
-
-	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-	if (!key || klen != (d->in ? 8u : 12u))
-		return 0;
-	if (d->in)
-		it = find_in(d->fp, ntohl(key[0]), ntohl(key[1]));
-	else
-		it = find_out(d->fp, ntohl(key[1]), ntohl(key[2]));
-	if (!it || (!d->in && (!it->out_on || it->host != ntohl(key[0]))))
-		return 0;
-	d->pkts = d->bytes = 0;
-	nftnl_set_elem_expr_foreach(e, elem_counter, d);
-	/* a counter below the last reading belongs to an element created
-	 * again since: all of it is new */
-	it->d_pkts[dir] = d->pkts >= it->k_pkts[dir] ? d->pkts -
-						       it->k_pkts[dir]
-						     : d->pkts;
-	it->d_bytes[dir] = d->bytes >= it->k_bytes[dir] ? d->bytes -
-							  it->k_bytes[dir]
-							: d->bytes;
-	it->k_pkts[dir] = d->pkts;
-	it->k_bytes[dir] = d->bytes;
-	if (d->in)
-		it->seen = true;
-	return 0;
-}
-
-static int dump_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nftnl_set *s = nftnl_set_alloc();
-
-	if (!s)
+	if (!o)
 		return MNL_CB_ERROR;
-	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
-		nftnl_set_elem_foreach(s, dump_elem, data);
-	nftnl_set_free(s);
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0) {
+		pb[0] = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+		pb[1] = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+	}
+	nftnl_obj_free(o);
 	return MNL_CB_OK;
 }
 
-/* Runs one dump request (built at fp->buf) through cb. Returns 0/-1. */
-static int run_dump(struct fastpath *fp, struct nlmsghdr *nlh,
-		    mnl_cb_t cb, void *data)
+/* Named counter `name` into pb[0] (packets), pb[1] (bytes). 0 or -1. */
+static int read_counter(struct fastpath *fp, const char *name, uint64_t *pb)
 {
+	struct nftnl_obj *o = nftnl_obj_alloc();
 	char rbuf[RECV_BYTES];
-	uint32_t seq = nlh->nlmsg_seq;
+	struct nlmsghdr *nlh;
+	uint32_t seq;
 	ssize_t n;
 	int r;
 
+	if (!o)
+		return -1;
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	fp->len = 0;
+	seq = fp->seq;
+	nlh = msg_begin(fp, NFT_MSG_GETOBJ, NLM_F_ACK);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
 	(void)read_errors(fp);
 	if (mnl_socket_sendto(fp->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
@@ -1064,152 +1103,451 @@ static int run_dump(struct fastpath *fp, struct nlmsghdr *nlh,
 		n = mnl_socket_recvfrom(fp->nl, rbuf, sizeof(rbuf));
 		if (n < 0)
 			return -1;
-		r = mnl_cb_run(rbuf, (size_t)n, seq, fp->portid, cb, data);
+		r = mnl_cb_run(rbuf, (size_t)n, seq, fp->portid, obj_cb, pb);
 	} while (r > MNL_CB_STOP);
 	return r < 0 ? -1 : 0;
 }
 
-static int dump_set(struct fastpath *fp, const char *name, bool in)
+int fastpath_read_totals(struct fastpath *fp)
+{
+	uint64_t out[2] = { 0, 0 }, in[2] = { 0, 0 }, drop[2] = { 0, 0 };
+
+	fp->st.reads++;
+	if (read_counter(fp, OBJ_FAST_OUT, out) < 0 ||
+	    read_counter(fp, OBJ_FAST_IN, in) < 0 ||
+	    read_counter(fp, OBJ_ADMIT_DROP, drop) < 0) {
+		fp->st.read_errors++;
+		return -1;
+	}
+	fp->st.pkts_out = out[0];
+	fp->st.bytes_out = out[1];
+	fp->st.pkts_in = in[0];
+	fp->st.bytes_in = in[1];
+	fp->st.admit_dropped = drop[0];
+	fp->st.admit_dropped_bytes = drop[1];
+	return 0;
+}
+
+uint64_t fastpath_next_check(const struct fastpath *fp)
+{
+	const struct fpc_node *n = fp ? fpc_heap_top(&fp->due) : NULL;
+
+	return n ? n->at : UINT64_MAX;
+}
+
+/* ---- asking the kernel for the counters of given elements -------------- */
+
+#define GET_KEYS 64             /* keys per GETSETELEM message */
+#define ASK_PER_SEND 512        /* keys per sendmsg() */
+
+/* One element asked: item and direction ([0] out, [1] in). */
+struct ask {
+	struct fp_item *it;
+	uint8_t dir;
+};
+
+/* One GETSETELEM message: asks[from, from + n), its answer so far. */
+struct ask_msg {
+	uint32_t seq;
+	size_t from, n;
+	int err;                    /* its ack: 0, -errno, 1 while none */
+};
+
+struct round {
+	struct fastpath *fp;
+	struct ask_msg *msgs;
+	size_t n_msgs;
+};
+
+static int elem_counter(struct nftnl_expr *e, void *data)
+{
+	uint64_t *pb = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (name && strcmp(name, "counter") == 0) {
+		pb[0] = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		pb[1] = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	}
+	return 0;
+}
+
+/* One answered element: its reading on the item. */
+static int got_elem(struct nftnl_set_elem *e, void *data)
+{
+	struct fastpath *fp = data;
+	const uint32_t *key;
+	struct fp_item *it;
+	uint32_t klen = 0;
+	uint64_t pb[2] = { 0, 0 };
+	int dir;
+
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	if (!key || (klen != 8 && klen != 12))
+		return 0;
+	dir = klen == 8;
+	if (dir)
+		it = find_in(fp, ntohl(key[0]), ntohl(key[1]));
+	else
+		it = find_out(fp, ntohl(key[1]), ntohl(key[2]));
+	if (!it || (!dir && (!it->out_on || it->host != ntohl(key[0]))))
+		return 0;
+	nftnl_set_elem_expr_foreach(e, elem_counter, pb);
+	it->g_pkts[dir] = pb[0];
+	it->g_bytes[dir] = pb[1];
+	it->answered |= (uint8_t)(1u << dir);
+	return 0;
+}
+
+static struct ask_msg *msg_of(struct round *r, uint32_t seq)
+{
+	for (size_t i = 0; i < r->n_msgs; i++)
+		if (r->msgs[i].seq == seq)
+			return &r->msgs[i];
+	return NULL;
+}
+
+/* Every message of an answer: elements and acks. */
+static void read_answer(struct round *r, const char *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = (const void *)buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		struct ask_msg *m = msg_of(r, nlh->nlmsg_seq);
+
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (m)
+				m->err = e->error;
+		} else if (m && (nlh->nlmsg_type & 0xff) ==
+					NFT_MSG_NEWSETELEM) {
+			struct nftnl_set *s = nftnl_set_alloc();
+
+			if (s && nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
+				nftnl_set_elem_foreach(s, got_elem, r->fp);
+			nftnl_set_free(s);
+		}
+	}
+}
+
+/* Builds one GETSETELEM for asks[from, from + n) (one set) at fp->buf. */
+static int build_get(struct fastpath *fp, const struct ask *asks, size_t from,
+		     size_t n, struct ask_msg *m)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct dump d = { .fp = fp, .in = in };
 	struct nlmsghdr *nlh;
-	int r;
 
 	if (!s)
 		return -1;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, FASTPATH_TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	fp->len = 0;
-	nlh = msg_begin(fp, NFT_MSG_GETSETELEM, NLM_F_DUMP | NLM_F_ACK);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	r = run_dump(fp, nlh, dump_cb, &d);
-	return r;
-}
+	nftnl_set_set_str(s, NFTNL_SET_NAME, asks[from].dir ? MAP_IN : SET_OUT);
+	for (size_t i = from; i < from + n; i++) {
+		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+		const struct fp_item *it = asks[i].it;
+		uint32_t key[3];
 
-static int obj_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct fastpath *fp = data;
-	struct nftnl_obj *o = nftnl_obj_alloc();
-
-	if (!o)
-		return MNL_CB_ERROR;
-	if (nftnl_obj_nlmsg_parse(nlh, o) == 0) {
-		fp->st.admit_dropped = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
-		fp->st.admit_dropped_bytes =
-			nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
-	}
-	nftnl_obj_free(o);
-	return MNL_CB_OK;
-}
-
-/* The admission counter into the stats. Returns 0 or -1. */
-static int read_admit(struct fastpath *fp)
-{
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!o)
-		return -1;
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
-	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, OBJ_ADMIT_DROP);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	fp->len = 0;
-	nlh = msg_begin(fp, NFT_MSG_GETOBJ, NLM_F_ACK);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-	return run_dump(fp, nlh, obj_cb, fp);
-}
-
-/* Every association, with what the kernel did with it since the last
- * poll (the engine checks each: a stale one goes). */
-struct todo {
-	uint32_t remote, spi_in, host;
-	bool seen;
-	struct engine_esp_use use;
-};
-
-static struct todo *collect(struct fastpath *fp, size_t *n_out)
-{
-	struct todo *t = malloc((fp->n ? fp->n : 1) * sizeof(*t));
-	size_t n = 0;
-
-	if (!t)
-		return NULL;
-	for (size_t b = 0; b <= fp->mask; b++) {
-		for (struct fp_item *it = fp->by_in[b]; it; it = it->next_in) {
-			struct todo *x = &t[n++];
-
-			x->remote = it->remote;
-			x->spi_in = it->spi_in;
-			x->host = it->host;
-			x->seen = it->seen;
-			x->use.pkts_out = it->d_pkts[0];
-			x->use.bytes_out = it->d_bytes[0];
-			x->use.pkts_in = it->d_pkts[1];
-			x->use.bytes_in = it->d_bytes[1];
-			fp->st.pkts_out += it->d_pkts[0];
-			fp->st.bytes_out += it->d_bytes[0];
-			fp->st.pkts_in += it->d_pkts[1];
-			fp->st.bytes_in += it->d_bytes[1];
-			memset(it->d_pkts, 0, sizeof(it->d_pkts));
-			memset(it->d_bytes, 0, sizeof(it->d_bytes));
-			it->seen = false;
+		if (!e) {
+			nftnl_set_free(s);
+			return -1;
 		}
-	}
-	*n_out = n;
-	return t;
-}
-
-int fastpath_poll(struct fastpath *fp, fastpath_use_fn fn, void *ctx)
-{
-	uint64_t t0 = now_us();
-	struct todo *t;
-	size_t n;
-
-	fp->st.polls++;
-	(void)fastpath_commit(fp);   /* the dump must see what we queued */
-	if (dump_set(fp, MAP_IN, true) < 0 || dump_set(fp, SET_OUT, false) < 0 ||
-	    read_admit(fp) < 0) {
-		fp->st.poll_errors++;
-		log_warn("fastpath: cannot read the kernel's counters");
-		return -1;
-	}
-	t = collect(fp, &n);
-	if (!t)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct fp_item *it = find_in(fp, t[i].remote, t[i].spi_in);
-		bool used = t[i].use.pkts_out || t[i].use.pkts_in;
-		uint64_t life, remain;
-
-		if (!it)
-			continue;   /* removed by an earlier callback */
-		if (!fn(ctx, t[i].remote, t[i].spi_in, t[i].host, &t[i].use,
-			&life, &remain)) {
-			it = find_in(fp, t[i].remote, t[i].spi_in);
-			if (it)
-				drop_item(fp, it);
-			continue;
-		}
-		it = find_in(fp, t[i].remote, t[i].spi_in);
-		if (!it)
-			continue;
-		if (used) {
-			fp->st.refreshed++;
+		if (asks[i].dir) {
+			key[0] = htonl(it->remote);
+			key[1] = htonl(it->spi_in);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, 8);
 		} else {
-			if (t[i].seen)
-				continue;   /* idle: its timeout runs down */
-			/* the kernel timed it out but the entry lives (its
-			 * packets came through the queue): put it back */
-			fp->st.reinstalled++;
-			it->k_pkts[1] = it->k_bytes[1] = 0;
+			key[0] = htonl(it->host);
+			key[1] = htonl(it->remote);
+			key[2] = htonl(it->spi_out);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, 12);
 		}
-		(void)queue_adds(fp, it, life, remain);
+		nftnl_set_elem_add(s, e);
 	}
-	free(t);
-	(void)fastpath_commit(fp);
-	fp->st.last_poll_us = now_us() - t0;
+	*m = (struct ask_msg){ .seq = fp->seq, .from = from, .n = n, .err = 1 };
+	nlh = msg_begin(fp, NFT_MSG_GETSETELEM, NLM_F_ACK);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	msg_end(fp, nlh);
+	nftnl_set_free(s);
 	return 0;
+}
+
+/*
+ * Asks the kernel for asks[0, n) (grouped by set), in as many rounds as
+ * missing elements need: the kernel answers a message's keys in order and
+ * stops at the first it does not have (ENOENT), so that one is marked
+ * missing and the rest asked again. Returns 0, or -1 (not all answered).
+ */
+static int ask_some(struct fastpath *fp, struct ask *asks, size_t n)
+{
+	size_t cap = n / GET_KEYS + 3;
+	struct ask_msg *msgs = malloc(cap * sizeof(*msgs));
+	struct round r = { .fp = fp, .msgs = msgs };
+	char rbuf[RECV_BYTES];
+	int rc = 0;
+
+	if (!msgs)
+		return -1;
+	while (n > 0 && rc == 0) {
+		size_t i = 0, again = 0;
+		ssize_t got;
+
+		fp->len = 0;
+		r.n_msgs = 0;
+		while (i < n) {
+			size_t j = i + 1;
+
+			while (j < n && j - i < GET_KEYS &&
+			       asks[j].dir == asks[i].dir)
+				j++;
+			if (r.n_msgs == cap ||
+			    build_get(fp, asks, i, j - i, &msgs[r.n_msgs]) < 0) {
+				rc = -1;
+				break;
+			}
+			r.n_msgs++;
+			i = j;
+		}
+		if (rc < 0)
+			break;
+		(void)read_errors(fp);
+		fp->st.check_requests++;
+		if (mnl_socket_sendto(fp->nl, fp->buf, fp->len) < 0) {
+			rc = -1;
+			break;
+		}
+		/* the kernel answers inside sendmsg(): all is queued now */
+		while ((got = recv(mnl_socket_get_fd(fp->nl), rbuf,
+				   sizeof(rbuf), MSG_DONTWAIT)) > 0)
+			read_answer(&r, rbuf, (size_t)got);
+		for (size_t k = 0; k < r.n_msgs; k++) {
+			const struct ask_msg *m = &msgs[k];
+			bool first = true;
+
+			if (m->err == 0)
+				continue;
+			if (m->err != -ENOENT) {
+				rc = -1;   /* no answer, or another error */
+				continue;
+			}
+			for (size_t a = m->from; a < m->from + m->n; a++) {
+				uint8_t bit = (uint8_t)(1u << asks[a].dir);
+
+				if (asks[a].it->answered & bit)
+					continue;
+				if (first) {
+					asks[a].it->missing |= bit;
+					first = false;
+				} else {
+					asks[again++] = asks[a];
+				}
+			}
+		}
+		n = again;
+	}
+	free(msgs);
+	return rc;
+}
+
+/* asks[0, n) in sendmsg()s of at most ASK_PER_SEND keys: the kernel
+ * queues every answer before we read, and they must fit the receive
+ * buffer (RCV_BYTES). */
+static int ask_kernel(struct fastpath *fp, struct ask *asks, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i += ASK_PER_SEND) {
+		size_t k = n - i < ASK_PER_SEND ? n - i : ASK_PER_SEND;
+
+		if (ask_some(fp, asks + i, k) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* ---- the checks ------------------------------------------------------------ */
+
+static uint64_t since(uint64_t now, uint64_t last)
+{
+	/* a counter below the last reading belongs to an element created
+	 * again since: all of it is new */
+	return now >= last ? now - last : now;
+}
+
+/* The answer for it: the engine credited with the kernel's use, then
+ * renewed, reinstalled, left to expire or dropped. */
+static void settle(struct fastpath *fp, struct fp_item *it, uint64_t now,
+		   fastpath_use_fn fn, void *ctx)
+{
+	struct engine_esp_use use = { 0 };
+	struct fpc_case c = { .now = now, .kexp = it->kexp };
+	uint8_t want = (uint8_t)(2u | (it->out_on ? 1u : 0u));
+	uint64_t kexp, life = 0, remain = 0;
+	uint32_t remote = it->remote, spi_in = it->spi_in;
+
+	c.found = (it->answered & want) == want;
+	if (it->answered & 1u) {
+		use.pkts_out = since(it->g_pkts[0], it->k_pkts[0]);
+		use.bytes_out = since(it->g_bytes[0], it->k_bytes[0]);
+		it->k_pkts[0] = it->g_pkts[0];
+		it->k_bytes[0] = it->g_bytes[0];
+	}
+	if (it->answered & 2u) {
+		use.pkts_in = since(it->g_pkts[1], it->k_pkts[1]);
+		use.bytes_in = since(it->g_bytes[1], it->k_bytes[1]);
+		it->k_pkts[1] = it->g_pkts[1];
+		it->k_bytes[1] = it->g_bytes[1];
+	}
+	if (!c.found) {   /* a new element starts counting from zero */
+		if (!(it->answered & 1u))
+			it->k_pkts[0] = it->k_bytes[0] = 0;
+		if (!(it->answered & 2u))
+			it->k_pkts[1] = it->k_bytes[1] = 0;
+	}
+	it->answered = it->missing = 0;
+	c.used = use.pkts_out || use.pkts_in;
+	c.alive = fn(ctx, it->remote, it->spi_in, it->host, &use, &life,
+		     &remain) != 0;
+	/* the callback may have changed the tables (a credit can end an
+	 * entry): look the item up again */
+	it = find_in(fp, remote, spi_in);
+	if (!it)
+		return;
+	c.life_ms = life ? life : 1;
+	c.expires = now + remain;
+	switch (fpc_decide(&c, &kexp)) {
+	case FPC_DROP:
+		drop_item(fp, it);
+		return;
+	case FPC_RENEW:
+		fp->st.refreshed++;
+		(void)queue_adds(fp, it, now, c.life_ms, kexp);
+		return;
+	case FPC_REINSTALL:
+		fp->st.reinstalled++;
+		(void)queue_adds(fp, it, now, c.life_ms, kexp);
+		return;
+	case FPC_LATE:
+		fp->st.checks_late++;
+		if (!c.alive || c.expires <= now) {
+			drop_item(fp, it);
+			return;
+		}
+		break;
+	case FPC_EXPIRE:
+		fp->st.checks_idle++;
+		break;
+	}
+	/* idle: the engine's timer ends it at c.expires; should the engine
+	 * keep it past that (packets through the queue), look again then */
+	it->after_exp = true;
+	(void)fpc_heap_set(&fp->due, &it->check,
+			   (c.expires > it->kexp ? c.expires : it->kexp) +
+			   FPC_LEAD_MIN_MS);
+}
+
+/* An idle association past its expiry that the engine still has: its
+ * elements again (no kernel question: they timed out). */
+static void settle_after_exp(struct fastpath *fp, struct fp_item *it,
+			     uint64_t now, fastpath_use_fn fn, void *ctx)
+{
+	struct engine_esp_use none = { 0 };
+	uint64_t life = 0, remain = 0;
+	uint32_t remote = it->remote, spi_in = it->spi_in;
+
+	if (!fn(ctx, remote, spi_in, it->host, &none, &life, &remain)) {
+		if ((it = find_in(fp, remote, spi_in)) != NULL)
+			drop_item(fp, it);
+		return;
+	}
+	if ((it = find_in(fp, remote, spi_in)) == NULL)
+		return;
+	fp->st.reinstalled++;
+	it->k_pkts[0] = it->k_bytes[0] = it->k_pkts[1] = it->k_bytes[1] = 0;
+	if (life == 0)
+		life = 1;
+	(void)queue_adds(fp, it, now, life,
+			 now + (remain < life ? remain : life));
+}
+
+size_t fastpath_check(struct fastpath *fp, uint64_t now, size_t budget,
+		      bool all, fastpath_use_fn fn, void *ctx)
+{
+	struct fp_item **items;
+	struct ask *asks;
+	size_t n = 0, n_asks = 0, done = 0;
+	uint64_t t0 = now_us();
+	int rc;
+
+	if (!fp || fp->due.n == 0 || budget == 0)
+		return 0;
+	if (budget > fp->due.n)
+		budget = fp->due.n;
+	items = malloc(budget * sizeof(*items));
+	asks = malloc(2 * budget * sizeof(*asks));
+	if (!items || !asks) {
+		free(items);
+		free(asks);
+		return 0;
+	}
+	if (all)   /* (the loop is over: what it queued goes first) */
+		(void)fastpath_commit(fp);
+	/* the due ones, earliest first, taken out of the queue */
+	while (n < budget) {
+		struct fpc_node *top = fpc_heap_top(&fp->due);
+		struct fp_item *it;
+
+		if (!top || (!all && top->at > now))
+			break;
+		it = (struct fp_item *)(void *)((char *)top -
+						offsetof(struct fp_item, check));
+		fpc_heap_remove(&fp->due, top);
+		items[n++] = it;
+		it->answered = it->missing = 0;
+	}
+	/* the in elements, then the out elements (fewer messages) */
+	for (size_t i = 0; i < n; i++)
+		if (!items[i]->after_exp)
+			asks[n_asks++] = (struct ask){ items[i], 1 };
+	for (size_t i = 0; i < n; i++)
+		if (!items[i]->after_exp && items[i]->out_on)
+			asks[n_asks++] = (struct ask){ items[i], 0 };
+	fp->st.checks += n_asks;
+	rc = n_asks ? ask_kernel(fp, asks, n_asks) : 0;
+	if (rc < 0) {
+		/* the kernel did not answer all: asked again shortly,
+		 * nothing decided on a partial answer */
+		fp->st.check_errors++;
+		log_warn("fastpath: cannot read the kernel's counters");
+		for (size_t i = 0; i < n; i++) {
+			items[i]->answered = items[i]->missing = 0;
+			(void)fpc_heap_set(&fp->due, &items[i]->check,
+					   now + FPC_LEAD_MIN_MS);
+		}
+		n = 0;
+	}
+	/* a callback may end the item it is called for (its engine entry
+	 * expiring), never another: settle() looks it up again */
+	for (size_t i = 0; i < n; i++) {
+		struct fp_item *it = items[i];
+
+		if (it->after_exp)
+			settle_after_exp(fp, it, now, fn, ctx);
+		else
+			settle(fp, it, now, fn, ctx);
+		done++;
+	}
+	free(items);
+	free(asks);
+	if (all)
+		(void)fastpath_commit(fp);
+	fp->st.last_check_us = now_us() - t0;
+	if (done) {
+		double per = (double)fp->st.last_check_us / (double)done;
+
+		fp->us_per_check = fp->us_per_check > 0
+					   ? 0.875 * fp->us_per_check +
+						     0.125 * per
+					   : per;
+	}
+	return done;
 }

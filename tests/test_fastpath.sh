@@ -18,6 +18,12 @@ fi
 #   3 admission: a flood of unknown SPIs to the external address reaches
 #     the daemon at no more than admit_rate x time + burst, the rest dropped
 #     in the kernel and counted, while an established flow keeps >= 80 %
+#   4 lifetimes with the use checks (no counter dumps): two preloads with
+#     the lifetime; one carries a flow only through the kernel for three
+#     lifetimes and stays (its check credits it), the idle one is removed
+#     on time (show and both sets), no entry expires before its check
+#   5 an association made by an SPI announcement (issue 16) is offloaded
+#     like any other: both elements, its flow never queued
 #   over every scenario the WAN sees no LAN source (exact)
 # Exit 77 (skip) when not root or a tool is missing.
 
@@ -33,6 +39,8 @@ command -v nft >/dev/null 2>&1 || nl_skip "nft not installed (apt-get install nf
 CTL=${IPSEC_MASQCTL:-${top_builddir:-.}/ipsec-masqctl}
 [ -x "$CTL" ] || nl_skip "$CTL not built"
 CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
+ANNOUNCE=$(dirname "$CTL")/ipsec-masqd-announce
+[ -x "$ANNOUNCE" ] || nl_skip "$ANNOUNCE not built"
 TMP=$NL_TMP
 TABLE=ipsec_masqd_fast
 R1_IN=10.20.0.1 H1_IN=10.1.0.11
@@ -55,6 +63,11 @@ CONF
 }
 write_config "$TMP/masqd.conf"
 write_config "$TMP/admit.conf" "admit_rate = $ADMIT_RATE; admit_burst = $ADMIT_BURST;"
+KEY_NET=$(printf 'ipsec-masqd fastpath test network' | sha256sum | cut -c1-64)
+printf '%s\n' "$KEY_NET" > "$TMP/net.keys"
+chmod 600 "$TMP/net.keys"
+write_config "$TMP/announce.conf"
+echo "announce = { listen = \"192.168.1.1\"; key_file = \"$TMP/net.keys\"; };" >> "$TMP/announce.conf"
 nl_rules "$TMP/masqd.conf" || { nl_fail "the shipped rules did not load"; exit 1; }
 
 ctl() { nl_in "$NL_RTR" "$CTL" -s "$TMP/control" "$@"; }
@@ -167,8 +180,6 @@ scenario_flow() {
 	nl_check "s1: stats fastpath.packets_out counts the kernel's ($n >= 130)" ge "$n" 130
 	n=$(stat fastpath packets_in)
 	nl_check "s1: stats fastpath.packets_in counts the kernel's ($n >= 130)" ge "$n" 130
-	n=$(entry "$NL_R1_IP" $B pkts_out)
-	nl_check "s1: show credits the kernel's packets to the entry (pkts_out $n >= 140)" ge "$n" 140
 	nl_check "s1: the run outlived the idle lifetime ($((t1 - t0)) s > $LIFE s)" \
 		[ $((t1 - t0)) -gt $LIFE ]
 	nl_check "s1: the entry used only in the kernel is alive after $((t1 - t0)) s ($(entry "$NL_R1_IP" $B state))" \
@@ -179,8 +190,17 @@ scenario_flow() {
 	n=$(json "$TMP/s1.r1.json" verified)
 	nl_check "s1: r1 verified >= 140 ($n), all it got, no bad ICV" \
 		eval 'ge "$n" 140 && eq "$n" "$(json "$TMP/s1.r1.json" received)" && eq "$(json "$TMP/s1.r1.json" bad_icv)" 0'
-	# idle now: the entry and its elements go after the lifetime
-	nl_check "s1: idle, the entry expires" nl_wait_log "DECISION=expired" $(((LIFE + 3) * 10)) "$LOG"
+	# idle now: the entry is checked once more (crediting the last
+	# packets: show has them all then), and goes within two lifetimes
+	n=0
+	for ((i = 0; i < (2 * LIFE + 3) * 10; i++)); do
+		v=$(entry "$NL_R1_IP" $B pkts_out)
+		case $v in none|error) break ;; esac
+		n=$v
+		sleep 0.1
+	done
+	nl_check "s1: show credited the kernel's packets to the entry before it went (pkts_out $n >= 140)" ge "$n" 140
+	nl_check "s1: idle, the entry expires" nl_wait_log "DECISION=expired" 20 "$LOG"
 	nl_check "s1: ... and its elements with it (in $(elems in), out $(elems out))" \
 		eval 'wait_elems in 0 20 && wait_elems out 0 20'
 	nl_capture_stop "$hpid"
@@ -273,9 +293,89 @@ scenario_admit() {
 	end
 }
 
+# --- 4: lifetimes kept by the use checks ----------------------------------------
+# Two preloads with the lifetime ($LIFE s): h1's (r1) carries a flow only
+# through the kernel for three lifetimes, h2's (r2) stays idle.
+scenario_lifetimes() {
+	local A=0x1a000041 B=0x1b000041 IA=0x1a000042 IB=0x1b000042
+	local t0 q0 q1 gone= el i v n
+	begin s4 || { end; return; }
+	esp_resp "$NL_R1" s4.r1 --local "$NL_R1_IP" --pair "$(sa $A)/$(sa $B)" || { end; return; }
+	ctl add esp --remote "$NL_R1_IP" --host "$NL_H1_IP" --spi-in $B --spi-out $A --ttl $LIFE >/dev/null
+	t0=$(date +%s%N)
+	ctl add esp --remote "$NL_R2_IP" --host "$NL_H2_IP" --spi-in $IB --spi-out $IA --ttl $LIFE >/dev/null
+	nl_check "s4: both preloads offloaded (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 2 20 && wait_elems out 2 20'
+	q0=$(stat queue received)
+	esp_init_bg "$NL_H1" s4.h1 --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" \
+		--sa-out "$(sa $A)" --sa-in "$(sa $B)" --count $((LIFE * 3 * 20)) --interval 0.05
+	# the idle one goes on time: within [LIFE - 0.3, LIFE + 1.5] s
+	for ((i = 0; i < (LIFE + 4) * 20; i++)); do
+		v=$(entry "$NL_R2_IP" $IB state)
+		if [ "$v" = none ]; then gone=$(date +%s%N); break; fi
+		sleep 0.05
+	done
+	el=$(( (${gone:-0} - t0) / 1000000 ))
+	nl_check "s4: the idle preload was removed on time ($el ms after it was added, lifetime $((LIFE * 1000)) ms)" \
+		eval '[ -n "$gone" ] && [ $el -ge $((LIFE * 1000 - 300)) ] && [ $el -le $((LIFE * 1000 + 1500)) ]'
+	nl_check "s4: ... and its elements with it (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 1 20 && wait_elems out 1 20'
+	esp_init_wait s4.h1
+	el=$(( ($(date +%s%N) - t0) / 1000000 ))
+	q1=$(stat queue received)
+	v=$(entry "$NL_R1_IP" $B state)
+	nl_check "s4: the preload used only through the kernel is alive after $el ms, 3 lifetimes ($v)" \
+		eval '[ $el -gt $((LIFE * 3000)) ] && [ "$v" = preloaded ]'
+	nl_check "s4: ... its flow never reached the queue ($q0 -> $q1)" \
+		eval 'ge "$q0" 0 && [ $((q1 - q0)) -le 2 ]'
+	n=$(json "$TMP/s4.h1.json" answered)
+	nl_check "s4: ... and got its answers ($n >= $((LIFE * 3 * 20 * 9 / 10)))" ge "$n" $((LIFE * 3 * 20 * 9 / 10))
+	n=$(stat fastpath refreshed)
+	nl_check "s4: its checks renewed it (fastpath.refreshed $n >= 2)" ge "$n" 2
+	n=$(stat fastpath expired_unchecked)
+	nl_check "s4: no entry expired before its check (fastpath.expired_unchecked $n)" eq "$n" 0
+	n=$(stat fastpath check_errors)
+	nl_check "s4: every check answered (fastpath.check_errors $n)" eq "$n" 0
+	esp_resp_end s4.r1
+	nl_check "s4: idle now, it goes within two lifetimes (elements too)" \
+		eval 'wait_elems in 0 $(((2 * LIFE + 2) * 10)) && wait_elems out 0 20'
+	end
+}
+
+# --- 5: announced associations are offloaded ----------------------------------
+scenario_announce() {
+	local A=0x1a000051 B=0x1b000051 q0 q1 n out rc
+	begin s5 "$TMP/announce.conf" || { end; return; }
+	out=$(nl_in "$NL_H1" "$ANNOUNCE" announce --router 192.168.1.1 --key-file "$TMP/net.keys" \
+		--remote "$NL_R1_IP" --spi-in $B --spi-out $A --ttl 60 2>&1); rc=$?
+	nl_check "s5: h1 announces $B/$A: exit 0 ($rc: $out)" [ "$rc" = 0 ]
+	nl_check "s5: the announced association is offloaded (in $(elems in), out $(elems out))" \
+		eval 'wait_elems in 1 20 && wait_elems out 1 20'
+	nl_check "s5: show: announced, in+out ($(entry "$NL_R1_IP" $B state), $(entry "$NL_R1_IP" $B fastpath))" \
+		eval '[ "$(entry "$NL_R1_IP" $B state)" = announced ] && [ "$(entry "$NL_R1_IP" $B fastpath)" = in+out ]'
+	esp_resp "$NL_R1" s5.r1 --local "$NL_R1_IP" --pair "$(sa $A)/$(sa $B)" || { end; return; }
+	q0=$(stat queue received)
+	esp_init_bg "$NL_H1" s5.h1 --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" \
+		--sa-out "$(sa $A)" --sa-in "$(sa $B)" --count 40 --interval 0.05
+	esp_init_wait s5.h1
+	q1=$(stat queue received)
+	n=$(json "$TMP/s5.h1.json" answered)
+	nl_check "s5: h1's flow answered ($n >= 38)" ge "$n" 38
+	nl_check "s5: ... entirely in the kernel: the queue did not grow ($q0 -> $q1)" \
+		eval 'ge "$q0" 0 && [ $((q1 - q0)) -le 2 ]'
+	n=$(stat fastpath packets_out)
+	nl_check "s5: stats fastpath.packets_out counts them ($n >= 38)" ge "$n" 38
+	esp_resp_end s5.r1
+	end
+}
+
 scenario_flow
 scenario_control
 scenario_admit
+scenario_lifetimes
+scenario_announce
 
 echo "# $NL_FAILS failure(s)"
 [ "$NL_FAILS" = 0 ]
