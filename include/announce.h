@@ -38,6 +38,7 @@
 #define ANN_PEER_PROBE 16           /* slots a sender may live in */
 #define ANN_DEFAULT_PORT 4510
 #define ANN_MAX_TTL_S 604800u       /* one week, as add esp */
+#define ANN_DEFAULT_MAX_ENTRIES 4096 /* announced entries, all hosts */
 
 enum ann_type { ANN_ANNOUNCE = 1, ANN_WITHDRAW = 2, ANN_REPLY = 3 };
 
@@ -61,6 +62,7 @@ enum ann_status {
 	ANN_SPI_TAKEN,           /* (remote, SPI) belongs to another host */
 	ANN_HOST_FULL,           /* host or table limits reached */
 	ANN_UNKNOWN_SPI,         /* withdraw: no such (remote, SPI) */
+	ANN_ANNOUNCE_FULL,       /* announce.max_entries announced already */
 	ANN_MAX
 };
 
@@ -95,6 +97,9 @@ struct ann_settings {
 	uint64_t max_skew_ms;        /* |timestamp - now| allowed: 30 s */
 	unsigned rate;               /* messages a second per sender: 10 */
 	unsigned burst;              /* bucket depth: 20 */
+	size_t max_entries;          /* announced entries at once, all hosts:
+				      * a LAN host that takes many addresses
+				      * can fill this much, never the table */
 };
 
 struct ann_stats {
@@ -165,7 +170,8 @@ enum ann_status ann_receive(struct ann_ctx *ctx, const uint8_t *buf,
 			    bool *authentic);
 
 /* An accepted message applied to the engine (clock eng_now): ANN_OK,
- * ANN_SPI_TAKEN, ANN_HOST_FULL, ANN_UNKNOWN_SPI or ANN_INVALID. Counted. */
+ * ANN_SPI_TAKEN, ANN_HOST_FULL, ANN_ANNOUNCE_FULL, ANN_UNKNOWN_SPI or
+ * ANN_INVALID. Counted. */
 enum ann_status ann_apply(struct ann_ctx *ctx, struct engine *eng,
 			  const struct ann_msg *msg, uint64_t eng_now);
 

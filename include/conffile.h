@@ -53,6 +53,8 @@ struct fastpath_config {
 #define FASTPATH_POLL_MAX_MS 60000
 #define FASTPATH_ADMIT_MAX 100000000u
 
+#define ANNOUNCE_MAX_ENTRIES_DEFAULT 4096   /* as announce.h's */
+
 /* announce = { ... }: the LAN listener for SPI announcements (announce.h);
  * off unless the group is there. */
 struct announce_config {
@@ -63,6 +65,7 @@ struct announce_config {
 	uint64_t max_skew_ms;                 /* timestamp window: 30 s */
 	unsigned rate;                        /* messages/s per sender: 10 */
 	unsigned burst;                       /* per sender: 20 */
+	size_t max_entries;                   /* announced entries, all hosts */
 };
 
 /* Where a setting came from: a default, the file, the command line. */

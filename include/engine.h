@@ -142,6 +142,7 @@ struct engine_stats {
 	size_t remotes;                 /* remotes with entries */
 	size_t pending;                 /* remotes with an init pending */
 	size_t queued;                  /* inits in line for a remote's slot */
+	size_t announced;               /* ESP entries in ESP_ANNOUNCED */
 };
 
 /* One ESP entry, as walk/restore see it. Times are the engine's clock.

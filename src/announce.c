@@ -23,6 +23,7 @@ void ann_settings_defaults(struct ann_settings *s)
 	s->max_skew_ms = 30000;
 	s->rate = 10;
 	s->burst = 20;
+	s->max_entries = ANN_DEFAULT_MAX_ENTRIES;
 }
 
 static void copy_prefixes(struct ann_ctx *ctx, const struct engine_config *c)
@@ -413,12 +414,28 @@ void ann_count(struct ann_ctx *ctx, enum ann_status st)
 	ctx->stats.status[(unsigned)st < ANN_MAX ? st : ANN_MALFORMED]++;
 }
 
+/* Whether the announcement would make one announced entry more than
+ * max_entries: a refresh of the host's own announced (remote, SPI) never
+ * does. */
+static bool over_cap(const struct ann_ctx *ctx, const struct engine *eng,
+		     const struct ann_msg *msg)
+{
+	struct engine_esp_info info;
+
+	if (engine_get_stats(eng)->announced < ctx->set.max_entries)
+		return false;
+	return engine_get_esp(eng, msg->remote, msg->spi_in, &info) < 0 ||
+	       info.state != ESP_ANNOUNCED || info.host != msg->host;
+}
+
 enum ann_status ann_apply(struct ann_ctx *ctx, struct engine *eng,
 			  const struct ann_msg *msg, uint64_t eng_now)
 {
 	enum ann_status st = ANN_OK;
 
-	if (msg->type == ANN_ANNOUNCE) {
+	if (msg->type == ANN_ANNOUNCE && over_cap(ctx, eng, msg)) {
+		st = ANN_ANNOUNCE_FULL;
+	} else if (msg->type == ANN_ANNOUNCE) {
 		if (engine_announce(eng, msg->remote, msg->host, msg->spi_in,
 				    msg->spi_out, (uint64_t)msg->ttl_s * 1000,
 				    eng_now) < 0)
@@ -456,6 +473,7 @@ const char *ann_status_name(enum ann_status st)
 		[ANN_SPI_TAKEN] = "spi_taken",
 		[ANN_HOST_FULL] = "host_full",
 		[ANN_UNKNOWN_SPI] = "unknown_spi",
+		[ANN_ANNOUNCE_FULL] = "announce_full",
 	};
 
 	return (unsigned)st < ANN_MAX ? names[st] : "unknown";

@@ -193,7 +193,7 @@ struct announce_sock *announce_open(const struct masqd_config *cfg)
 	struct announce_sock *as = calloc(1, sizeof(*as));
 	struct ann_settings set = {
 		.max_skew_ms = ac->max_skew_ms, .rate = ac->rate,
-		.burst = ac->burst,
+		.burst = ac->burst, .max_entries = ac->max_entries,
 	};
 	struct ann_keys *keys = calloc(1, sizeof(*keys));
 	char a[INET_ADDRSTRLEN];
@@ -252,7 +252,7 @@ int announce_reload(struct announce_sock *as, const struct masqd_config *cfg)
 	const struct announce_config *ac = &cfg->announce;
 	struct ann_settings set = {
 		.max_skew_ms = ac->max_skew_ms, .rate = ac->rate,
-		.burst = ac->burst,
+		.burst = ac->burst, .max_entries = ac->max_entries,
 	};
 	struct ann_keys *keys = calloc(1, sizeof(*keys));
 

@@ -63,7 +63,8 @@ static const char *const keys_root[] = {
 	NULL
 };
 static const char *const keys_announce[] = {
-	"listen", "port", "key_file", "max_skew", "rate", "burst", NULL
+	"listen", "port", "key_file", "max_skew", "rate", "burst",
+	"max_entries", NULL
 };
 static const char *const keys_fastpath[] = {
 	"enable", "poll", "admit_rate", "admit_burst", NULL
@@ -118,6 +119,7 @@ void config_defaults(struct masqd_config *cfg)
 	cfg->announce.max_skew_ms = 30000;
 	cfg->announce.rate = 10;
 	cfg->announce.burst = 20;
+	cfg->announce.max_entries = 0;     /* default: announce_max_entries() */
 }
 
 /* ---- error reporting ---------------------------------------------------- */
@@ -1134,8 +1136,35 @@ static int announce_listen(struct load *ld, const config_setting_t *g)
 	return 0;
 }
 
-/* announce = { listen; port; key_file; max_skew; rate; burst }. Returns 0
- * or -1. */
+/* announce.max_entries: announced entries of all hosts at once, below
+ * limits.max_entries so that announcements can never fill the table for
+ * the hosts that do not announce. Unset: 4096, or half of
+ * limits.max_entries when that is less. Returns 0 or -1. */
+static int announce_max_entries(struct load *ld, const config_setting_t *g)
+{
+	struct announce_config *a = &ld->cfg->announce;
+	size_t table = ld->cfg->engine.max_entries;
+	config_setting_t *s = config_setting_get_member(g, "max_entries");
+
+	if (s == NULL) {
+		a->max_entries = table / 2 < ANNOUNCE_MAX_ENTRIES_DEFAULT ?
+				 (table / 2 ? table / 2 : 1) :
+				 ANNOUNCE_MAX_ENTRIES_DEFAULT;
+		return 0;
+	}
+	if (opt_size(ld, g, "max_entries", 1, MAX_ENTRIES_MAX,
+		     &a->max_entries) < 0)
+		return -1;
+	if (a->max_entries >= table)
+		return fail(ld, s, "announce.max_entries (%zu) must be less "
+			    "than limits.max_entries (%zu): announcements "
+			    "must leave room for the hosts that do not "
+			    "announce", a->max_entries, table);
+	return 0;
+}
+
+/* announce = { listen; port; key_file; max_skew; rate; burst;
+ * max_entries }. Returns 0 or -1. */
 static int load_announce(struct load *ld, const config_setting_t *root)
 {
 	struct announce_config *a = &ld->cfg->announce;
@@ -1150,7 +1179,8 @@ static int load_announce(struct load *ld, const config_setting_t *root)
 	    opt_unsigned(ld, g, "port", 1, 65535, &a->port) < 0 ||
 	    opt_duration(ld, g, "max_skew", &a->max_skew_ms) < 0 ||
 	    opt_unsigned(ld, g, "rate", 1, 1000, &a->rate) < 0 ||
-	    opt_unsigned(ld, g, "burst", 1, 10000, &a->burst) < 0)
+	    opt_unsigned(ld, g, "burst", 1, 10000, &a->burst) < 0 ||
+	    announce_max_entries(ld, g) < 0)
 		return -1;
 	if (a->max_skew_ms > 3600000) {
 		s = config_setting_get_member(g, "max_skew");

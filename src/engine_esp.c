@@ -63,7 +63,8 @@ int esp_tables_resize(struct engine *eng, size_t n)
 }
 
 /* Change an entry's state, keeping the remote's counts of queued and
- * provisional entries (they spare the packet path walks when zero). */
+ * provisional entries (they spare the packet path walks when zero) and the
+ * count of announced ones (announce.max_entries caps it). */
 static void set_state(struct engine *eng, struct esp_entry *e,
 		      enum esp_state state)
 {
@@ -74,12 +75,16 @@ static void set_state(struct engine *eng, struct esp_entry *e,
 		eng->stats.queued--;
 	} else if (e->base.state == ESP_PROVISIONAL) {
 		r->n_provisional--;
+	} else if (e->base.state == ESP_ANNOUNCED) {
+		eng->stats.announced--;
 	}
 	if (state == ESP_QUEUED) {
 		r->n_queued++;
 		eng->stats.queued++;
 	} else if (state == ESP_PROVISIONAL) {
 		r->n_provisional++;
+	} else if (state == ESP_ANNOUNCED) {
+		eng->stats.announced++;
 	}
 	e->base.state = state;
 }

@@ -317,6 +317,89 @@ START_TEST(host_limit_kept)
 }
 END_TEST
 
+/* announce.max_entries caps the announced entries of all hosts together:
+ * the next is refused (announce_full) and not in the table, a refresh of
+ * an entry of one's own still passes, a withdraw or an expiry makes room;
+ * admin preloads do not count. */
+START_TEST(announced_entries_capped)
+{
+	const struct engine_stats *es = engine_get_stats(eng);
+	uint32_t lan_d = pb_addr("192.168.1.13");
+	struct ann_msg m;
+
+	set.max_entries = 3;
+	ann_reconfigure(ctx, &set, &keys, &cfg);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_A, 0x9000, 0, 0, 1000),
+			 0);
+	announce_ok(LAN_A, key_net, 0x1000, 0);
+	announce_ok(LAN_C, key_net, 0x1001, 0);
+	announce_ok(lan_d, key_net, 0x1002, 0);
+	ck_assert_uint_eq(es->announced, 3);
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1003, 0, T0 + 10);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20),
+			 ANN_ANNOUNCE_FULL);
+	ck_assert_int_eq(state_of(0x1003, NULL), -1);
+	ck_assert_uint_eq(ctx->stats.status[ANN_ANNOUNCE_FULL], 1);
+	/* a refresh of its own is no new entry */
+	announce_ok(LAN_A, key_net, 0x1000, 0);
+	/* another host's SPI is still spi_taken, not a refresh */
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1001, 0, T0 + 10);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20),
+			 ANN_ANNOUNCE_FULL);
+	m = msg_of(ANN_WITHDRAW, LAN_C, 0x1001, 0, T0 + 10);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_C, T0 + 20), ANN_OK);
+	ck_assert_uint_eq(es->announced, 2);
+	announce_ok(LAN_A, key_net, 0x1003, 0);
+	ck_assert_uint_eq(es->announced, 3);
+	/* every announced entry expires (TTL 3600 s): the count follows */
+	engine_run_timers(eng, 1000 + 3601 * 1000ull);
+	ck_assert_uint_eq(es->announced, 0);
+	ck_assert_str_eq(ann_status_name(ANN_ANNOUNCE_FULL), "announce_full");
+}
+END_TEST
+
+/* The reviewer's attack on the table: one key holder announces from 300
+ * LAN addresses (spoofed or taken). With the table at 64 entries and the
+ * cap at 32, 32 are announced, the rest refused, and a host that never
+ * announced still opens ESP to a new remote (no table_full). */
+START_TEST(many_sources_cannot_fill_the_table)
+{
+	const struct engine_stats *es = engine_get_stats(eng);
+	struct engine_decision d;
+	unsigned ok = 0, full = 0;
+	uint8_t pkt[256];
+	struct ann_msg m;
+	size_t n;
+
+	engine_free(eng);
+	cfg.max_entries = 64;
+	cfg.max_per_host = 8;
+	eng = engine_new(&cfg, 7, 0, NULL, NULL);
+	es = engine_get_stats(eng);
+	set.max_entries = 32;
+	ann_reconfigure(ctx, &set, &keys, &cfg);
+	for (uint32_t i = 0; i < 300; i++) {
+		uint32_t src = pb_addr("192.168.2.0") + i;
+		enum ann_status st;
+
+		m = msg_of(ANN_ANNOUNCE, src, 0x1000 + i, 0, T0 + 10);
+		st = send_msg(&m, key_net, src, T0 + 20);
+		ok += st == ANN_OK;
+		full += st == ANN_ANNOUNCE_FULL;
+	}
+	ck_assert_uint_eq(ok, 32);
+	ck_assert_uint_eq(full, 300 - 32);
+	ck_assert_uint_eq(es->announced, 32);
+	ck_assert_uint_eq(es->esp_entries, 32);
+	n = pb_esp(pkt, sizeof(pkt), LAN_A, pb_addr("203.0.113.99"), 0xb000, 1,
+		   32);
+	engine_process(eng, pkt, n, DIR_OUTBOUND, 2000, &d);
+	ck_assert_int_eq(d.verdict, VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(d.reason, R_PASS);
+	ck_assert_uint_eq(es->esp_entries, 33);
+}
+END_TEST
+
 START_TEST(flood_rate_limited_per_host)
 {
 	struct ann_msg m;
@@ -526,6 +609,8 @@ int main(void)
 	tcase_add_test(tc, wrong_source_refused);
 	tcase_add_test(tc, foreign_spi_never_taken_over);
 	tcase_add_test(tc, host_limit_kept);
+	tcase_add_test(tc, announced_entries_capped);
+	tcase_add_test(tc, many_sources_cannot_fill_the_table);
 	tcase_add_test(tc, flood_rate_limited_per_host);
 	tcase_add_test(tc, malformed_and_truncated_refused);
 	tcase_add_test(tc, wrong_version_refused);

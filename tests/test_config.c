@@ -275,6 +275,10 @@ START_TEST(good_announce)
 	ck_assert_uint_eq(a->max_skew_ms, 30000);
 	ck_assert_uint_eq(a->rate, 10);
 	ck_assert_uint_eq(a->burst, 20);
+	load_ok("good/announce-limits.conf");   /* unset: half the table */
+	ck_assert_uint_eq(a->max_entries, 500);
+	load_ok("good/announce-default.conf");
+	ck_assert_uint_eq(a->max_entries, 4096);
 	load_ok("good/announce.conf");
 	ck_assert(a->enabled);
 	ck_assert_uint_eq(a->listen, ip("192.168.1.1"));
@@ -283,6 +287,7 @@ START_TEST(good_announce)
 	ck_assert_uint_eq(a->max_skew_ms, 10000);
 	ck_assert_uint_eq(a->rate, 1);
 	ck_assert_uint_eq(a->burst, 10000);
+	ck_assert_uint_eq(a->max_entries, 100);
 }
 END_TEST
 
@@ -355,6 +360,7 @@ START_TEST(every_good_file_loads)
 		"fractional.conf", "full.conf", "limits-edge.conf",
 		"minimal-address.conf", "minimal-interface.conf",
 		"preload.conf", "control-numeric.conf", "announce.conf",
+		"announce-limits.conf", "announce-default.conf",
 		"user.conf", NULL
 	};
 	char pattern[4096];
