@@ -554,7 +554,7 @@ daemon_run() {
 	case $c in rps*) rtr_rps d "$cpu" ;; *) rtr_rps d - ;; esac || return 1
 	case $c in rpsflood*) rtr_rps_wan d "$cpu" ;; *) rtr_rps_wan d - ;; esac || return 1
 	# not through nl_in: $! must be the daemon (ip and taskset exec it)
-	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$conf" >>"$TMP/daemon.log" 2>&1 &
+	ip netns exec "${NL_PREFIX}drtr" taskset -c "$cpu" "$DAEMON" -c "$conf" -u root >>"$TMP/daemon.log" 2>&1 &
 	NL_DPID=$!
 	for i in $(seq 50); do
 		nl_in "${NL_PREFIX}drtr" "$CTL" -s "$TMP/control" ping >/dev/null 2>&1 && break
