@@ -1,14 +1,15 @@
 /*
- * SPI announcements from the LAN, protocol version 1, without the socket:
- * encoding, parsing, HMAC-SHA-256 verification, the per-sender replay
- * window and rate limit, and applying an accepted message to the engine.
- * Pure: the clock (wall-clock milliseconds, as the sender stamps its
- * messages) is passed in, no I/O; the daemon's edge is announce_sock.c,
- * the sender is ipsec-masqd-announce. ipsec-masqd-announce(7) documents the
- * wire format and the security model.
+ * SPI announcements from the LAN, protocol version 2, without the socket:
+ * encoding, parsing, HMAC-SHA-256 verification, the return-routability
+ * cookie, the per-sender replay window and rate limit, and applying an
+ * accepted message to the engine. Pure: the clock (wall-clock
+ * milliseconds, as the sender stamps its messages) is passed in, no I/O;
+ * the daemon's edge is announce_sock.c, the sender is
+ * ipsec-masqd-announce. ipsec-masqd-announce(8) documents the wire format
+ * and the security model.
  *
  * A message is ANN_MSG_LEN bytes, network byte order:
- *    0  4  magic "IMSA"           4  1  version (1)
+ *    0  4  magic "IMSA"           4  1  version (2)
  *    5  1  type (1 announce, 2 withdraw, 3 reply)
  *    6  1  status (replies: enum ann_status; else 0)   7  1  reserved (0)
  *    8  8  timestamp, ms since the Unix epoch
@@ -16,7 +17,14 @@
  *   24  4  host (the announcing LAN address)     28  4  remote
  *   32  4  inbound SPI      36  4  outbound SPI (0: unknown)
  *   40  4  TTL in seconds (announce; 0 otherwise)
- *   44 32  HMAC-SHA-256 over bytes 0..43 with the shared key
+ *   44 16  cookie: in a reply, the router's cookie for the sender's
+ *          address; in an announce or withdraw, that cookie echoed
+ *   60 32  HMAC-SHA-256 over bytes 0..59 with the shared key
+ *
+ * Version 1 (76 bytes, no cookie) is refused as bad_version: with a key
+ * for the whole network, any LAN host could act for another address by
+ * forging its source. The cookie is only sent to the address it is for,
+ * so a sender must receive there to act for it (return routability).
  */
 #ifndef IPSEC_MASQD_ANNOUNCE_H
 #define IPSEC_MASQD_ANNOUNCE_H
@@ -28,10 +36,14 @@
 #include "engine.h"
 #include "htab.h"
 
-#define ANN_VERSION 1
-#define ANN_MSG_LEN 76
-#define ANN_BODY_LEN 44             /* what the MAC covers */
+#define ANN_VERSION 2
+#define ANN_MSG_LEN 92
+#define ANN_COOKIE_OFF 44
+#define ANN_COOKIE_LEN 16
+#define ANN_BODY_LEN 60             /* what the MAC covers */
 #define ANN_MAC_LEN 32
+#define ANN_SECRET_LEN 32           /* the router's cookie secret */
+#define ANN_COOKIE_PERIOD_MS 60000  /* a cookie lives one to two of these */
 #define ANN_KEY_LEN 32              /* bytes; 64 hex digits in a key file */
 #define ANN_MAX_KEYS 256            /* lines of a key file */
 #define ANN_PEER_SLOTS 4096         /* senders remembered at once */
@@ -63,6 +75,10 @@ enum ann_status {
 	ANN_HOST_FULL,           /* host or table limits reached */
 	ANN_UNKNOWN_SPI,         /* withdraw: no such (remote, SPI) */
 	ANN_ANNOUNCE_FULL,       /* announce.max_entries announced already */
+	ANN_COOKIE_REQUIRED,     /* no cookie: the reply carries one (checked
+				  * after stale, before replayed) */
+	ANN_BAD_COOKIE,          /* a cookie not the router's for this source
+				  * now: spoofed source, or too old */
 	ANN_MAX
 };
 
@@ -71,6 +87,7 @@ struct ann_msg {
 	uint64_t timestamp_ms, seq;
 	uint32_t host, remote, spi_in, spi_out;   /* host order */
 	uint32_t ttl_s;
+	uint8_t cookie[ANN_COOKIE_LEN];
 };
 
 /* One key: for the senders in prefix (0/0 = every LAN host). */
@@ -114,6 +131,7 @@ struct ann_ctx {
 	size_t n_internal;
 	uint64_t not_before_ms;      /* nothing stamped before the start */
 	struct sipkey slot_key;      /* sender -> slot hash */
+	uint8_t secret[ANN_SECRET_LEN]; /* cookies; random at each start */
 	struct ann_peer peers[ANN_PEER_SLOTS];
 	struct ann_stats stats;
 };
@@ -122,11 +140,18 @@ void ann_settings_defaults(struct ann_settings *s);
 
 /* A context for the LAN of cfg's internal prefixes, keys as parsed, the
  * start time now_ms (messages stamped earlier are stale: a replay of a
- * message the previous run accepted) and a random seed for the sender
- * table's hash. */
+ * message the previous run accepted), a random seed for the sender
+ * table's hash and a random secret for the cookies. */
 void ann_init(struct ann_ctx *ctx, const struct ann_settings *set,
 	      const struct ann_keys *keys, const struct engine_config *cfg,
-	      uint64_t now_ms, uint64_t seed);
+	      uint64_t now_ms, uint64_t seed,
+	      const uint8_t secret[ANN_SECRET_LEN]);
+
+/* The router's cookie for sender addr at now_ms: HMAC-SHA-256 under the
+ * secret of the address and now_ms / ANN_COOKIE_PERIOD_MS, cut to
+ * ANN_COOKIE_LEN bytes. Accepted in this period and the next. */
+void ann_cookie(const struct ann_ctx *ctx, uint32_t addr, uint64_t now_ms,
+		uint8_t out[ANN_COOKIE_LEN]);
 
 /* New keys, settings and prefixes (reload); sender state is kept. */
 void ann_reconfigure(struct ann_ctx *ctx, const struct ann_settings *set,
@@ -159,10 +184,13 @@ bool ann_mac_ok(const uint8_t *buf, const uint8_t key[ANN_KEY_LEN]);
 /*
  * One datagram from src (host order) that arrived on a LAN interface
  * (lan_iface) at wall-clock now_ms: every check but the engine's, in the
- * order of enum ann_status. On ANN_OK *msg is an authenticated announce or
- * withdraw for src itself and the sender's replay window has moved past
- * it. *authentic says whether the MAC verified (a reply may be sent). The
- * outcome is not counted yet: ann_apply() or ann_count() does that.
+ * order of enum ann_status (the cookie after stale). On ANN_OK *msg is an
+ * authenticated announce or withdraw for src itself with src's cookie,
+ * and the sender's replay window has moved past it (only a message with a
+ * valid cookie moves it, so a spoofer cannot push another address's
+ * window). *authentic says whether the MAC verified (a reply may be sent,
+ * with src's cookie). The outcome is not counted yet: ann_apply() or
+ * ann_count() does that.
  */
 enum ann_status ann_receive(struct ann_ctx *ctx, const uint8_t *buf,
 			    size_t len, uint32_t src, bool lan_iface,

@@ -1,5 +1,5 @@
 /*
- * SPI announcements, protocol version 1 (announce.h has the layout): pure
+ * SPI announcements, protocol version 2 (announce.h has the layout): pure
  * code, the clock passed in. HMAC-SHA-256 is OpenSSL's libcrypto (HMAC()):
  * a library every router distribution keeps patched, rather than a copy
  * of SHA-256 of our own; the MAC comparison is CRYPTO_memcmp(), constant
@@ -34,9 +34,11 @@ static void copy_prefixes(struct ann_ctx *ctx, const struct engine_config *c)
 
 void ann_init(struct ann_ctx *ctx, const struct ann_settings *set,
 	      const struct ann_keys *keys, const struct engine_config *cfg,
-	      uint64_t now_ms, uint64_t seed)
+	      uint64_t now_ms, uint64_t seed,
+	      const uint8_t secret[ANN_SECRET_LEN])
 {
 	memset(ctx, 0, sizeof(*ctx));
+	memcpy(ctx->secret, secret, ANN_SECRET_LEN);
 	ctx->set = *set;
 	ctx->keys = *keys;
 	copy_prefixes(ctx, cfg);
@@ -237,6 +239,7 @@ void ann_encode(const struct ann_msg *msg, const uint8_t key[ANN_KEY_LEN],
 	put32(out + 32, msg->spi_in);
 	put32(out + 36, msg->spi_out);
 	put32(out + 40, msg->ttl_s);
+	memcpy(out + ANN_COOKIE_OFF, msg->cookie, ANN_COOKIE_LEN);
 	mac_of(out, key, out + ANN_BODY_LEN);
 }
 
@@ -259,6 +262,7 @@ enum ann_status ann_parse(const uint8_t *buf, size_t len, struct ann_msg *msg)
 	msg->spi_in = get32(buf + 32);
 	msg->spi_out = get32(buf + 36);
 	msg->ttl_s = get32(buf + 40);
+	memcpy(msg->cookie, buf + ANN_COOKIE_OFF, ANN_COOKIE_LEN);
 	return ANN_OK;
 }
 
@@ -268,6 +272,56 @@ bool ann_mac_ok(const uint8_t *buf, const uint8_t key[ANN_KEY_LEN])
 
 	mac_of(buf, key, mac);
 	return CRYPTO_memcmp(mac, buf + ANN_BODY_LEN, ANN_MAC_LEN) == 0;
+}
+
+/* ---- the return-routability cookie ---------------------------------------- */
+
+static void cookie_of(const struct ann_ctx *ctx, uint32_t addr,
+		      uint64_t period, uint8_t out[ANN_COOKIE_LEN])
+{
+	uint8_t in[16] = { 'I', 'M', 'S', 'C' }, mac[ANN_MAC_LEN];
+	unsigned len = sizeof(mac);
+
+	put32(in + 4, addr);
+	put64(in + 8, period);
+	/* as in mac_of(): a failure must not give a usable cookie */
+	if (!HMAC(EVP_sha256(), ctx->secret, ANN_SECRET_LEN, in, sizeof(in),
+		  mac, &len))
+		memset(mac, 0xff, sizeof(mac));
+	memcpy(out, mac, ANN_COOKIE_LEN);
+}
+
+void ann_cookie(const struct ann_ctx *ctx, uint32_t addr, uint64_t now_ms,
+		uint8_t out[ANN_COOKIE_LEN])
+{
+	cookie_of(ctx, addr, now_ms / ANN_COOKIE_PERIOD_MS, out);
+}
+
+static bool cookie_zero(const uint8_t c[ANN_COOKIE_LEN])
+{
+	uint8_t any = 0;
+
+	for (size_t i = 0; i < ANN_COOKIE_LEN; i++)
+		any |= c[i];
+	return any == 0;
+}
+
+/* c is addr's cookie of this period or the one before, compared in
+ * constant time. */
+static bool cookie_ok(const struct ann_ctx *ctx, const uint8_t *c,
+		      uint32_t addr, uint64_t now_ms)
+{
+	uint64_t period = now_ms / ANN_COOKIE_PERIOD_MS;
+	uint8_t want[ANN_COOKIE_LEN];
+	bool ok;
+
+	cookie_of(ctx, addr, period, want);
+	ok = CRYPTO_memcmp(want, c, ANN_COOKIE_LEN) == 0;
+	if (period > 0) {
+		cookie_of(ctx, addr, period - 1, want);
+		ok |= CRYPTO_memcmp(want, c, ANN_COOKIE_LEN) == 0;
+	}
+	return ok;
 }
 
 /* ---- the router's checks ------------------------------------------------- */
@@ -400,6 +454,12 @@ enum ann_status ann_receive(struct ann_ctx *ctx, const uint8_t *buf,
 		return ANN_WRONG_SOURCE;
 	if (!fresh(ctx, msg->timestamp_ms, now_ms))
 		return ANN_STALE;
+	/* the source address is forgeable on the LAN; receiving at it is
+	 * what the cookie proves. Before the replay window moves. */
+	if (cookie_zero(msg->cookie))
+		return ANN_COOKIE_REQUIRED;
+	if (!cookie_ok(ctx, msg->cookie, src, now_ms))
+		return ANN_BAD_COOKIE;
 	if (msg->seq <= p->last_seq)
 		return ANN_REPLAYED;
 	p->last_seq = msg->seq;
@@ -474,6 +534,8 @@ const char *ann_status_name(enum ann_status st)
 		[ANN_HOST_FULL] = "host_full",
 		[ANN_UNKNOWN_SPI] = "unknown_spi",
 		[ANN_ANNOUNCE_FULL] = "announce_full",
+		[ANN_COOKIE_REQUIRED] = "cookie_required",
+		[ANN_BAD_COOKIE] = "bad_cookie",
 	};
 
 	return (unsigned)st < ANN_MAX ? names[st] : "unknown";

@@ -1,9 +1,11 @@
 /*
  * ipsec-masqd-announce: what a LAN host runs to tell the router which SPIs
- * its IPsec SAs use (ipsec-masqd-announce(7)). One signed datagram to the
- * router's listener, then the router's signed answer; a lost datagram is
- * sent again with a new sequence number (a repeat of the same one would be
- * refused as replayed).
+ * its IPsec SAs use (ipsec-masqd-announce(8)). One signed datagram to the
+ * router's listener, then the router's signed answer; the first answer is
+ * usually cookie_required with the router's cookie for this address, and
+ * the message goes again with it. A lost datagram, or one refused as
+ * replayed, is sent again with a new sequence number (a repeat of the same
+ * one would be refused as replayed).
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -232,58 +234,104 @@ static int connect_router(const struct opts *o, uint32_t *self)
 	return fd;
 }
 
-/* Waits up to ms for the signed answer to seq. Returns its status, or -1. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits until the monotonic deadline (ms) for the signed answer to seq:
+ * datagrams that are not it do not extend the wait. Returns its status
+ * (the reply in *reply), or -1. */
 static int await_reply(int fd, const uint8_t key[ANN_KEY_LEN], uint64_t seq,
-		       int ms)
+		       uint64_t deadline, struct ann_msg *reply)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	uint8_t buf[ANN_MSG_LEN + 8];
-	struct ann_msg m;
 
-	while (poll(&p, 1, ms) == 1) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+	for (;;) {
+		uint64_t now = mono_ms();
+		ssize_t n;
 
+		if (now >= deadline ||
+		    poll(&p, 1, (int)(deadline - now)) != 1)
+			return -1;
+		n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0)
 			return -1;   /* e.g. ECONNREFUSED: nobody listens */
-		if (ann_parse(buf, (size_t)n, &m) == ANN_OK &&
-		    m.type == ANN_REPLY && ann_mac_ok(buf, key) && m.seq == seq)
-			return m.status;
+		if (ann_parse(buf, (size_t)n, reply) == ANN_OK &&
+		    reply->type == ANN_REPLY && ann_mac_ok(buf, key) &&
+		    reply->seq == seq)
+			return reply->status;
 	}
-	return -1;
+}
+
+/* The answers that call for the same message again at once, with a new
+ * sequence number: the router's cookie (first contact, or an old one),
+ * and a sequence number below one the router has seen (another run on
+ * this host got in first). At most this many of each. */
+#define ANN_RESENDS 3
+
+/* One exchange: a message, and again after a lost one (o->tries in all)
+ * or a cookie or replayed answer. Returns the final status or -1. */
+static int exchange(int fd, const struct opts *o, uint32_t self,
+		    const uint8_t key[ANN_KEY_LEN])
+{
+	uint8_t buf[ANN_MSG_LEN], cookie[ANN_COOKIE_LEN] = { 0 };
+	unsigned lost = 0, cookies = 0, replays = 0;
+	uint64_t last_seq = 0;
+
+	for (;;) {
+		uint64_t ns = realtime_ns();
+		struct ann_msg m = {
+			.version = ANN_VERSION, .type = o->type,
+			.timestamp_ms = ns / 1000000u,
+			/* strictly above the last, whatever the clock did */
+			.seq = ns > last_seq ? ns : last_seq + 1,
+			.host = self, .remote = o->remote, .spi_in = o->spi_in,
+			.spi_out = o->spi_out,
+			.ttl_s = o->type == ANN_ANNOUNCE ? (uint32_t)o->ttl_s : 0,
+		}, r;
+		int st;
+
+		memcpy(m.cookie, cookie, sizeof(cookie));
+		last_seq = m.seq;
+		ann_encode(&m, key, buf);
+		if (send(fd, buf, sizeof(buf), 0) < 0 && errno != ECONNREFUSED)
+			die(EX_SYSTEM, "send: %s", strerror(errno));
+		st = await_reply(fd, key, m.seq, mono_ms() + 1000, &r);
+		if (st < 0) {
+			if (++lost >= o->tries)
+				return -1;
+		} else if ((st == ANN_COOKIE_REQUIRED || st == ANN_BAD_COOKIE) &&
+			   cookies++ < ANN_RESENDS) {
+			memcpy(cookie, r.cookie, sizeof(cookie));
+		} else if (st == ANN_REPLAYED && replays++ < ANN_RESENDS) {
+			continue;
+		} else {
+			return st;
+		}
+	}
 }
 
 int main(int argc, char **argv)
 {
-	uint8_t key[ANN_KEY_LEN], buf[ANN_MSG_LEN];
+	uint8_t key[ANN_KEY_LEN];
 	struct opts o = { 0 };
 	char r[INET_ADDRSTRLEN];
+	struct in_addr in;
 	uint32_t self;
-	int fd, st = -1;
+	int fd, st;
 
 	parse_args(argc, argv, &o);
 	fd = connect_router(&o, &self);
 	load_key(o.key_file, self, key);
-	for (unsigned i = 0; i < o.tries && st < 0; i++) {
-		uint64_t ns = realtime_ns();
-		struct ann_msg m = {
-			.version = ANN_VERSION, .type = o.type,
-			.timestamp_ms = ns / 1000000u, .seq = ns,
-			.host = self, .remote = o.remote, .spi_in = o.spi_in,
-			.spi_out = o.spi_out,
-			.ttl_s = o.type == ANN_ANNOUNCE ? (uint32_t)o.ttl_s : 0,
-		};
-
-		ann_encode(&m, key, buf);
-		if (send(fd, buf, sizeof(buf), 0) < 0 && errno != ECONNREFUSED)
-			die(EX_SYSTEM, "send: %s", strerror(errno));
-		st = await_reply(fd, key, m.seq, 1000);
-	}
+	st = exchange(fd, &o, self, key);
 	close(fd);
-	{
-		struct in_addr in = { .s_addr = htonl(o.remote) };
-
-		inet_ntop(AF_INET, &in, r, sizeof(r));
-	}
+	in.s_addr = htonl(o.remote);
+	inet_ntop(AF_INET, &in, r, sizeof(r));
 	if (st < 0)
 		die(EX_NOANSWER, "no answer from the router after %u tries",
 		    o.tries);

@@ -197,6 +197,7 @@ struct announce_sock *announce_open(const struct masqd_config *cfg)
 	};
 	struct ann_keys *keys = calloc(1, sizeof(*keys));
 	char a[INET_ADDRSTRLEN];
+	uint8_t secret[ANN_SECRET_LEN];
 	uint64_t seed = 0;
 
 	if (as == NULL || keys == NULL) {
@@ -221,7 +222,13 @@ struct announce_sock *announce_open(const struct masqd_config *cfg)
 	}
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		log_warn("announce: getrandom");
-	ann_init(&as->ctx, &set, keys, &cfg->engine, wall_ms(), seed);
+	/* a predictable secret would let a spoofer compute cookies */
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+		log_warn("announce: getrandom for the cookie secret");
+		goto fail;
+	}
+	ann_init(&as->ctx, &set, keys, &cfg->engine, wall_ms(), seed, secret);
+	explicit_bzero(secret, sizeof(secret));
 	free(keys);
 	log_info("announce: listening on %s:%u (interface %s), %zu key%s "
 		 "from %s", ip4(as->listen, a), as->port, as->lan_ifname,
@@ -386,12 +393,15 @@ static void log_outcome(struct announce_sock *as, enum ann_status st,
 			used += (size_t)snprintf(text + used, sizeof(text) - used,
 						 " %s=%s", kv[i].key, kv[i].val);
 	}
-	log_msg_id(st == ANN_OK ? LOG_INFO : LOG_WARNING,
+	/* cookie_required is every sender's first step, not a warning */
+	log_msg_id(st == ANN_OK || st == ANN_COOKIE_REQUIRED ? LOG_INFO :
+		   LOG_WARNING,
 		   st == ANN_OK ? ANN_ID_ACCEPTED : ANN_ID_REFUSED, fields, n,
 		   "%s", text);
 }
 
-/* The outcome back to an authentic sender, under its own key. */
+/* The outcome back to an authentic sender, under its own key, with the
+ * cookie for its address. */
 static void reply(struct announce_sock *as, const struct sockaddr_in *to,
 		  const struct ann_msg *m, enum ann_status st)
 {
@@ -405,6 +415,9 @@ static void reply(struct announce_sock *as, const struct sockaddr_in *to,
 	r.type = ANN_REPLY;
 	r.status = (uint8_t)st;
 	r.timestamp_ms = wall_ms();
+	/* only the sender's address gets its cookie: the return route */
+	ann_cookie(&as->ctx, ntohl(to->sin_addr.s_addr), r.timestamp_ms,
+		   r.cookie);
 	ann_encode(&r, key, buf);
 	if (sendto(as->fd, buf, sizeof(buf), MSG_DONTWAIT,
 		   (const struct sockaddr *)to, sizeof(*to)) < 0)

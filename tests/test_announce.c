@@ -24,6 +24,7 @@ static struct ann_keys keys;
 static uint8_t key_net[ANN_KEY_LEN], key_b[ANN_KEY_LEN];
 static uint32_t LAN_A, LAN_B, LAN_C, REMOTE, EXT, OUTSIDE;
 static uint64_t seq;
+static uint8_t secret[ANN_SECRET_LEN];
 
 static void setup(void)
 {
@@ -56,7 +57,8 @@ static void setup(void)
 	ann_settings_defaults(&set);
 	ctx = calloc(1, sizeof(*ctx));
 	ck_assert_ptr_nonnull(ctx);
-	ann_init(ctx, &set, &keys, &cfg, T0, 42);
+	memset(secret, 0x5e, sizeof(secret));
+	ann_init(ctx, &set, &keys, &cfg, T0, 42, secret);
 	seq = 1000;
 }
 
@@ -66,7 +68,9 @@ static void teardown(void)
 	free(ctx);
 }
 
-/* An announcement by host with the key, stamped ts, the next sequence. */
+/* An announcement by host with the key, stamped ts, the next sequence,
+ * with the router's cookie for host at ts (as a host that asked for it
+ * has). */
 static struct ann_msg msg_of(uint8_t type, uint32_t host, uint32_t spi_in,
 			     uint32_t spi_out, uint64_t ts)
 {
@@ -77,6 +81,7 @@ static struct ann_msg msg_of(uint8_t type, uint32_t host, uint32_t spi_in,
 		.ttl_s = type == ANN_ANNOUNCE ? 3600 : 0,
 	};
 
+	ann_cookie(ctx, host, ts, m.cookie);
 	return m;
 }
 
@@ -300,6 +305,117 @@ START_TEST(foreign_spi_never_taken_over)
 }
 END_TEST
 
+/* The router's reply is what carries a cookie, and only to the source:
+ * here the "network" gives the reply's cookie to the sender that asked. */
+static void fetch_cookie(struct ann_msg *m, uint32_t src, uint64_t now)
+{
+	struct ann_msg ask = *m;
+	uint8_t buf[ANN_MSG_LEN];
+	struct ann_msg got;
+	bool authentic;
+
+	memset(ask.cookie, 0, sizeof(ask.cookie));
+	ask.seq = ++seq;
+	ann_encode(&ask, key_net, buf);
+	ck_assert_int_eq(ann_receive(ctx, buf, sizeof(buf), src, true, now,
+				     &got, &authentic), ANN_COOKIE_REQUIRED);
+	ck_assert(authentic);
+	ann_cookie(ctx, src, now, m->cookie);
+}
+
+/* Return routability: a message without a cookie is answered with one and
+ * changes nothing; the cookie echoed is accepted; a cookie made for
+ * another address, a made-up one or one two periods old is refused. */
+START_TEST(cookie_required_then_accepted)
+{
+	struct ann_msg m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1000, 0, T0 + 10);
+	uint8_t c_a[ANN_COOKIE_LEN], c_c[ANN_COOKIE_LEN];
+
+	memset(m.cookie, 0, sizeof(m.cookie));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20),
+			 ANN_COOKIE_REQUIRED);
+	ck_assert_int_eq(state_of(0x1000, NULL), -1);
+	/* cookies differ by address and by period, and depend on the secret */
+	ann_cookie(ctx, LAN_A, T0 + 20, c_a);
+	ann_cookie(ctx, LAN_C, T0 + 20, c_c);
+	ck_assert(memcmp(c_a, c_c, sizeof(c_a)) != 0);
+	ann_cookie(ctx, LAN_A, T0 + 20 + ANN_COOKIE_PERIOD_MS, c_c);
+	ck_assert(memcmp(c_a, c_c, sizeof(c_a)) != 0);
+	/* LAN_C's cookie does not do for LAN_A */
+	m.seq = ++seq;
+	ann_cookie(ctx, LAN_C, T0 + 20, m.cookie);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20), ANN_BAD_COOKIE);
+	m.seq = ++seq;
+	memset(m.cookie, 0xa5, sizeof(m.cookie));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20), ANN_BAD_COOKIE);
+	ck_assert_int_eq(state_of(0x1000, NULL), -1);
+	/* its own, echoed: accepted; still in the next period */
+	m.seq = ++seq;
+	memcpy(m.cookie, c_a, sizeof(c_a));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 20), ANN_OK);
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1001, 0, T0 + 50000);
+	memcpy(m.cookie, c_a, sizeof(c_a));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 50000), ANN_OK);
+	/* two periods on it is refused (the timestamp is fresh) */
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1002, 0, T0 + 2 * ANN_COOKIE_PERIOD_MS);
+	memcpy(m.cookie, c_a, sizeof(c_a));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A,
+				  T0 + 2 * ANN_COOKIE_PERIOD_MS), ANN_BAD_COOKIE);
+	ck_assert_int_eq(state_of(0x1002, NULL), -1);
+	/* another daemon secret (a restart): the old cookie is worthless */
+	secret[0] ^= 1;
+	ann_init(ctx, &set, &keys, &cfg, T0, 42, secret);
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1003, 0, T0 + 30);
+	memcpy(m.cookie, c_a, sizeof(c_a));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 30), ANN_BAD_COOKIE);
+	ck_assert_str_eq(ann_status_name(ANN_COOKIE_REQUIRED), "cookie_required");
+	ck_assert_str_eq(ann_status_name(ANN_BAD_COOKIE), "bad_cookie");
+}
+END_TEST
+
+/* The reviewer's attack: a holder of the network key on the LAN forges
+ * host A's source address to withdraw A's announced in-SPI and announce
+ * it as its own (then A's inbound ESP would go to it). Without A's cookie
+ * (the router sends it only to A's address) every step is refused and
+ * A keeps its SPI; the spoofer cannot push A's replay window either. */
+START_TEST(spoofed_source_cannot_act_for_another_host)
+{
+	struct ann_msg m;
+	uint32_t host;
+
+	announce_ok(LAN_A, key_net, 0x1000, 0);
+	/* the spoofer's own cookie (it can receive at LAN_C) */
+	m = msg_of(ANN_WITHDRAW, LAN_A, 0x1000, 0, T0 + 30);
+	ann_cookie(ctx, LAN_C, T0 + 30, m.cookie);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 30), ANN_BAD_COOKIE);
+	/* none at all: it gets an answer, but at A's address */
+	m.seq = ++seq;
+	memset(m.cookie, 0, sizeof(m.cookie));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 30),
+			 ANN_COOKIE_REQUIRED);
+	ck_assert_int_eq(state_of(0x1000, &host), ESP_ANNOUNCED);
+	ck_assert_uint_eq(host, LAN_A);
+	/* the highest sequence number, without a cookie, does not move A's
+	 * window: A's next message still passes */
+	m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1001, 0, T0 + 30);
+	m.seq = UINT64_MAX;
+	memset(m.cookie, 0, sizeof(m.cookie));
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_A, T0 + 30),
+			 ANN_COOKIE_REQUIRED);
+	announce_ok(LAN_A, key_net, 0x1002, 0);
+	/* claiming A's SPI from its own address: spi_taken, as before */
+	m = msg_of(ANN_ANNOUNCE, LAN_C, 0x1000, 0, T0 + 30);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_C, T0 + 30), ANN_SPI_TAKEN);
+	ck_assert_int_eq(state_of(0x1000, &host), ESP_ANNOUNCED);
+	ck_assert_uint_eq(host, LAN_A);
+	/* a host that does receive at its address gets and uses its cookie */
+	m = msg_of(ANN_ANNOUNCE, LAN_C, 0x2000, 0, T0 + 40);
+	memset(m.cookie, 0, sizeof(m.cookie));
+	fetch_cookie(&m, LAN_C, T0 + 40);
+	ck_assert_int_eq(send_msg(&m, key_net, LAN_C, T0 + 40), ANN_OK);
+}
+END_TEST
+
 START_TEST(host_limit_kept)
 {
 	struct ann_msg m;
@@ -473,12 +589,18 @@ START_TEST(wrong_version_refused)
 	struct ann_msg m = msg_of(ANN_ANNOUNCE, LAN_A, 0x1000, 0, T0);
 	uint8_t buf[ANN_MSG_LEN];
 
-	m.version = 2;
+	m.version = 3;
 	ann_encode(&m, key_net, buf);
 	ck_assert_int_eq(deliver(buf, sizeof(buf), LAN_A, T0), ANN_BAD_VERSION);
-	/* a longer v2 message too: the version is read before the length */
+	/* a longer v3 message too: the version is read before the length */
 	ck_assert_int_eq(deliver(buf, 40, LAN_A, T0), ANN_BAD_VERSION);
-	ck_assert_uint_eq(ctx->stats.status[ANN_BAD_VERSION], 2);
+	/* version 1 (76 bytes, no cookie) is no longer spoken: it let any
+	 * holder of a network key act for another address */
+	m.version = 1;
+	ann_encode(&m, key_net, buf);
+	ck_assert_int_eq(deliver(buf, 76, LAN_A, T0), ANN_BAD_VERSION);
+	ck_assert_int_eq(state_of(0x1000, NULL), -1);
+	ck_assert_uint_eq(ctx->stats.status[ANN_BAD_VERSION], 3);
 }
 END_TEST
 
@@ -608,6 +730,8 @@ int main(void)
 	tcase_add_test(tc, old_or_future_timestamp_refused);
 	tcase_add_test(tc, wrong_source_refused);
 	tcase_add_test(tc, foreign_spi_never_taken_over);
+	tcase_add_test(tc, cookie_required_then_accepted);
+	tcase_add_test(tc, spoofed_source_cannot_act_for_another_host);
 	tcase_add_test(tc, host_limit_kept);
 	tcase_add_test(tc, announced_entries_capped);
 	tcase_add_test(tc, many_sources_cannot_fill_the_table);

@@ -15,9 +15,11 @@ fi
 #      blocked decision, no guess, no copy
 #   a3 hostile: forged (wrong key), replayed (same bytes twice), wrong
 #      source (h2 speaks for h1), foreign SPI (h2 claims h1's), stale
-#      timestamp, wrong version, truncated, and from the WAN with a LAN
-#      source: each refused, with its reason in the log and its counter,
-#      and none changes the table
+#      timestamp, wrong version (1, the protocol before the cookie),
+#      truncated, h2 forging h1's source address with the network key to
+#      withdraw h1's SPI (without h1's cookie: bad_cookie, cookie_required),
+#      and from the WAN with a LAN source: each refused, with its reason in
+#      the log and its counter, and none changes the table
 #   a4 withdraw: another host's refused, the owner's removes the entry
 #   a5 over the whole run the WAN sees no LAN source (exact)
 # Exit 77 (skip) when not root or a tool is missing.
@@ -186,7 +188,7 @@ echo "# a3: forged, replayed, wrong source, foreign SPI, stale, wrong version, t
 before=$(table)
 # forged: h2 signs with a key that is not the network's. No reply (the
 # router does not answer what it cannot authenticate).
-v=$(hostile "$NL_H2" send --key "$BAD_KEY" --local "$NL_H2_IP" --spi-in 0x5c000012)
+v=$(hostile "$NL_H2" send --key "$BAD_KEY" --local "$NL_H2_IP" --spi-in 0x5c000012 --cookie none)
 nl_check "a3: forged: no reply ($v)" [ "$v" = '{"replies": [null]}' ]
 out=$(nl_in "$NL_H2" "$ANNOUNCE" announce --router 192.168.1.1 --key-file "$TMP/h3.keys" \
 	--remote "$NL_R1_IP" --spi-in 0x5c000012 --tries 1 2>&1); rc=$?
@@ -218,15 +220,36 @@ nl_check "a3: foreign SPI: h2 claiming h1's $B1 refused, exit 1 ($rc: $out)" \
 nl_check "a3: foreign SPI: counted, logged" eval \
 	'[ "$(stat spi_taken)" = 1 ] && grep -qE "REASON=spi_taken LAN_ADDR=$NL_H2_IP .*ESP_SPI_IN=$(spi8 $B1)" "$LOG"'
 # stale: stamped 2 minutes ago (window 30 s)
-v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000011 --ts-offset -120)
+v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000011 --ts-offset -120 --cookie none)
 nl_check "a3: stale timestamp refused (10) ($v)" [ "$v" = '{"replies": [10]}' ]
 # wrong version, truncated: refused before the MAC, so no reply
-v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000012 --version 2)
-nl_check "a3: version 2: no reply ($v)" [ "$v" = '{"replies": [null]}' ]
-v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000013 --truncate 50)
+v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000012 --version 1 --cookie none)
+nl_check "a3: version 1 (no cookie): no reply ($v)" [ "$v" = '{"replies": [null]}' ]
+v=$(hostile "$NL_H1" send --key "$KEY_NET" --local "$NL_H1_IP" --spi-in 0x5f000013 --truncate 50 --cookie none)
 nl_check "a3: truncated: no reply ($v)" [ "$v" = '{"replies": [null]}' ]
 nl_check "a3: stale, bad_version, malformed counted once each" eval \
 	'[ "$(stat stale)" = 1 ] && [ "$(stat bad_version)" = 1 ] && [ "$(stat malformed)" = 1 ]'
+# spoofed on the LAN: h2 holds the network key and sends, with h1's
+# address as source, a withdraw of h1's $B1 (then it could announce it as
+# its own and receive h1's ESP). With h2's own cookie: bad_cookie; without
+# one: cookie_required, the cookie going to h1's address, not to h2.
+LAN_MAC=$(nl_in "$NL_RTR" cat /sys/class/net/lan0/address)
+v=$(hostile "$NL_H2" spoof --type 2 --key "$KEY_NET" --local "$NL_H1_IP" --spi-in $B1 \
+	--cookie-from "$NL_H2_IP" --dst-mac "$LAN_MAC")
+ok=no
+for i in $(seq 30); do [ "$(stat bad_cookie)" = 1 ] && { ok=yes; break; }; sleep 0.1; done
+nl_check "a3: h2 forging h1's source to withdraw $B1 with its own cookie: bad_cookie ($v)" [ $ok = yes ]
+nl_check "a3: bad_cookie logged for h1's address" \
+	grep -qE "DECISION=announce_refused REASON=bad_cookie LAN_ADDR=$NL_H1_IP ANNOUNCE_TYPE=withdraw PEER_ADDR=$NL_R1_IP ESP_SPI_IN=$(spi8 $B1)" "$LOG"
+c0=$(stat cookie_required)
+v=$(hostile "$NL_H2" spoof --type 2 --key "$KEY_NET" --local "$NL_H1_IP" --spi-in $B1 \
+	--cookie none --dst-mac "$LAN_MAC")
+ok=no
+for i in $(seq 30); do [ "$(stat cookie_required)" = $((c0 + 1)) ] && { ok=yes; break; }; sleep 0.1; done
+nl_check "a3: ... and without a cookie: cookie_required ($v)" [ $ok = yes ]
+v=$(table)
+held="('$NL_H1_IP', '$(spi8 $B1)', '$(spi8 $A1)', 'announced')"
+nl_check "a3: h1 still holds $B1 ($v)" eval '[[ "$v" == *"$held"* ]]'
 # from the WAN: r1 sends a well-signed announcement for h1 with h1's
 # address as source to the router's LAN address, through wan0
 mac=$(nl_in "$NL_RTR" cat /sys/class/net/wan0/address)
@@ -257,6 +280,7 @@ want=$(printf '%s' "$before" | sed "s/]\$/, ('$NL_H2_IP', '0x5d000012', None, 'a
 v=$("$NL_PY" -c 'import ast,sys; print(sorted(ast.literal_eval(sys.argv[1])) == sorted(ast.literal_eval(sys.argv[2])))' "$after" "$want")
 nl_check "a3: the table changed only by the one accepted message ($after)" [ "$v" = True ]
 nl_check "a3: accepted 4 in all (3 + the replayed message's first copy)" [ "$(stat accepted)" = 4 ]
+nl_check "a3: withdrawn 0 (the spoofed withdraw did nothing)" [ "$(stat withdrawn)" = 0 ]
 
 # --- a4: withdraw ---------------------------------------------------------------
 echo "# a4: withdraw"
