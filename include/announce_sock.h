@@ -15,9 +15,10 @@
 
 struct announce_sock;
 
-/* Reads the key file, binds announce.listen:port and finds the interface
- * that holds the address (never the external one). NULL on failure, logged
- * with the file (and line) at fault. */
+/* Reads the key file, binds announce.listen:port (IP_FREEBIND: the
+ * address may come later) and finds the interface that holds the address
+ * (never the external one). NULL on failure, logged with the file (and
+ * line) at fault. */
 struct announce_sock *announce_open(const struct masqd_config *cfg);
 int announce_fd(const struct announce_sock *as);
 
@@ -27,7 +28,8 @@ void announce_receive(struct announce_sock *as, struct engine *eng,
 		      uint64_t eng_now);
 
 /* Reload: new keys and limits (an unreadable key file keeps the old keys,
- * logged); a new address or port needs a restart. Returns 0 or -1. */
+ * logged); a new address or port needs a restart (the daemon closes the
+ * listener itself when the announce group is gone). Returns 0 or -1. */
 int announce_reload(struct announce_sock *as, const struct masqd_config *cfg);
 
 /* The "announce" stats section: by outcome, then the edge's own. Returns

@@ -88,7 +88,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 	make -C build/asan -s check TESTS="tests/test_daemon.sh tests/test_esp.sh tests/test_barrage.sh \
 		tests/test_masqctl.sh tests/test_flood.sh tests/test_ike_flood.sh tests/test_kill.sh \
 		tests/test_privilege.sh tests/test_bigdgram.sh tests/test_fastpath.sh tests/test_stop.sh \
-		tests/test_announce.sh" ||
+		tests/test_announce.sh tests/test_announce_listener.sh" ||
 	{ cat build/asan/test-suite.log; exit 1; }
 
 step "unit tests under valgrind"

@@ -41,7 +41,7 @@
 #define ANN_LOG_BURST 10         /* refusal records per reason at once ... */
 #define ANN_LOG_RATE_MS 1000     /* ... then one per this many ms */
 
-/* Made once with uuid4; never change them (ipsec-masqd-announce(7)). */
+/* Made once with uuid4; never change them (ipsec-masqd-announce(8)). */
 #define ANN_ID_ACCEPTED "61d40d1b3cf24d238698ae029314882f"
 #define ANN_ID_REFUSED "31329563957c44009eacb46c6b1db4ca"
 
@@ -172,16 +172,19 @@ static int open_socket(struct announce_sock *as)
 	int on = 1;
 
 	as->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* IP_FREEBIND: the unit starts before the network is up, and a bind
+	 * to a LAN address not there yet would fail the start until systemd
+	 * gives up; datagrams arrive once the address does (the interface is
+	 * looked up then, see on_lan()) */
 	if (as->fd < 0 ||
-	    setsockopt(as->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0) {
+	    setsockopt(as->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0 ||
+	    setsockopt(as->fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on)) < 0) {
 		log_warn("announce socket");
 		return -1;
 	}
 	if (bind(as->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warn("announce: cannot listen on %s:%u%s",
-			 ip4(as->listen, a), as->port,
-			 errno == EADDRNOTAVAIL ? " (announce.listen must be "
-			 "an address of this router)" : "");
+		log_warn("announce: cannot listen on %s:%u",
+			 ip4(as->listen, a), as->port);
 		return -1;
 	}
 	return 0;
@@ -231,7 +234,9 @@ struct announce_sock *announce_open(const struct masqd_config *cfg)
 	explicit_bzero(secret, sizeof(secret));
 	free(keys);
 	log_info("announce: listening on %s:%u (interface %s), %zu key%s "
-		 "from %s", ip4(as->listen, a), as->port, as->lan_ifname,
+		 "from %s", ip4(as->listen, a), as->port,
+		 as->lan_ifindex ? as->lan_ifname : "none yet: the address "
+		 "is not there; datagrams count once it is",
 		 as->ctx.keys.n, as->ctx.keys.n == 1 ? "" : "s", as->key_file);
 	return as;
 fail:
@@ -263,7 +268,7 @@ int announce_reload(struct announce_sock *as, const struct masqd_config *cfg)
 	};
 	struct ann_keys *keys = calloc(1, sizeof(*keys));
 
-	if (!ac->enabled || ac->listen != as->listen || ac->port != as->port)
+	if (ac->listen != as->listen || ac->port != as->port)
 		log_msg(LOG_LEVEL_WARNING, "announce: listener changes take "
 			"effect at the next restart");
 	if (keys == NULL || read_keys(ac->key_file, keys) < 0) {
@@ -290,8 +295,11 @@ static bool on_lan(struct announce_sock *as, int ifindex)
 		return false;
 	as->resolved_ms = now;
 	as->lan_ifindex = find_lan_interface(as);
-	return ifindex == as->lan_ifindex && ifindex != 0 &&
-	       !(as->ext_ifname[0] && !strcmp(as->lan_ifname, as->ext_ifname));
+	/* the address moved to the external interface: nothing is LAN until
+	 * it is back (else the fast check above would pass WAN datagrams) */
+	if (as->ext_ifname[0] && !strcmp(as->lan_ifname, as->ext_ifname))
+		as->lan_ifindex = 0;
+	return ifindex == as->lan_ifindex && ifindex != 0;
 }
 
 /* Refusals may come in floods: a bucket per reason, then a count. */

@@ -983,7 +983,14 @@ static void masqd_apply_shell(struct masqd *d, struct masqd_config *next)
 		next->queue = d->cfg->queue;
 	}
 	masqd_apply_io(d, &next->io);
-	if (d->ann != NULL)
+	if (d->ann != NULL && !next->announce.enabled) {
+		/* no group, no listener: the old keys must not stay in use
+		 * (entries already announced live on until they expire) */
+		announce_close(d->ann);
+		d->ann = NULL;
+		log_info("announce: listener closed (no announce group in "
+			 "the config any more)");
+	} else if (d->ann != NULL)
 		(void)announce_reload(d->ann, next);
 	else if (next->announce.enabled)
 		log_msg(LOG_LEVEL_WARNING, "announce: the listener starts at "
@@ -1309,7 +1316,8 @@ static void masqd_dispatch(struct masqd *d, uint32_t tag, uint32_t events)
 		control_on_listen(d->ctl, d->now);
 		break;
 	case EV_TAG_ANNOUNCE:
-		announce_receive(d->ann, d->eng, d->now);
+		if (d->ann != NULL)   /* a reload earlier in the batch closed it */
+			announce_receive(d->ann, d->eng, d->now);
 		break;
 	case EV_TAG_NETWATCH:
 		if (netwatch_receive(d->nw) < 0) {
