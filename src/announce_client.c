@@ -53,7 +53,7 @@ static void usage(FILE *f)
 "                  [--spi-out SPI] [--ttl SECONDS] [--port PORT] [--tries N]\n"
 "       %s withdraw --router ADDR --key-file FILE --remote ADDR --spi-in SPI\n"
 "                  [--port PORT] [--tries N]\n"
-"       %s --help | --version\n", prog, prog, prog);
+"       %s -h | --help | -V | --version\n", prog, prog, prog);
 }
 
 static int die(int code, const char *fmt, ...)
@@ -102,11 +102,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->port = ANN_DEFAULT_PORT;
 	o->tries = 3;
 	o->ttl_s = 3600;
-	if (argc > 1 && !strcmp(argv[1], "--help")) {
+	/* -h and -V as the other programs take them, before a command */
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		exit(EX_OK);
 	}
-	if (argc > 1 && !strcmp(argv[1], "--version")) {
+	if (argc > 1 && (!strcmp(argv[1], "--version") ||
+			 !strcmp(argv[1], "-V"))) {
 		printf("%s %s\n", prog, PACKAGE_VERSION);
 		exit(EX_OK);
 	}
@@ -119,7 +121,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	else
 		die(EX_USAGE_, "unknown command %s", argv[1]);
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (ctl_parse_addr(optarg, &o->router) < 0)

@@ -18,8 +18,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_cli.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 # program, its man page (section), the status of a usage error
-progs="ipsec-masqd:8:2 ipsec-masqctl:8:2 ipsec-masqd-replay:1:2 ipsec-masqd-firewall:8:1"
-pages="ipsec-masqd.8 ipsec-masqctl.8 ipsec-masqd-replay.1 ipsec-masqd-firewall.8 ipsec-masqd.conf.5"
+progs="ipsec-masqd:8:2 ipsec-masqctl:8:2 ipsec-masqd-replay:1:2 ipsec-masqd-firewall:8:1
+	ipsec-masqd-announce:8:2"
+pages="ipsec-masqd.8 ipsec-masqctl.8 ipsec-masqd-replay.1 ipsec-masqd-firewall.8 ipsec-masqd.conf.5
+	ipsec-masqd-announce.8"
 
 for entry in $progs; do
 	prog=${entry%%:*} rest=${entry#*:}
