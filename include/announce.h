@@ -105,7 +105,7 @@ struct ann_keys {
 struct ann_peer {
 	uint32_t addr;               /* 0: free slot */
 	uint64_t last_seq;           /* highest accepted sequence number */
-	uint64_t last_ts;            /* its timestamp, ms */
+	uint64_t last_ts;            /* highest accepted timestamp, ms */
 	uint64_t tokens;             /* rate bucket, in 1/1000 messages */
 	uint64_t refilled;           /* ms */
 };

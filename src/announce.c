@@ -463,7 +463,11 @@ enum ann_status ann_receive(struct ann_ctx *ctx, const uint8_t *buf,
 	if (msg->seq <= p->last_seq)
 		return ANN_REPLAYED;
 	p->last_seq = msg->seq;
-	p->last_ts = msg->timestamp_ms;
+	/* the highest, not the last: a later message may carry an earlier
+	 * stamp (within the window), and the slot must not be forgotten
+	 * while any accepted message could still be replayed fresh */
+	if (msg->timestamp_ms > p->last_ts)
+		p->last_ts = msg->timestamp_ms;
 	if (!values_ok(msg))
 		return ANN_INVALID;
 	return ANN_OK;

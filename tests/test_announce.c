@@ -416,6 +416,104 @@ START_TEST(spoofed_source_cannot_act_for_another_host)
 }
 END_TEST
 
+/* The addresses in 192.168.0.0/16 but `except` whose slot probe starts
+ * at `slot`. */
+static size_t addrs_at_slot(size_t slot, uint32_t except, uint32_t *out,
+			    size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t a = pb_addr("192.168.0.1"); a < pb_addr("192.168.255.255") &&
+	     n < max; a++)
+		if (a != except && (size_t)siphash13_word(&ctx->slot_key, a) %
+				   ANN_PEER_SLOTS == slot)
+			out[n++] = a;
+	return n;
+}
+
+static size_t slot_of(uint32_t addr)
+{
+	for (size_t i = 0; i < ANN_PEER_SLOTS; i++)
+		if (ctx->peers[i].addr == addr)
+			return i;
+	ck_abort_msg("no slot for the sender");
+	return 0;
+}
+
+/* The sender table: when every slot a sender may live in holds a live
+ * sender it is refused (busy) before its MAC is checked; a slot whose
+ * sender went idle (timestamps out of the window, bucket refilled) is
+ * taken over. */
+START_TEST(sender_table_busy_and_eviction)
+{
+	uint32_t x[1];
+	struct ann_msg m;
+	size_t start;
+
+	ck_assert_uint_eq(addrs_at_slot(100, 0, x, 1), 1);
+	start = 100;
+	/* 16 live senders in the probe window of x */
+	for (size_t i = 0; i < ANN_PEER_PROBE; i++) {
+		struct ann_peer *p = &ctx->peers[(start + i) % ANN_PEER_SLOTS];
+
+		p->addr = pb_addr("192.168.7.0") + (uint32_t)i;
+		p->last_ts = T0 + 10;
+		p->refilled = T0 + 10;
+		p->tokens = set.burst * 1000ull;
+	}
+	m = msg_of(ANN_ANNOUNCE, x[0], 0x1000, 0, T0 + 20);
+	ck_assert_int_eq(send_msg(&m, key_net, x[0], T0 + 20), ANN_BUSY);
+	ck_assert_uint_eq(ctx->stats.status[ANN_BUSY], 1);
+	ck_assert_int_eq(state_of(0x1000, NULL), -1);
+	/* the window's 6th sender has been quiet: its stamp is out of the
+	 * window and its bucket full again, so x takes its slot */
+	ctx->peers[(start + 5) % ANN_PEER_SLOTS].last_ts = T0 - 40000;
+	ctx->peers[(start + 5) % ANN_PEER_SLOTS].refilled = T0 - 40000;
+	m = msg_of(ANN_ANNOUNCE, x[0], 0x1000, 0, T0 + 20);
+	ck_assert_int_eq(send_msg(&m, key_net, x[0], T0 + 20), ANN_OK);
+	ck_assert_uint_eq(slot_of(x[0]), (start + 5) % ANN_PEER_SLOTS);
+	/* a live one is never evicted: the others are all still there */
+	for (size_t i = 0; i < ANN_PEER_PROBE; i++)
+		if (i != 5)
+			ck_assert_uint_eq(
+				ctx->peers[(start + i) % ANN_PEER_SLOTS].addr,
+				pb_addr("192.168.7.0") + (uint32_t)i);
+}
+END_TEST
+
+/* A sender's slot lives as long as its highest accepted timestamp is in
+ * the window: A's message stamped 25 s ahead, then one stamped now (the
+ * last). 26 s on, a sender starting at A's slot must not take it over;
+ * if it did, A's replay window would be forgotten and the first message,
+ * still fresh, accepted again. */
+START_TEST(sender_slot_kept_for_the_highest_timestamp)
+{
+	struct ann_msg first, second, w, m;
+	uint32_t b[1];
+	uint8_t buf[ANN_MSG_LEN];
+	size_t slot;
+
+	first = msg_of(ANN_ANNOUNCE, LAN_A, 0x1000, 0, T0 + 25000);
+	ck_assert_int_eq(send_msg(&first, key_net, LAN_A, T0 + 10), ANN_OK);
+	second = msg_of(ANN_ANNOUNCE, LAN_A, 0x1001, 0, T0 + 10);
+	ck_assert_int_eq(send_msg(&second, key_net, LAN_A, T0 + 10), ANN_OK);
+	w = msg_of(ANN_WITHDRAW, LAN_A, 0x1000, 0, T0 + 20);
+	ck_assert_int_eq(send_msg(&w, key_net, LAN_A, T0 + 20), ANN_OK);
+	slot = slot_of(LAN_A);
+	ck_assert_uint_eq(addrs_at_slot(slot, LAN_A, b, 1), 1);
+	/* 26 s on: the last stamp (T0 + 20) is out of the 30 s window at
+	 * T0 + 50021, the highest (T0 + 25000) is not */
+	m = msg_of(ANN_ANNOUNCE, b[0], 0x2000, 0, T0 + 50021);
+	ck_assert_int_eq(send_msg(&m, key_net, b[0], T0 + 50021), ANN_OK);
+	ck_assert_uint_eq(ctx->peers[slot].addr, LAN_A);
+	/* the first message again, byte for byte: still a replay */
+	ann_encode(&first, key_net, buf);
+	ck_assert_int_eq(deliver(buf, sizeof(buf), LAN_A, T0 + 50022),
+			 ANN_REPLAYED);
+	ck_assert_int_eq(state_of(0x1000, NULL), -1);
+}
+END_TEST
+
 START_TEST(host_limit_kept)
 {
 	struct ann_msg m;
@@ -732,6 +830,8 @@ int main(void)
 	tcase_add_test(tc, foreign_spi_never_taken_over);
 	tcase_add_test(tc, cookie_required_then_accepted);
 	tcase_add_test(tc, spoofed_source_cannot_act_for_another_host);
+	tcase_add_test(tc, sender_table_busy_and_eviction);
+	tcase_add_test(tc, sender_slot_kept_for_the_highest_timestamp);
 	tcase_add_test(tc, host_limit_kept);
 	tcase_add_test(tc, announced_entries_capped);
 	tcase_add_test(tc, many_sources_cannot_fill_the_table);

@@ -390,6 +390,55 @@ START_TEST(after_reboot_long_preload_keeps_time_left)
 }
 END_TEST
 
+/* Entries a LAN host announced (ESP_ANNOUNCED) survive a restart as
+ * announced, with host, both SPIs and the time left of their own TTL,
+ * and count as announced again in the new engine (announce.max_entries
+ * caps that count); one past its TTL is not restored. */
+START_TEST(announced_entries_survive_a_restart)
+{
+	const struct engine_stats *es;
+	const struct engine_esp_info *e;
+	struct state_counts c;
+	struct seen b;
+	FILE *f;
+	char line[512];
+	bool found = false;
+
+	ck_assert_int_eq(engine_announce(src, REMOTE, LAN_A, 0x5001, 0x6001,
+					 600 * SEC, MONO0), 0);
+	ck_assert_int_eq(engine_announce(src, REMOTE2, LAN_B, 0x5002, 0,
+					 10 * SEC, MONO0), 0);
+	ck_assert_uint_eq(engine_get_stats(src)->announced, 2);
+	ck_assert_int_eq(state_save(path, src, MONO0 + 2 * SEC, WALL0, err,
+				    sizeof(err)), 0);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		found |= strstr(line, "spi_in=0x00005001") != NULL &&
+			 strstr(line, "state=announced") != NULL;
+	fclose(f);
+	ck_assert_msg(found, "no announced line for 0x5001 in the file");
+	/* loaded 20 s later: 0x5002 (10 s TTL) is gone, 0x5001 has 578 s */
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 20, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.esp_restored, 1);
+	ck_assert_uint_eq(c.expired, 1);
+	walk(dst, &b);
+	e = find_esp(&b, 0x5001);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->state, ESP_ANNOUNCED);
+	ck_assert_uint_eq(e->host, LAN_A);
+	ck_assert_uint_eq(e->remote, REMOTE);
+	ck_assert_uint_eq(e->spi_out, 0x6001);
+	ck_assert_uint_eq(e->expires - MONO1, 578 * SEC);
+	ck_assert_ptr_null(find_esp(&b, 0x5002));
+	es = engine_get_stats(dst);
+	ck_assert_uint_eq(es->announced, 1);
+	engine_run_timers(dst, MONO1 + 578 * SEC);
+	ck_assert_uint_eq(es->announced, 0);
+}
+END_TEST
+
 START_TEST(engine_clock_round_trips)
 {
 	/* the daemon arms its CLOCK_MONOTONIC timer from engine times */
@@ -721,6 +770,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, engine_refusals_are_counted_as_rejected);
 	tcase_add_test(tc, save_replaces_atomically_and_leaves_no_temp);
 	tcase_add_test(tc, failed_save_leaves_no_temp);
+	tcase_add_test(tc, announced_entries_survive_a_restart);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
