@@ -26,7 +26,10 @@
  *
  * Optionally (admit_rate) what still reaches the queue from the WAN (ESP
  * and UDP/500 to EXT that missed the map) is admitted at a bounded rate in
- * the same chain, the excess dropped in the kernel and counted.
+ * the same chain, the excess dropped in the kernel and counted; so is what
+ * the LAN hosts send that would be queued (ESP, AH and UDP from or to port
+ * 500 from an internal prefix to outside them, that missed the out set),
+ * in a bucket of its own (postrouting, ahead of the queue rule).
  */
 #ifndef IPSEC_MASQD_FASTPATH_H
 #define IPSEC_MASQD_FASTPATH_H
@@ -64,14 +67,18 @@ struct fastpath_stats {
 	uint64_t read_errors;
 	uint64_t admit_dropped;  /* queued-bound packets over admit_rate */
 	uint64_t admit_dropped_bytes;
+	uint64_t admit_lan_dropped;  /* the same from the LAN side */
 	uint64_t last_check_us;  /* duration of the last slice of checks */
 	uint64_t last_commit_us; /* duration of the last transaction */
 };
 
 /* Admission in front of the queue: packets per second, burst; rate 0
- * means no limit. */
+ * means no limit. The same rate applies, in a bucket of its own, to what
+ * the LAN hosts (the internal prefixes) send to the queue. */
 struct fastpath_admit {
 	unsigned rate, burst;
+	const struct prefix4 *lan;   /* the internal prefixes */
+	size_t n_lan;
 };
 
 struct fastpath;

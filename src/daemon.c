@@ -391,6 +391,8 @@ static void masqd_fp_admit(const struct masqd_config *cfg,
 {
 	a->rate = cfg->fastpath.admit_rate;
 	a->burst = cfg->fastpath.admit_burst;
+	a->lan = cfg->engine.internal;
+	a->n_lan = cfg->engine.n_internal;
 }
 
 /* Offloads every associated entry (start, or the fast path turned on). */
@@ -469,7 +471,10 @@ static void masqd_apply_fastpath(struct masqd *d,
 	}
 	if (d->fp == NULL)
 		return;   /* started after the swap (masqd_reload) */
-	if (o->admit_rate != n->admit_rate || o->admit_burst != n->admit_burst) {
+	if (o->admit_rate != n->admit_rate || o->admit_burst != n->admit_burst ||
+	    d->cfg->engine.n_internal != next->engine.n_internal ||
+	    memcmp(d->cfg->engine.internal, next->engine.internal,
+		   next->engine.n_internal * sizeof(next->engine.internal[0]))) {
 		masqd_fp_admit(next, &a);
 		(void)fastpath_set_rules(d->fp, d->fp_ext, &a);
 	}
@@ -687,6 +692,7 @@ static void masqd_ctl_fastpath(struct masqd *d, struct ctl_env *env)
 			{ "read_errors", f->read_errors },
 			{ "admit_dropped", f->admit_dropped },
 			{ "admit_dropped_bytes", f->admit_dropped_bytes },
+			{ "admit_lan_dropped", f->admit_lan_dropped },
 			{ "last_check_us", f->last_check_us },
 			{ "last_commit_us", f->last_commit_us },
 		};

@@ -44,6 +44,8 @@
 #define CHAIN_POST "postrouting"
 #define OBJ_ADMIT "admit"               /* limit object */
 #define OBJ_ADMIT_DROP "admit_dropped"  /* counter object */
+#define OBJ_ADMIT_LAN "admit_lan"       /* limit object, LAN side */
+#define OBJ_ADMIT_LAN_DROP "admit_lan_dropped"  /* counter object */
 #define OBJ_FAST_OUT "fast_out"         /* counter: rewritten outbound */
 #define OBJ_FAST_IN "fast_in"           /* counter: rewritten inbound */
 
@@ -55,6 +57,7 @@
 					 * to ASK_PER_SEND keys fit */
 #define IPPROTO_ESP_NUM 50
 #define IPPROTO_UDP_NUM 17
+#define IPPROTO_AH_NUM 51
 #define IKE_PORT 500
 
 /* Key types as nft numbers its datatypes (a concatenation shifts each
@@ -592,20 +595,20 @@ static void put_counter(struct fastpath *fp, const char *name)
 	nftnl_obj_free(ctr);
 }
 
-/* The admission objects: a shared limit (rate over: it matches the
- * excess), only while admission is on (the kernel refuses rate 0), and the
- * counter of what it dropped. A limit cannot be changed in place: it is
- * deleted and made again (its rules were flushed before, in the same
- * transaction). NEWOBJ of an existing counter keeps it and its values. */
-static void put_admit_objs(struct fastpath *fp, const struct fastpath_admit *a)
+/* One limit object (rate over: it matches the excess), only while
+ * admission is on (the kernel refuses rate 0). A limit cannot be changed
+ * in place: it is deleted and made again (its rules were flushed before,
+ * in the same transaction). */
+static void put_limit(struct fastpath *fp, const char *name,
+		      const struct fastpath_admit *a)
 {
-	struct nftnl_obj *lim = nftnl_obj_alloc(), *ctr = nftnl_obj_alloc();
+	struct nftnl_obj *lim = nftnl_obj_alloc();
 	unsigned burst = a->burst ? a->burst : (a->rate / 10 ? a->rate / 10
 							      : 1);
 	struct nlmsghdr *nlh;
 
 	nftnl_obj_set_str(lim, NFTNL_OBJ_TABLE, FASTPATH_TABLE);
-	nftnl_obj_set_str(lim, NFTNL_OBJ_NAME, OBJ_ADMIT);
+	nftnl_obj_set_str(lim, NFTNL_OBJ_NAME, name);
 	nftnl_obj_set_u32(lim, NFTNL_OBJ_TYPE, NFT_OBJECT_LIMIT);
 	if (fp->admit_on) {
 		nlh = msg_begin(fp, NFT_MSG_DELOBJ, 0);
@@ -623,8 +626,16 @@ static void put_admit_objs(struct fastpath *fp, const struct fastpath_admit *a)
 		msg_end(fp, nlh);
 	}
 	nftnl_obj_free(lim);
-	nftnl_obj_free(ctr);
+}
+
+/* The admission objects: a limit for each side, and the counters of what
+ * they dropped. */
+static void put_admit_objs(struct fastpath *fp, const struct fastpath_admit *a)
+{
+	put_limit(fp, OBJ_ADMIT, a);
+	put_limit(fp, OBJ_ADMIT_LAN, a);
 	put_counter(fp, OBJ_ADMIT_DROP);
+	put_counter(fp, OBJ_ADMIT_LAN_DROP);
 }
 
 /* Expression helpers: each adds one expression to r. */
@@ -695,6 +706,21 @@ static void x_write(struct nftnl_rule *r, uint32_t off)
 	nftnl_rule_add_expr(r, e);
 }
 
+/* (reg 1 & mask) == net: reg 1 holds an address loaded before */
+static void x_masked_eq(struct nftnl_rule *r, uint32_t net, uint32_t mask)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint32_t m = htonl(mask), x = 0, n = htonl(net);
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &m, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &x, 4);
+	nftnl_rule_add_expr(r, e);
+	x_cmp_eq(r, NFT_REG_1, &n, 4);
+}
+
 static void x_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -745,6 +771,53 @@ static void chain_flush(struct fastpath *fp, const char *chain)
 }
 
 /*
+ * LAN-side admission, postrouting, after the out set (an established flow
+ * never reaches it): per internal prefix LAN,
+ *   ip daddr & MASK == LAN return       (LAN to LAN: never queued)
+ *   ip saddr & MASK == LAN ip protocol esp  limit name admit_lan counter name admit_lan_dropped drop
+ *   ... ip protocol ah ..., udp dport 500 ..., udp sport 500 ...
+ * which is what the queue rule takes from the LAN (its daemon-sent copies
+ * leave from the external address or go to the LAN, never matching).
+ */
+static void put_lan_rules(struct fastpath *fp, const struct fastpath_admit *a)
+{
+	static const struct { uint8_t proto; uint8_t port_off; } kinds[] = {
+		{ IPPROTO_ESP_NUM, 0 }, { IPPROTO_AH_NUM, 0 },
+		{ IPPROTO_UDP_NUM, 2 }, { IPPROTO_UDP_NUM, 1 },
+	};
+	uint16_t ike = htons(IKE_PORT);
+
+	for (size_t i = 0; i < a->n_lan; i++) {
+		struct nftnl_rule *r = rule_new(CHAIN_POST);
+
+		x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1);
+		x_masked_eq(r, a->lan[i].addr, a->lan[i].mask);
+		x_verdict(r, NFT_RETURN);
+		rule_put(fp, r);
+	}
+	for (size_t i = 0; i < a->n_lan; i++) {
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			struct nftnl_rule *r = rule_new(CHAIN_POST);
+
+			x_load(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+			x_masked_eq(r, a->lan[i].addr, a->lan[i].mask);
+			x_proto(r, kinds[k].proto);
+			if (kinds[k].port_off) {
+				/* port_off 2: destination port, 1: source */
+				x_load(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+				       kinds[k].port_off == 2 ? 2 : 0, 2,
+				       NFT_REG_1);
+				x_cmp_eq(r, NFT_REG_1, &ike, 2);
+			}
+			x_objref(r, NFT_OBJECT_LIMIT, OBJ_ADMIT_LAN);
+			x_objref(r, NFT_OBJECT_COUNTER, OBJ_ADMIT_LAN_DROP);
+			x_verdict(r, NF_DROP);
+			rule_put(fp, r);
+		}
+	}
+}
+
+/*
  * prerouting:
  *   ip protocol esp ip daddr EXT ip daddr set ip saddr . esp spi map @in counter name fast_in accept
  *   [admission] ip protocol esp ip daddr EXT limit name admit counter name admit_dropped drop
@@ -762,8 +835,11 @@ static void put_rules(struct fastpath *fp, uint32_t ext,
 	struct nftnl_rule *r;
 	struct nftnl_expr *imm;
 
-	if (ext == 0)
-		return;   /* nothing to rewrite to: everything is queued */
+	if (ext == 0) {   /* nothing to rewrite to: everything is queued */
+		if (a->rate)
+			put_lan_rules(fp, a);
+		return;
+	}
 	r = rule_new(CHAIN_PRE);
 	x_proto(r, IPPROTO_ESP_NUM);
 	x_daddr_is(r, ext_be);
@@ -806,6 +882,8 @@ static void put_rules(struct fastpath *fp, uint32_t ext,
 	x_write(r, 12);
 	x_verdict(r, NF_ACCEPT);
 	rule_put(fp, r);
+	if (a->rate)
+		put_lan_rules(fp, a);
 }
 
 int fastpath_set_rules(struct fastpath *fp, uint32_t ext,
@@ -1111,11 +1189,13 @@ static int read_counter(struct fastpath *fp, const char *name, uint64_t *pb)
 int fastpath_read_totals(struct fastpath *fp)
 {
 	uint64_t out[2] = { 0, 0 }, in[2] = { 0, 0 }, drop[2] = { 0, 0 };
+	uint64_t lan[2] = { 0, 0 };
 
 	fp->st.reads++;
 	if (read_counter(fp, OBJ_FAST_OUT, out) < 0 ||
 	    read_counter(fp, OBJ_FAST_IN, in) < 0 ||
-	    read_counter(fp, OBJ_ADMIT_DROP, drop) < 0) {
+	    read_counter(fp, OBJ_ADMIT_DROP, drop) < 0 ||
+	    read_counter(fp, OBJ_ADMIT_LAN_DROP, lan) < 0) {
 		fp->st.read_errors++;
 		return -1;
 	}
@@ -1125,6 +1205,7 @@ int fastpath_read_totals(struct fastpath *fp)
 	fp->st.bytes_in = in[1];
 	fp->st.admit_dropped = drop[0];
 	fp->st.admit_dropped_bytes = drop[1];
+	fp->st.admit_lan_dropped = lan[0];
 	return 0;
 }
 

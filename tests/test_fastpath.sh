@@ -24,6 +24,10 @@ fi
 #     on time (show and both sets), no entry expires before its check
 #   5 an association made by an SPI announcement (issue 16) is offloaded
 #     like any other: both elements, its flow never queued
+#   6 LAN-side admission: a LAN host flooding unknown-SPI ESP reaches the
+#     daemon at no more than admit_rate x time + burst, the rest dropped in
+#     the kernel and counted (admit_lan_dropped), while another host's
+#     established flow keeps >= 80 %
 #   over every scenario the WAN sees no LAN source (exact)
 # Exit 77 (skip) when not root or a tool is missing.
 
@@ -371,11 +375,42 @@ scenario_announce() {
 	end
 }
 
-scenario_flow
-scenario_control
-scenario_admit
-scenario_lifetimes
-scenario_announce
+# --- 6: LAN-side admission under a LAN flood -----------------------------------
+scenario_admit_lan() {
+	local A=0x1a000061 B=0x1b000061 q0 q1 d0 d1 w0 w1 sent secs n fpid
+	begin s6 "$TMP/admit.conf" || { end; return; }
+	esp_resp "$NL_R1" s6.r1 --local "$NL_R1_IP" --pair "$(sa $A)/$(sa $B)" || { end; return; }
+	esp_init_bg "$NL_H1" s6.h1 --local "$NL_H1_IP" --peer "$NL_R1_IP" \
+		--inner-local "$H1_IN" --inner-peer "$R1_IN" \
+		--sa-out "$(sa $A)" --sa-in "$(sa $B)" --count 80 --interval 0.05
+	nl_check "s6: h1's SA associated" nl_wait_log "DECISION=associated" 100 "$LOG"
+	sleep 1
+	q0=$(stat packets outbound) d0=$(stat fastpath admit_lan_dropped) w0=$(stat fastpath admit_dropped)
+	nl_spawn "$NL_H2" "$NL_PY" "$FLOOD" esp --src "$NL_H2_IP" --dst "$NL_R2_IP" \
+		--count 20000 --duration 8 >"$TMP/s6.flood.json" 2>"$TMP/s6.flood.err"
+	fpid=$NL_LAST
+	nl_wait_pid "$fpid" 20
+	esp_init_wait s6.h1
+	q1=$(stat packets outbound) d1=$(stat fastpath admit_lan_dropped) w1=$(stat fastpath admit_dropped)
+	sent=$(json "$TMP/s6.flood.json" sent) secs=$(json "$TMP/s6.flood.json" seconds)
+	echo "  LAN flood: sent $sent in $secs s; the engine saw $((q1 - q0)) outbound, LAN admission dropped $((d1 - d0))"
+	nl_check "s6: the flood was sent ($sent >= 10000)" ge "$sent" 10000
+	n=$(awk -v s="$secs" -v r=$ADMIT_RATE -v b=$ADMIT_BURST 'BEGIN { printf "%d", r * (s + 2) + b + 20 }')
+	nl_check "s6: at most rate x time + burst reached the daemon ($((q1 - q0)) <= $n)" \
+		eval 'ge "$q0" 0 && [ $((q1 - q0)) -le $n ]'
+	nl_check "s6: the excess was dropped in the kernel and counted ($((d1 - d0)) >= $sent - $n)" \
+		eval 'ge $((d1 - d0)) $((sent - n))'
+	nl_check "s6: the WAN side's bucket was not charged ($w0 -> $w1)" eq "$w1" "$w0"
+	n=$(json "$TMP/s6.h1.json" answered)
+	nl_check "s6: h1's flow kept >= 80 % of its packets through the flood ($n of 80)" ge "$n" 64
+	esp_resp_end s6.r1
+	end
+}
+
+# IMFP_SCENARIOS: a subset, by name (all by default)
+for sc in ${IMFP_SCENARIOS:-flow control admit lifetimes announce admit_lan}; do
+	"scenario_$sc"
+done
 
 echo "# $NL_FAILS failure(s)"
 [ "$NL_FAILS" = 0 ]

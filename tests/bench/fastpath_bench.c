@@ -4,7 +4,7 @@
  * creates table ip ipsec_masqd_fast with src/fastpath.c, then
  *
  *   fastpath_bench [-n ENTRIES] [-b OPS_PER_TURN] [-c CHECKS_PER_TURN]
- *                  [-k K]
+ *                  [-k K] [-a ADMIT_RATE]
  *
  * 1. install: offloads ENTRIES associations (an in and an out element
  *    each) at once and sends them as the daemon's loop does, at most
@@ -192,14 +192,16 @@ static int lose(size_t n, size_t k)
 
 int main(int argc, char **argv)
 {
-	struct fastpath_admit a = { 0, 0 };
+	struct fastpath_admit a = { 0, 0, NULL, 0 };
 	size_t n = 100000, ops = 4096, per = 1024, cap, k = 0;
 	struct clockctx c = { 0 };
 	struct fastpath *fp;
 	uint64_t *t;
 	int o;
 
-	while ((o = getopt(argc, argv, "n:b:c:k:")) != -1) {
+	static const struct prefix4 lan = { 0xc0a80000u, 0xffff0000u };
+
+	while ((o = getopt(argc, argv, "n:b:c:k:a:")) != -1) {
 		if (o == 'n')
 			n = strtoul(optarg, NULL, 0);
 		else if (o == 'b')
@@ -208,6 +210,11 @@ int main(int argc, char **argv)
 			per = strtoul(optarg, NULL, 0);
 		else if (o == 'k')
 			k = strtoul(optarg, NULL, 0);
+		else if (o == 'a') {   /* admission on, LAN 192.168.0.0/16 */
+			a.rate = (unsigned)strtoul(optarg, NULL, 0);
+			a.lan = &lan;
+			a.n_lan = 1;
+		}
 		else
 			return 2;
 	}
