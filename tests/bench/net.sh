@@ -112,7 +112,7 @@ set -u
 here=$(pwd)
 cd "$(dirname "$0")/../.." || exit 1
 top=$(pwd)
-cmdline="tests/bench/net.sh${*:+ $*}"
+cmdline="tests/bench/net.sh$([ $# = 0 ] || printf ' %q' "$@")"   # quoted: it can be run again as shown
 
 usage() { sed -n '/^# Options:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "net.sh: $*" >&2; NL_FAILS=1; exit 1; }
