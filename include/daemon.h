@@ -58,8 +58,10 @@ struct masqd {
 	uint64_t next_watchdog;
 	uint64_t next_status;
 	uint64_t started;             /* ms, engine clock at start (uptime) */
-	uint64_t next_state_save;     /* periodic state file write */
-	bool state_dirty;             /* control changed the tables: save */
+	uint64_t next_state_save;     /* next state file write */
+	uint64_t last_state_save;     /* ms, engine clock, of the last one */
+	bool state_dirty;             /* an admin changed tables or config:
+				       * save (coalesced) */
 	struct masqd_expiry expiry;
 	bool config_error;            /* start-up failed on a config value */
 	struct priv_user user;        /* who it runs as once set up */

@@ -49,6 +49,11 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
  * per-entry lines are then rate-limited: log.c). */
 #define MASQD_EXPIRY_SUMMARY 100
 #define MASQD_STATUS_MS 30000        /* STATUS= with table sizes */
+/* Saves the admin's changes cause (add, del, flush, reload) are at most
+ * this far apart: a script of a thousand `add`s makes a few saves, not a
+ * thousand (each a full, fsynced write of the tables), and a crash loses
+ * at most this much of what an admin changed. */
+#define MASQD_STATE_COALESCE_MS 1000
 #define MASQD_NETWATCH_SYNC_MS 2000  /* first address dump at start */
 
 #ifndef PACKAGE_VERSION
@@ -62,6 +67,15 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds of the wall clock (Unix time), for the state file. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The engine's clock: CLOCK_MONOTONIC with headroom (state.h), so that
@@ -145,8 +159,13 @@ static enum nfqueue_verdict masqd_packet(void *ctx, uint32_t id,
 }
 
 /*
- * Applies cfg's static preloads (start and reload). A preload the engine
- * refuses is logged with its line and skipped. Returns the number applied.
+ * Applies cfg's static preloads at start. The config is what the admin
+ * wants now: an entry restored from the state file for the same remote and
+ * in-SPI (an `ipsec-masqctl add` of the last run, or a file an older
+ * version wrote with the config's own preloads in it) gives way to it, or
+ * a preload moved to another host in the file would keep routing to the
+ * old one for the rest of its life. A preload the engine refuses even so
+ * is logged with its line and skipped. Returns the number applied.
  */
 static size_t masqd_preload(struct masqd *d, const struct masqd_config *cfg)
 {
@@ -155,9 +174,20 @@ static size_t masqd_preload(struct masqd *d, const struct masqd_config *cfg)
 	for (size_t i = 0; i < cfg->n_preload; i++) {
 		const struct config_preload *p = &cfg->preload[i];
 		char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
+		int rc;
 
-		if (engine_preload(d->eng, p->remote, p->host, p->spi_in,
-				   p->spi_out, 0, d->now) == 0) {
+		rc = engine_preload(d->eng, p->remote, p->host, p->spi_in,
+				    p->spi_out, 0, d->now);
+		if (rc < 0 &&
+		    engine_del_esp(d->eng, p->remote, p->spi_in) == 0) {
+			log_info("%s:%d: preload of remote %s SPI 0x%08x to %s "
+				 "replaces the restored entry of that SPI",
+				 cfg->path, p->line, ip4_str(p->remote, r),
+				 p->spi_in, ip4_str(p->host, h));
+			rc = engine_preload(d->eng, p->remote, p->host,
+					    p->spi_in, p->spi_out, 0, d->now);
+		}
+		if (rc == 0) {
 			ok++;
 			continue;
 		}
@@ -271,7 +301,7 @@ static void masqd_load_state(struct masqd *d)
 			 stale, stale == 1 ? "" : "s", d->cfg->state_file);
 	else if (stale < 0)
 		log_warnx("stale temporary state files: %s", err);
-	if (state_load(d->cfg->state_file, d->eng, d->now, time(NULL), &c,
+	if (state_load(d->cfg->state_file, d->eng, d->now, wall_ms(), &c,
 		       err, sizeof(err)) < 0) {
 		log_msg(LOG_LEVEL_ERROR, "state file not fully restored: %s",
 			err);
@@ -282,11 +312,31 @@ static void masqd_load_state(struct masqd *d)
 		 c.esp_restored, c.isakmp_restored, c.expired, c.rejected);
 }
 
+/* state_save_except's filter: the config file's own preloads (same
+ * remote, in-SPI and host, whatever the engine has learnt since) are not
+ * saved; every start applies them from the config, so one the admin
+ * removed from the file while the daemon was down stays removed. */
+static bool is_config_preload(void *ctx, const struct engine_esp_info *e)
+{
+	const struct masqd_config *cfg = ctx;
+
+	for (size_t i = 0; i < cfg->n_preload; i++) {
+		const struct config_preload *p = &cfg->preload[i];
+
+		if (p->remote == e->remote && p->spi_in == e->spi_in &&
+		    p->host == e->host)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Writes the state file when one is configured: at stop, every
- * state.interval, and after a control request changed the tables (so that
- * a crash cannot bring back what `del` or `flush` removed). `why` goes
- * into the log line; the periodic save logs at debug level only.
+ * state.interval, and after an admin changed the tables or the config
+ * (control add/del/flush/reload, SIGHUP), coalesced (masqd_state_changed),
+ * so that a crash cannot bring back what `del`, `flush` or a reload
+ * removed. `why` goes into the log line; the periodic save logs at debug
+ * level only.
  */
 static void masqd_save_state(struct masqd *d, const char *why)
 {
@@ -294,17 +344,34 @@ static void masqd_save_state(struct masqd *d, const char *why)
 	char err[512];
 
 	d->state_dirty = false;
+	d->last_state_save = d->now;
 	d->next_state_save = d->now + d->cfg->state_interval_ms;
 	if (d->cfg->state_file[0] == '\0')
 		return;
-	if (state_save(d->cfg->state_file, d->eng, engine_now(), time(NULL),
-		       err, sizeof(err)) < 0) {
+	if (state_save_except(d->cfg->state_file, d->eng, engine_now(),
+			      wall_ms(), is_config_preload, d->cfg, err,
+			      sizeof(err)) < 0) {
 		log_msg(LOG_LEVEL_ERROR, "state not saved: %s", err);
 		return;
 	}
 	log_msg(strcmp(why, "periodic") ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
 		"saved state to %s (%s): %zu ESP and %zu ISAKMP entries",
 		d->cfg->state_file, why, es->esp_entries, es->isakmp_entries);
+}
+
+/* An admin changed the tables or the config: save now, or, when the last
+ * save is less than MASQD_STATE_COALESCE_MS old, at that mark (the timer
+ * wakes the loop for it). */
+static void masqd_state_changed(struct masqd *d)
+{
+	uint64_t due = d->last_state_save + MASQD_STATE_COALESCE_MS;
+
+	if (d->now >= due) {
+		masqd_save_state(d, "tables or config changed by an admin");
+		return;
+	}
+	if (d->next_state_save > due)
+		d->next_state_save = due;
 }
 
 /* ---- the kernel fast path (fastpath.h) ------------------------------------ */
@@ -1063,7 +1130,9 @@ static int masqd_reload(struct masqd *d)
 	if (d->fp == NULL && d->cfg->fastpath.enable)
 		masqd_start_fastpath(d);
 	masqd_fp_follow_external(d);
-	d->next_state_save = d->now + d->cfg->state_interval_ms;
+	/* what the reload changed (preloads removed or moved, limits) goes
+	 * to the file soon, with the new interval from then on */
+	d->state_dirty = true;
 	d->st.reloads++;
 	masqd_describe(d, what, sizeof(what));
 	log_info("reloaded config file %s: %s", path, what);
@@ -1260,7 +1329,8 @@ static void masqd_on_timer(struct masqd *d)
 		d->next_status = d->now + MASQD_STATUS_MS;
 	}
 	if (d->now >= d->next_state_save)
-		masqd_save_state(d, "periodic");
+		masqd_save_state(d, d->state_dirty ? "tables or config changed "
+				 "by an admin" : "periodic");
 }
 
 /* Sets the timerfd to the earliest of engine, watchdog and status
@@ -1362,7 +1432,7 @@ int masqd_run(struct masqd *d)
 		for (int i = 0; i < n; i++)
 			masqd_dispatch(d, evs[i].data.u32, evs[i].events);
 		if (d->state_dirty)
-			masqd_save_state(d, "tables changed by control");
+			masqd_state_changed(d);
 	}
 	notify_stopping();
 	d->now = engine_now();

@@ -14,7 +14,8 @@
  * Times are wall-clock Unix seconds with milliseconds: the engine's clock
  * is monotonic and starts again at every boot, the wall clock does not. The
  * caller gives both clocks at one instant (now_mono, now_wall) and we
- * convert. Keys may come in any order; unknown keys, duplicates and missing
+ * convert (both in ms: a restored entry keeps the time it had left to the
+ * millisecond). Keys may come in any order; unknown keys, duplicates and missing
  * keys are errors (a new key means a new version).
  *
  * Versions: 2 added "answer" (0 or 1) to isakmp lines: whether the entry
@@ -141,6 +142,8 @@ struct save_ctx {
 	struct clocks clk;
 	bool failed;            /* a write failed; errno says why */
 	int err;
+	state_skip_fn skip;     /* ESP entries left out, or NULL */
+	void *skip_ctx;
 };
 
 /* Write "sec.mmm" of wall ms w. */
@@ -178,6 +181,8 @@ static void save_esp(void *ctx, const struct engine_esp_info *e)
 
 	if (e->state != ESP_ESTABLISHED && e->state != ESP_PRELOADED &&
 	    e->state != ESP_ANNOUNCED && e->state != ESP_PROVISIONAL)
+		return;
+	if (s->skip && s->skip(s->skip_ctx, e))
 		return;
 	/* a provisional association (not yet used both ways) is kept as
 	 * established: the file's states stay the ones it always had */
@@ -255,9 +260,11 @@ static int sync_dir(const char *path)
 /* Write the header and every entry to f, flush and fsync it. Returns 0,
  * or -1 with errno. */
 static int write_entries(FILE *f, const struct engine *eng,
-			 const struct clocks *clk)
+			 const struct clocks *clk, state_skip_fn skip,
+			 void *skip_ctx)
 {
-	struct save_ctx s = { .f = f, .clk = *clk };
+	struct save_ctx s = { .f = f, .clk = *clk, .skip = skip,
+			      .skip_ctx = skip_ctx };
 
 	check_io(&s, fprintf(f, "%s %d\n", STATE_MAGIC, STATE_VERSION));
 	engine_walk_esp(eng, save_esp, &s);
@@ -273,15 +280,18 @@ static int write_entries(FILE *f, const struct engine *eng,
 
 /* Save: temp file beside path, write, fflush, fsync, rename, fsync the
  * directory. Returns 0, or -1 with a message (the old file intact). */
-int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
-	       time_t now_wall, char *err, size_t errlen)
+int state_save_except(const char *path, const struct engine *eng,
+		      uint64_t now_mono, int64_t now_wall_ms,
+		      state_skip_fn skip, void *skip_ctx, char *err,
+		      size_t errlen)
 {
-	struct clocks clk = { now_mono, (int64_t)now_wall * 1000 };
+	struct clocks clk = { now_mono, now_wall_ms };
 	char tmp[4096 + 16];
 	FILE *f;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s" STATE_TEMP_INFIX "XXXXXX", path) >=
+	    (int)sizeof(tmp))
 		return fail(err, errlen, "%s: path too long", path);
 	fd = mkstemp(tmp);     /* same directory: rename stays atomic */
 	if (fd < 0)
@@ -294,7 +304,7 @@ int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
 		unlink(tmp);
 		return fail(err, errlen, "%s: %s", tmp, strerror(e));
 	}
-	if (write_entries(f, eng, &clk) < 0) {
+	if (write_entries(f, eng, &clk, skip, skip_ctx) < 0) {
 		int e = errno;
 
 		fclose(f);
@@ -315,17 +325,27 @@ int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
 	return 0;
 }
 
-/* Whether name is base + "." + six letters or digits (mkstemp's suffix). */
+/* Whether name is base + STATE_TEMP_INFIX + six letters or digits (what
+ * state_save's mkstemp makes); nothing else beside the file is touched, an
+ * admin's "state.backup" say. */
 static bool is_temp_of(const char *name, const char *base)
 {
-	size_t n = strlen(base);
+	size_t n = strlen(base), k = strlen(STATE_TEMP_INFIX);
 
-	if (strncmp(name, base, n) || name[n] != '.' || strlen(name) != n + 7)
+	if (strncmp(name, base, n) || strncmp(name + n, STATE_TEMP_INFIX, k) ||
+	    strlen(name) != n + k + 6)
 		return false;
-	for (size_t i = n + 1; i < n + 7; i++)
+	for (size_t i = n + k; i < n + k + 6; i++)
 		if (!isalnum((unsigned char)name[i]))
 			return false;
 	return true;
+}
+
+int state_save(const char *path, const struct engine *eng, uint64_t now_mono,
+	       int64_t now_wall_ms, char *err, size_t errlen)
+{
+	return state_save_except(path, eng, now_mono, now_wall_ms, NULL, NULL,
+				 err, errlen);
 }
 
 int state_remove_stale_temps(const char *path, char *err, size_t errlen)
@@ -716,13 +736,13 @@ static int load_file(struct loader *ld, FILE *f)
 /* Load: header, then entry lines restored one by one. Returns 0 (also
  * for a missing file), or -1 with "FILE:LINE: what". */
 int state_load(const char *path, struct engine *eng, uint64_t now_mono,
-	       time_t now_wall, struct state_counts *counts, char *err,
+	       int64_t now_wall_ms, struct state_counts *counts, char *err,
 	       size_t errlen)
 {
 	struct state_counts dummy;
 	struct loader ld = {
 		.path = path, .eng = eng,
-		.clk = { now_mono, (int64_t)now_wall * 1000 },
+		.clk = { now_mono, now_wall_ms },
 		.counts = counts ? counts : &dummy, .err = err,
 		.errlen = errlen,
 	};

@@ -12,7 +12,8 @@ fi
 # after every ipsec-masqctl add/del (a kill -9 afterwards brings back what
 # was added and not what was deleted), periodically; a restart's traffic uses
 # the restored SPIs (inbound ESP goes to its host alone, not guessed); stale
-# temporary files are removed.
+# temporary files are removed; a SIGHUP reload is saved; the config's own
+# preloads are not in the file and win over what it restores.
 # Exit 77 (skip) when not root or a tool is missing.
 
 # make check runs it as "$(SHELL) test_daemon.sh": it needs bash.
@@ -218,11 +219,13 @@ while True:
     f.write(s.recv(4096).decode()+"\n--\n"); f.flush()' "$NOTIFY" "$TMP/notify.log" &
 NL_PIDS+=("$!")
 sleep 0.3
-: > "$TMP/state.Ab12cD"     # what a save cut short by a crash leaves
+: > "$TMP/state.tmp.Ab12cD"   # what a save cut short by a crash leaves
+: > "$TMP/state.backup"       # an admin's copy: kept
 LOG2=$TMP/daemon2.log
 NOTIFY_SOCKET=$NOTIFY nl_daemon_start "$TMP/masqd.conf" "$LOG2" || nl_fail "restart"
 check "a restart restores the ESP entry" grep -qE "restored state from $TMP/state: [1-9][0-9]* ESP" "$LOG2"
-check "a stale temporary state file is removed" [ ! -e "$TMP/state.Ab12cD" ]
+check "a stale temporary state file is removed" [ ! -e "$TMP/state.tmp.Ab12cD" ]
+check "an admin's state.backup beside it is kept" [ -e "$TMP/state.backup" ]
 check "and logged" grep -q "removed 1 stale temporary state file beside $TMP/state" "$LOG2"
 # The restored association (r1's SPI 0x2000 -> h1) routes r1's ESP to h1
 # alone: a guess would reach h2 as well (both have ISAKMP entries with r1),
@@ -239,7 +242,7 @@ check "... by the restored entry, not by a guess" bash -c "! grep -q 'DECISION=g
 "$CTL" -s "$SOCK" add esp --remote "$R1" --host "$H2" --spi-in 0x5000 >/dev/null 2>&1
 "$CTL" -s "$SOCK" add esp --remote "$R1" --host "$H2" --spi-in 0x6000 >/dev/null 2>&1
 "$CTL" -s "$SOCK" del esp --remote "$R1" --spi-in 0x6000 >/dev/null 2>&1
-check "an add is saved at once" nl_wait_log "saved state to $TMP/state \(tables changed by control\)" 30 "$LOG2"
+check "an add is saved at once" nl_wait_log "saved state to $TMP/state \(tables or config changed by an admin\)" 30 "$LOG2"
 sleep 0.3
 check "the file has the added entry" grep -q "spi_in=0x00005000" "$TMP/state"
 check "and not the deleted one" bash -c "! grep -q 'spi_in=0x00006000' '$TMP/state'"
@@ -297,6 +300,41 @@ check "the regained address is logged" [ "$(grep -c "external address of wan0 is
 # r1 learns the address again (ARP) before the next probe
 nl_in "$NL_R1" ping -c1 -W2 "$EXT" >/dev/null 2>&1
 
+# --- the config's preloads win over the state file and leave with their line ---
+# A reload is saved like a control change; the config's own preloads are not
+# in the file (every start applies them from the config), so one removed
+# from the file while the daemon is down stays removed, and one moved to
+# another host replaces what the file restores for its SPI.
+write_config "$TMP/masqd.conf" 2400.0 info \
+	"preload = ( { remote = \"$R1\"; host = \"$H2\"; spi_in = 0x7200; } );"
+nsaved() { grep -c "saved state to $TMP/state (tables or config changed by an admin)" "$LOG3"; }
+s=$(nsaved)
+kill -HUP "$NL_DPID"
+check "SIGHUP applies preload 0x7200" nl_wait_log "DECISION=preloaded .*ESP_SPI_IN=0x00007200" 50 "$LOG3"
+for i in $(seq 50); do [ "$(nsaved)" -gt "$s" ] && break; sleep 0.1; done
+check "a SIGHUP reload is saved as an admin's change ($s such saves before, $(nsaved) after)" \
+	[ "$(nsaved)" -gt "$s" ]
+"$CTL" -s "$SOCK" add esp --remote "$R1" --host "$H2" --spi-in 0x7100 >/dev/null 2>&1
+for i in $(seq 50); do grep -q "spi_in=0x00007100" "$TMP/state" 2>/dev/null && break; sleep 0.1; done
+check "the added 0x7100 is in the state file" grep -q "spi_in=0x00007100" "$TMP/state"
+check "the config's own preload 0x7200 is not" bash -c "! grep -q 'spi_in=0x00007200' '$TMP/state'"
+crash_daemon
+write_config "$TMP/masqd.conf" 2400.0 info \
+	"preload = ( { remote = \"$R1\"; host = \"$H1\"; spi_in = 0x7100; } );"
+LOG4=$TMP/daemon4.log
+NOTIFY_SOCKET=$NOTIFY nl_daemon_start "$TMP/masqd.conf" "$LOG4" || nl_fail "start with moved preloads"
+check "the config's preload of 0x7100 to h1 replaces the restored one to h2" \
+	nl_wait_log "preload of remote $R1 SPI 0x00007100 to $H1 replaces the restored entry" 30 "$LOG4"
+out=$("$CTL" -s "$SOCK" show 2>&1)
+check "0x7200, gone from the config while the daemon was down, stays gone" \
+	eval '! printf "%s\n" "$out" | grep -q 0x00007200'
+lan_capture "$TMP/lan5.pcap" || nl_fail "capture on LAN"
+pkt "$NL_R1" esp "$R1" "$EXT" 0x7100
+nl_capture_stop "$LANCAP"
+n=$(esp_count "$TMP/lan5.pcap" "$R1" "$H1" 0x7100)
+m=$(esp_count "$TMP/lan5.pcap" "$R1" "$H2" 0x7100)
+check "r1's ESP (SPI 0x7100) reaches h1 as the config says ($n of 3), not h2 ($m)" [ "$n" -ge 1 -a "$m" = 0 ]
+
 nl_daemon_stop; rc=$?
 check "second SIGTERM exits 0" [ $rc = 0 ]
 
@@ -321,6 +359,7 @@ if [ "$NL_FAILS" != 0 ]; then
 	echo "--- daemon log"; cat "$LOG"
 	echo "--- restart log"; cat "$LOG2" 2>/dev/null
 	echo "--- log after kill -9"; cat "$LOG3" 2>/dev/null
+	echo "--- log after the second kill -9"; cat "$LOG4" 2>/dev/null
 	exit 1
 fi
 echo "all passed"

@@ -23,7 +23,7 @@
 
 #define SEC 1000ULL
 #define MONO0 5000000ULL         /* engine clock of the saving daemon */
-#define WALL0 ((time_t)1764180000)
+#define WALL0 ((int64_t)1764180000 * 1000)   /* wall clock, Unix ms */
 #define MONO1 90000000ULL        /* engine clock of the loading daemon */
 
 static struct engine_config cfg;
@@ -208,7 +208,7 @@ START_TEST(round_trip_keeps_associations_and_shifts_times)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
 	ck_assert_int_eq(dir_entries(), 1);
-	ck_assert_int_eq(state_load(path, dst, at1, WALL0 + 60, &c, err,
+	ck_assert_int_eq(state_load(path, dst, at1, WALL0 + 60 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored, 2);
 	ck_assert_uint_eq(c.isakmp_restored, 1);
@@ -254,6 +254,55 @@ START_TEST(round_trip_keeps_associations_and_shifts_times)
 }
 END_TEST
 
+/* state_save_except's filter: the preload of 0x3001 is left out. */
+static bool skip_3001(void *ctx, const struct engine_esp_info *e)
+{
+	(*(int *)ctx)++;
+	return e->spi_in == 0x3001;
+}
+
+START_TEST(save_except_leaves_out_what_the_filter_names)
+{
+	struct state_counts c;
+	struct seen b;
+	int asked = 0;
+
+	populate();
+	ck_assert_int_eq(state_save_except(path, src, MONO0 + 1000, WALL0,
+					   skip_3001, &asked, err,
+					   sizeof(err)), 0);
+	ck_assert_int_eq(asked, 2);   /* the two saved kinds of ESP entry */
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
+				    sizeof(err)), 0);
+	ck_assert_uint_eq(c.esp_restored, 1);
+	walk(dst, &b);
+	ck_assert_uint_eq(b.n_esp, 1);
+	ck_assert_uint_eq(b.esp[0].spi_in, 0x2001);
+	ck_assert_uint_eq(b.n_ike, 1);   /* ISAKMP entries are all saved */
+}
+END_TEST
+
+/* Wall-clock deltas survive to the millisecond: saved and loaded 1234 ms
+ * apart (plus whole seconds), the entry has exactly that much less left. */
+START_TEST(wall_clock_deltas_are_kept_to_the_millisecond)
+{
+	struct state_counts c;
+	struct seen a, b;
+	const uint64_t at = MONO0 + 1000;
+
+	populate();
+	walk(src, &a);
+	ck_assert_int_eq(state_save(path, src, at, WALL0 + 567, err,
+				    sizeof(err)), 0);
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 567 + 61234, &c,
+				    err, sizeof(err)), 0);
+	walk(dst, &b);
+	ck_assert_int_eq((int64_t)find_esp(&b, 0x2001)->expires - (int64_t)MONO1,
+			 (int64_t)find_esp(&a, 0x2001)->expires - (int64_t)at -
+				 61234);
+}
+END_TEST
+
 START_TEST(file_is_versioned_text)
 {
 	char line[256];
@@ -289,7 +338,7 @@ START_TEST(wall_clock_expiry_drops_dead_entries)
 				    sizeof(err)), 0);
 	/* everything was last seen within the second before the save and
 	 * lives 1800 s: at +1801 s all of it is dead */
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1801, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1801 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.expired, 3);
 	ck_assert_uint_eq(c.esp_restored + c.isakmp_restored, 0);
@@ -369,7 +418,7 @@ START_TEST(after_reboot_long_preload_keeps_time_left)
 	ck_assert_int_eq(state_save(path, src, MONO0 + week - 60 * SEC, WALL0,
 				    err, sizeof(err)), 0);
 	young = new_engine(now);
-	ck_assert_int_eq(state_load(path, young, now, WALL0 + 5, &c, err,
+	ck_assert_int_eq(state_load(path, young, now, WALL0 + 5 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored, 1);
 	walk(young, &b);
@@ -381,7 +430,7 @@ START_TEST(after_reboot_long_preload_keeps_time_left)
 	engine_free(young);
 	/* the same snapshot after the week is over restores nothing */
 	young = new_engine(now);
-	ck_assert_int_eq(state_load(path, young, now, WALL0 + 60, &c, err,
+	ck_assert_int_eq(state_load(path, young, now, WALL0 + 60 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored + c.isakmp_restored, 0);
 	ck_assert_uint_eq(c.expired, 1);
@@ -469,19 +518,21 @@ START_TEST(stale_temps_are_removed)
 	char p[256];
 
 	touch("state", false);
-	touch("state.ab12CD", false);    /* what a crashed save leaves */
-	touch("state.Zz0009", false);
-	touch("state.ab12C", false);     /* not mkstemp's pattern: kept */
-	touch("state.ab12CDE", false);
-	touch("state.ab-2CD", false);
-	touch("other.ab12CD", false);
-	touch("state.dir123", true);     /* not a regular file: kept */
+	touch("state.tmp.ab12CD", false);    /* what a crashed save leaves */
+	touch("state.tmp.Zz0009", false);
+	touch("state.tmp.ab12C", false);     /* not mkstemp's pattern: kept */
+	touch("state.tmp.ab12CDE", false);
+	touch("state.tmp.ab-2CD", false);
+	touch("other.tmp.ab12CD", false);
+	touch("state.backup", false);        /* an admin's copy: kept */
+	touch("state.ab12CD", false);        /* no ".tmp.": kept */
+	touch("state.tmp.dir123", true);     /* not a regular file: kept */
 	ck_assert_int_eq(state_remove_stale_temps(path, err, sizeof(err)), 2);
-	snprintf(p, sizeof(p), "%s/state.ab12CD", dir);
+	snprintf(p, sizeof(p), "%s/state.tmp.ab12CD", dir);
 	ck_assert_int_ne(access(p, F_OK), 0);
 	snprintf(p, sizeof(p), "%s/state", dir);
 	ck_assert_int_eq(access(p, F_OK), 0);
-	ck_assert_int_eq(dir_entries(), 6);
+	ck_assert_int_eq(dir_entries(), 8);
 	ck_assert_int_eq(state_remove_stale_temps(path, err, sizeof(err)), 0);
 	snprintf(p, sizeof(p), "%s/none/state", dir);
 	ck_assert_int_eq(state_remove_stale_temps(p, err, sizeof(err)), -1);
@@ -546,7 +597,7 @@ START_TEST(answer_entries_survive_a_restart)
 	ck_assert_uint_eq(engine_get_stats(src)->isakmp_answers, 1);
 	ck_assert_int_eq(state_save(path, src, MONO0 + 10, WALL0, err,
 				    sizeof(err)), 0);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.isakmp_restored, 1);
 	walk(dst, &b);
@@ -575,9 +626,9 @@ START_TEST(version_1_file_is_still_read)
 		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
 		 "cookie_i=0102030405060708 cookie_r=0000000000000000 "
 		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
-		 (long long)WALL0, (long long)WALL0 + 600);
+		 (long long)(WALL0 / SEC), (long long)(WALL0 / SEC) + 600);
 	write_file(text);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.isakmp_restored, 1);
 	walk(dst, &b);
@@ -590,9 +641,9 @@ START_TEST(version_1_file_is_still_read)
 		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
 		 "cookie_i=0102030405060709 cookie_r=0000000000000000 answer=1 "
 		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
-		 (long long)WALL0, (long long)WALL0 + 600);
+		 (long long)(WALL0 / SEC), (long long)(WALL0 / SEC) + 600);
 	write_file(text);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
 				    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, ":2: unknown key 'answer'"), "%s", err);
 	/* ... version 2 needs it, 0 or 1 */
@@ -601,9 +652,9 @@ START_TEST(version_1_file_is_still_read)
 		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
 		 "cookie_i=0102030405060709 cookie_r=0000000000000000 "
 		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
-		 (long long)WALL0, (long long)WALL0 + 600);
+		 (long long)(WALL0 / SEC), (long long)(WALL0 / SEC) + 600);
 	write_file(text);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
 				    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, ":2: missing key 'answer'"), "%s", err);
 	snprintf(text, sizeof(text),
@@ -611,9 +662,9 @@ START_TEST(version_1_file_is_still_read)
 		 "isakmp remote=203.0.113.20 host=192.168.1.10 "
 		 "cookie_i=0102030405060709 cookie_r=0000000000000000 answer=2 "
 		 "last_seen_wall=%lld.000 expires_wall=%lld.000\n",
-		 (long long)WALL0, (long long)WALL0 + 600);
+		 (long long)(WALL0 / SEC), (long long)(WALL0 / SEC) + 600);
 	write_file(text);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 1 * SEC, &c, err,
 				    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, ":2: bad value for answer: '2'"), "%s", err);
 }
@@ -717,10 +768,10 @@ START_TEST(save_replaces_atomically_and_leaves_no_temp)
 	ck_assert_int_eq(state_save(path, src, MONO0 + 1000, WALL0, err,
 				    sizeof(err)), 0);
 	ck_assert_int_eq(dir_entries(), 1);
-	ck_assert_int_eq(state_save(path, src, MONO0 + 2000, WALL0 + 1, err,
+	ck_assert_int_eq(state_save(path, src, MONO0 + 2000, WALL0 + 1 * SEC, err,
 				    sizeof(err)), 0);
 	ck_assert_int_eq(dir_entries(), 1);
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 2, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 2 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored, 2);
 }
@@ -760,6 +811,8 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, after_reboot_long_preload_keeps_time_left);
 	tcase_add_test(tc, engine_clock_round_trips);
 	tcase_add_test(tc, stale_temps_are_removed);
+	tcase_add_test(tc, save_except_leaves_out_what_the_filter_names);
+	tcase_add_test(tc, wall_clock_deltas_are_kept_to_the_millisecond);
 	tcase_add_test(tc, missing_file_is_not_an_error);
 	tcase_add_test(tc, unknown_version_is_named);
 	tcase_add_test(tc, answer_entries_survive_a_restart);
