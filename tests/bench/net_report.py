@@ -169,7 +169,7 @@ def flood_trial(trials, size, case, kind):
     return ts[(len(ts) - 1) // 2], [num(t, "delivered_rate") / num(t, "offered_rate") for t in ts]
 
 
-def flood_cells(t, fracs, rps_sust, admit):
+def flood_cells(t, fracs, rps_sust, admit, rps_fail=None):
     """Cells of one flood trial, every figure from that one trial."""
     secs = num(t, "flood_seconds") or 0
     foff = num(t, "flood_offered_rate") or 0
@@ -189,8 +189,9 @@ def flood_cells(t, fracs, rps_sust, admit):
     if admit:
         mult.append("%.1f× the admission limit" % (foff / admit))
     if rps_sust:
-        mult.append("%.2f× the queued path's sustainable rate (RPS: ipsec-masqd, same repetition)"
-                    % (foff / rps_sust))
+        m = "%.2f" % (foff / rps_sust) if not rps_fail or rps_fail <= rps_sust * 1.02 else \
+            "%.1f–%.1f" % (foff / rps_fail, foff / rps_sust)
+        mult.append("%s× the queued path's sustainable rate (RPS: ipsec-masqd, same repetition)" % m)
     if mult:
         fl += " (" + ", ".join(mult) + ")"
 
@@ -546,15 +547,15 @@ def flood_section(meta, trials, results, size, floods):
             if t is None:
                 continue
             rs = rps_by_rep.get(t.get("rep"))
+            rf = rps_fail.get(t.get("rep")) or rs
             cols.append("%s: %s" % ("admission limit %.0f/s" % lim if lim else "no admission limit",
                                     label))
-            cells.append(flood_cells(t, fracs, rs, lim))
+            cells.append(flood_cells(t, fracs, rs, lim, rf))
             frac = num(t, "delivered_rate") / num(t, "offered_rate")
             foff = num(t, "flood_offered_rate") or 0
             v = "%s, %s: the flow kept %.1f %% of its packets (target ≥ %d %%): %s" % (
                 TITLE[c], label, 100 * frac, FLOW_TARGET * 100,
                 "met" if frac >= FLOW_TARGET else "missed")
-            rf = rps_fail.get(t.get("rep")) or rs
             if rs and not rps_bound.get(t.get("rep")):
                 m = foff / rf
                 v += "; the flood was %s× the queued path's sustainable rate%s" % (
