@@ -205,6 +205,11 @@ enum ann_status ann_apply(struct ann_ctx *ctx, struct engine *eng,
 
 void ann_count(struct ann_ctx *ctx, enum ann_status st);
 
+/* Announced entries over max (restored from a state file written before
+ * the cap, or under a larger one) removed from eng, those with the least
+ * time left first. Returns the number removed, or -1 (no memory: none). */
+long ann_trim(struct engine *eng, size_t max);
+
 const char *ann_status_name(enum ann_status st);
 const char *ann_type_name(uint8_t type);
 

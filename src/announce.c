@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -516,6 +517,47 @@ enum ann_status ann_apply(struct ann_ctx *ctx, struct engine *eng,
 	}
 	ann_count(ctx, st);
 	return st;
+}
+
+/* ---- the cap on a restored table ------------------------------------------- */
+
+struct trim_list {
+	struct engine_esp_info *e;
+	size_t n, max;
+};
+
+static void collect_announced(void *ctx, const struct engine_esp_info *e)
+{
+	struct trim_list *l = ctx;
+
+	if (e->state == ESP_ANNOUNCED && l->n < l->max)
+		l->e[l->n++] = *e;
+}
+
+static int by_expiry(const void *a, const void *b)
+{
+	const struct engine_esp_info *x = a, *y = b;
+
+	return x->expires < y->expires ? -1 : x->expires > y->expires;
+}
+
+long ann_trim(struct engine *eng, size_t max)
+{
+	size_t have = engine_get_stats(eng)->announced;
+	struct trim_list l = { NULL, 0, have };
+	long removed = 0;
+
+	if (have <= max)
+		return 0;
+	l.e = calloc(have, sizeof(*l.e));
+	if (l.e == NULL)
+		return -1;
+	engine_walk_esp(eng, collect_announced, &l);
+	qsort(l.e, l.n, sizeof(*l.e), by_expiry);
+	for (size_t i = 0; i + max < l.n; i++)
+		removed += engine_del_esp(eng, l.e[i].remote, l.e[i].spi_in) == 0;
+	free(l.e);
+	return removed;
 }
 
 const char *ann_status_name(enum ann_status st)

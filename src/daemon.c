@@ -23,6 +23,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "announce.h"
 #include "announce_sock.h"
 #include "control.h"
 #include "daemon.h"
@@ -921,11 +922,25 @@ static void masqd_give_socket(struct masqd *d)
 }
 
 /* The LAN listener for SPI announcements, when configured. Returns 0 or
- * -1, logged. */
+ * -1, logged. A state file may hold more announced entries than
+ * announce.max_entries (written before the cap, or under a larger one):
+ * the excess goes, so that the table is not full from the start. */
 static int masqd_start_announce(struct masqd *d)
 {
+	long trimmed;
+
 	if (!d->cfg->announce.enabled)
 		return 0;
+	trimmed = ann_trim(d->eng, d->cfg->announce.max_entries);
+	if (trimmed < 0)
+		log_warn("announce: restored announced entries over "
+			 "announce.max_entries left in place");
+	else if (trimmed > 0)
+		log_msg(LOG_LEVEL_WARNING, "announce: %ld restored announced "
+			"entr%s over announce.max_entries (%zu) removed, the "
+			"ones with the least time left", trimmed,
+			trimmed == 1 ? "y" : "ies",
+			d->cfg->announce.max_entries);
 	d->ann = announce_open(d->cfg);
 	if (d->ann == NULL)
 		return -1;

@@ -514,6 +514,32 @@ START_TEST(sender_slot_kept_for_the_highest_timestamp)
 }
 END_TEST
 
+/* A table restored with more announced entries than the cap (a state
+ * file from before it): ann_trim() removes the excess, the entries with
+ * the least time left first, and leaves the others and admin preloads. */
+START_TEST(trim_restored_announced_entries)
+{
+	const struct engine_stats *es = engine_get_stats(eng);
+	uint32_t host;
+
+	for (uint32_t i = 0; i < 10; i++)
+		ck_assert_int_eq(engine_announce(eng, REMOTE, LAN_A, 0x1000 + i,
+						 0, (100 + i) * 1000ull, 1000),
+				 0);
+	ck_assert_int_eq(engine_preload(eng, REMOTE, LAN_C, 0x9000, 0, 0, 1000),
+			 0);
+	ck_assert_uint_eq(es->announced, 10);
+	ck_assert_int_eq(ann_trim(eng, 10), 0);
+	ck_assert_int_eq(ann_trim(eng, 4), 6);
+	ck_assert_uint_eq(es->announced, 4);
+	for (uint32_t i = 0; i < 10; i++)
+		ck_assert_int_eq(state_of(0x1000 + i, NULL),
+				 i < 6 ? -1 : ESP_ANNOUNCED);
+	ck_assert_int_eq(state_of(0x9000, &host), ESP_PRELOADED);
+	ck_assert_uint_eq(host, LAN_C);
+}
+END_TEST
+
 START_TEST(host_limit_kept)
 {
 	struct ann_msg m;
@@ -832,6 +858,7 @@ int main(void)
 	tcase_add_test(tc, spoofed_source_cannot_act_for_another_host);
 	tcase_add_test(tc, sender_table_busy_and_eviction);
 	tcase_add_test(tc, sender_slot_kept_for_the_highest_timestamp);
+	tcase_add_test(tc, trim_restored_announced_entries);
 	tcase_add_test(tc, host_limit_kept);
 	tcase_add_test(tc, announced_entries_capped);
 	tcase_add_test(tc, many_sources_cannot_fill_the_table);

@@ -14,6 +14,8 @@ fi
 #      re-lookup used to leave the WAN interface as "the LAN" for the next)
 #   l3 a reload without the announce group closes the listener: the sender
 #      gets no answer, the stats lose the section
+#   l4 a state file with three announced entries, restarted with
+#      announce.max_entries = 2: the one with the least time left is removed
 # No rules are loaded (the daemon's own checks are under test; the rules'
 # anti-spoofing drop is tests/test_announce.sh's). Exit 77 (skip) when not
 # root or a tool is missing.
@@ -45,7 +47,7 @@ except Exception: print(-1)' "$TMP/stats.json" "$1"
 }
 announce() {   # NS SPI-IN: the real sender, exit status in $?
 	nl_in "$1" "$ANNOUNCE" announce --router 192.168.1.1 --key-file "$TMP/net.keys" \
-		--remote "$NL_R1_IP" --spi-in "$2" --ttl 600 --tries 2
+		--remote "$NL_R1_IP" --spi-in "$2" --ttl 600 --tries 2 "${@:3}"
 }
 
 until_s() {   # sleeps until the epoch second $1
@@ -127,10 +129,33 @@ v=$(stat accepted)
 nl_check "l3: ipsec-masqctl stats has no announce section ($v)" [ "$v" = -1 ]
 
 nl_daemon_stop; rc=$?
+nl_check "l3: the daemon exits 0 on SIGTERM ($rc)" [ "$rc" = 0 ]
+
+# --- l4: a state file with more announced entries than the cap --------------------
+echo "# l4: restored announced entries over announce.max_entries"
+mkconf "$TMP/b.conf" announce
+echo "state = { file = \"$TMP/state\"; };" >> "$TMP/b.conf"
+LOG4=$TMP/daemon4.log
+nl_daemon_start "$TMP/b.conf" "$LOG4" || { nl_fail "l4: daemon did not start"; cat "$LOG4"; exit 1; }
+for i in 1 2 3; do
+	out=$(announce "$NL_H1" 0x5c00000$i --ttl $((600 + i)) 2>&1) || nl_fail "l4: announce $i: $out"
+done
+nl_daemon_stop
+sed 's/^announce = { /announce = { max_entries = 2; /' "$TMP/b.conf" > "$TMP/c.conf"
+LOG5=$TMP/daemon5.log
+nl_daemon_start "$TMP/c.conf" "$LOG5" || { nl_fail "l4: daemon did not start again"; cat "$LOG5"; exit 1; }
+nl_check "l4: the excess is logged" \
+	grep -q "announce: 1 restored announced entry over announce.max_entries (2) removed" "$LOG5"
+ctl show --json > "$TMP/show.json"
+v=$("$NL_PY" -c 'import json,sys
+print(sorted(e["spi_in"] for e in json.load(open(sys.argv[1]))["esp"] if e["state"] == "announced"))' "$TMP/show.json")
+nl_check "l4: the two with the most time left stay announced ($v)" \
+	[ "$v" = "['0x5c000002', '0x5c000003']" ]
+nl_daemon_stop; rc=$?
 nl_check "the daemon exits 0 on SIGTERM ($rc)" [ "$rc" = 0 ]
 echo "# summary ($(($(date +%s) - T0)) s)"
 if [ "$NL_FAILS" != 0 ]; then
-	echo "--- daemon log"; cat "$LOG"
+	for l in "$LOG" "${LOG4:-}" "${LOG5:-}"; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
 	echo "$NL_FAILS check(s) failed"
 	exit 1
 fi
