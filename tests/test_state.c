@@ -468,7 +468,7 @@ START_TEST(announced_entries_survive_a_restart)
 	fclose(f);
 	ck_assert_msg(found, "no announced line for 0x5001 in the file");
 	/* loaded 20 s later: 0x5002 (10 s TTL) is gone, 0x5001 has 578 s */
-	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 20, &c, err,
+	ck_assert_int_eq(state_load(path, dst, MONO1, WALL0 + 20 * SEC, &c, err,
 				    sizeof(err)), 0);
 	ck_assert_uint_eq(c.esp_restored, 1);
 	ck_assert_uint_eq(c.expired, 1);
