@@ -412,8 +412,15 @@ def build(metas, trials, results, stats):
     if meta.get("quick") == "1":
         md.append("")
         md.append("**--quick run: a check that the harness works, not a measurement.**")
+    all_cases, all_floods = cases, floods
     for size in sizes:
         n = int(size)
+        # the columns of this size: the cases measured at it (runs may
+        # differ in their cases)
+        cases = [c for c in all_cases
+                 if any(r.get("case") == c and r.get("size") == size for r in results)]
+        floods = [c for c in all_floods
+                  if any(r.get("case") == c and r.get("size") == size for r in results)]
         figs = {c: collect(trials, results, size, c) for c in cases}
         ksame = {c: kernel_same_rate(trials, size, c) for c in cases if c not in KERNELS}
         def ksust_of(c):
