@@ -49,6 +49,9 @@ enum reason {
 				   * exchanges hold isakmp.answer_allowance */
 	R_ESP_AMBIGUOUS,          /* unknown inbound SPI just after an init was
 				   * released: guessed (copies), not bound */
+	R_NOT_INTERNAL,           /* LAN -> WAN packet whose source is neither
+				   * an internal prefix nor the external
+				   * address (rules older than the config) */
 
 	R_MAX
 };

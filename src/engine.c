@@ -562,12 +562,22 @@ static void drop_logged(struct engine *eng, const struct pkt_view *pkt,
 }
 
 /* LAN -> WAN: only LAN sources are ours; nothing with a LAN source leaves
- * unchanged, so everything we cannot masquerade is dropped. */
+ * unchanged, so everything we cannot masquerade is dropped. A source that
+ * is not internal (now) reached the outbound queue only through rules
+ * older than our config (a reload took its prefix out of `internal`): it
+ * is a LAN address all the same, and accepting it would send it out
+ * unchanged, since a queued packet is untracked and skips MASQUERADE. Only
+ * the external address, already what a masqueraded packet carries, passes. */
 static void process_outbound(struct engine *eng, struct pkt_view *pkt,
 			     uint64_t now, struct engine_decision *out)
 {
 	if (!engine_is_internal(eng, pkt->saddr)) {
-		decide(out, VERDICT_ACCEPT, R_NOT_OURS);
+		if (eng->cfg.external_addr &&
+		    pkt->saddr == eng->cfg.external_addr)
+			decide(out, VERDICT_ACCEPT, R_NOT_OURS);
+		else
+			drop_logged(eng, pkt, DIR_OUTBOUND, R_NOT_INTERNAL,
+				    out);
 		return;
 	}
 	if (!eng->cfg.external_addr) {

@@ -37,6 +37,7 @@ static const char *const reason_names[R_MAX] = {
 	[R_ISAKMP_RATELIMITED] = "isakmp_ratelimited",
 	[R_ISAKMP_ANSWER_LIMIT] = "isakmp_answer_limit",
 	[R_ESP_AMBIGUOUS] = "esp_ambiguous",
+	[R_NOT_INTERNAL] = "not_internal",
 };
 
 /* Name of r for logs and counters; "unknown" when r is out of range or has

@@ -370,25 +370,31 @@ START_TEST(reload_max_entries_below_live_count)
 END_TEST
 
 /* A reload that changes the internal prefixes: a host of the new prefix is
- * masqueraded at once, one of the removed prefix no longer is (its packets
- * are not ours: left to the firewall, which no longer queues them) and can
- * no longer be preloaded. */
+ * masqueraded at once, one of the removed prefix no longer is and can no
+ * longer be preloaded. Its packets still reach the queue while the rules
+ * are older than the config (the iptables backend has no guard after the
+ * queue): dropped as not_internal, never accepted unchanged with their LAN
+ * source (issue 12, found in review). */
 START_TEST(reload_changes_internal_prefixes)
 {
 	struct engine_config moved = cfg;
 	const uint32_t LAN10 = pb_addr("10.1.2.3");
 
-	ck_assert_int_eq(esp_out(LAN10, REMOTE, 0x1500, 0), VERDICT_ACCEPT);
-	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	ck_assert_int_eq(esp_out(LAN10, REMOTE, 0x1500, 0), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_NOT_INTERNAL);
 	establish(LAN_A, REMOTE, 0x1000, 0x2000, 1);
 	moved.internal[0].addr = pb_addr("10.0.0.0");
 	moved.internal[0].mask = 0xff000000u;
 	ck_assert_int_eq(engine_reconfigure(eng, &moved), 0);
 	ck_assert(engine_is_internal(eng, LAN10));
 	ck_assert(!engine_is_internal(eng, LAN_A));
-	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 10), VERDICT_ACCEPT);
-	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
-	ck_assert_uint_eq(src_of(), LAN_A);   /* unchanged, not masqueraded */
+	ck_assert_int_eq(esp_out(LAN_A, REMOTE, 0x1000, 10), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_NOT_INTERNAL);
+	s.len = pb_isakmp(s.pkt, sizeof(s.pkt), LAN_A, REMOTE, 0xabc, 0, 2,
+			  10);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 10), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_NOT_INTERNAL);
+	ck_assert_uint_eq(engine_get_stats(eng)->reasons[R_NOT_INTERNAL], 3);
 	ck_assert_int_eq(engine_preload(eng, REMOTE2, LAN_A, 0x3000, 0, 0, 11),
 			 -1);
 	ck_assert_int_eq(errno, EINVAL);
@@ -1220,11 +1226,20 @@ START_TEST(unexpected_lan_traffic_is_dropped_not_leaked)
 }
 END_TEST
 
+/* Only the external address passes the outbound queue unchanged; any
+ * other source that is not internal is dropped (not_internal): accepted,
+ * it would leave untracked, un-NATed. */
 START_TEST(non_lan_source_passes_unchanged)
 {
 	s.len = pb_esp(s.pkt, sizeof(s.pkt), EXT, REMOTE, 0x1000, 1, 10);
 	ck_assert_int_eq(run(DIR_OUTBOUND, 0), VERDICT_ACCEPT);
 	ck_assert_int_eq(s.d.reason, R_NOT_OURS);
+	s.len = pb_esp(s.pkt, sizeof(s.pkt), pb_addr("172.16.0.9"), REMOTE,
+		       0x1000, 1, 10);
+	ck_assert_int_eq(run(DIR_OUTBOUND, 1), VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_NOT_INTERNAL);
+	ck_assert_uint_eq(count_events(EV_DROPPED), 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
 }
 END_TEST
 

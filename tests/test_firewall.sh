@@ -153,6 +153,14 @@ cat > "$TMP/want" <<'EOF'
 -A IPSEC_MASQD_OUT -s 10.0.0.0/8 -o wan0 -j IPSEC_MASQD_LAN
 -A IPSEC_MASQD_OUT -s 192.168.0.0/16 -o wan0 -m conntrack --ctstate INVALID,UNTRACKED -j IPSEC_MASQD_MGUARD
 -A IPSEC_MASQD_OUT -s 10.0.0.0/8 -o wan0 -m conntrack --ctstate INVALID,UNTRACKED -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -m conntrack --ctorigdst 192.168.0.0/16 --ctdir REPLY -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -m conntrack --ctorigdst 10.0.0.0/8 --ctdir REPLY -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -m conntrack --ctrepldst 192.168.0.0/16 --ctstatus CONFIRMED --ctdir ORIGINAL -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -m conntrack --ctrepldst 10.0.0.0/8 --ctstatus CONFIRMED --ctdir ORIGINAL -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -p icmp -m conntrack ! --ctstate SNAT,DNAT -m u32 --u32 "0x4&0x1fff=0x0&&0x0>>0x16&0x3c@0x0>>0x18=0x3:0x5,0xb:0xc&&0x0>>0x16&0x3c@0x14&0xffff0000=0xc0a80000" -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -p icmp -m conntrack ! --ctstate SNAT,DNAT -m u32 --u32 "0x4&0x1fff=0x0&&0x0>>0x16&0x3c@0x0>>0x18=0x3:0x5,0xb:0xc&&0x0>>0x16&0x3c@0x14&0xff000000=0xa000000" -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -p icmp -m conntrack ! --ctstate SNAT,DNAT -m u32 --u32 "0x4&0x1fff=0x0&&0x0>>0x16&0x3c@0x0>>0x18=0x3:0x5,0xb:0xc&&0x0>>0x16&0x3c@0x18&0xffff0000=0xc0a80000" -j IPSEC_MASQD_MGUARD
+-A IPSEC_MASQD_OUT -o wan0 -p icmp -m conntrack ! --ctstate SNAT,DNAT -m u32 --u32 "0x4&0x1fff=0x0&&0x0>>0x16&0x3c@0x0>>0x18=0x3:0x5,0xb:0xc&&0x0>>0x16&0x3c@0x18&0xff000000=0xa000000" -j IPSEC_MASQD_MGUARD
 -A PREROUTING -j IPSEC_MASQD_RAW
 -A OUTPUT -j IPSEC_MASQD_RAWOUT
 -A IPSEC_MASQD_RAW -m mark --mark 0x1a5ec -j RETURN
@@ -231,7 +239,7 @@ check "inbound ESP matches the WAN's local address (addrtype), queue 3" [ "$n" =
 n=$(grep -c -e 198.51.100.1 -e 10.0.0.0 -e 'queue-num 0' "$TMP/ours2")
 check "the old address, prefix and queue are gone" [ "$n" = 0 ]
 n=$(grep -c '^-A' "$TMP/ours2")
-check "40 rules of ours (one prefix fewer: 7 rules fewer) ($n)" [ "$n" = 40 ]
+check "44 rules of ours (one prefix fewer: 11 rules fewer) ($n)" [ "$n" = 44 ]
 n=$(grep '^-A' "$TMP/ours2" | sort | uniq -d | wc -l)
 check "no duplicated rule" [ "$n" = 0 ]
 check "the admin's rules are still untouched" sh -c "[ \"\$(ip netns exec $NS iptables-save | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]\$//' | grep -v IPSEC_MASQD)\" = \"\$(cat $TMP/admin)\" ]"
@@ -332,7 +340,7 @@ NFTEOF
 	rc=$(fw_rc up); check "hybrid -> iptables: up exits 0 ($rc)" [ "$rc" = 0 ]
 	check "... our nft table is gone" sh -c "! ip netns exec $NS nft list table inet ipsec_masqd >/dev/null 2>&1"
 	n=$(ours | grep -c '^-A')
-	check "... and iptables holds the whole path (47 rules: $n)" [ "$n" = 47 ]
+	check "... and iptables holds the whole path (55 rules: $n)" [ "$n" = 55 ]
 	FWB=hybrid
 	rc=$(fw_rc up); check "iptables -> hybrid: up exits 0 ($rc)" [ "$rc" = 0 ]
 	n=$(ours | grep -c '^-A')
@@ -389,9 +397,11 @@ nft_check() {   # $1 name, $2 rendered file
 if command -v nft >/dev/null 2>&1; then
 	sed -e 's/@WAN@/"wan0"/g' -e 's/@EXT@/ip daddr 198.51.100.1/g' \
 	    -e 's|@LAN@|192.168.0.0/16, 10.0.0.0/8|g' -e 's/@QUEUE@/0/g' \
+	    -e 's/@LANRANGES@/0xc0a80000-0xc0a8ffff, 0x0a000000-0x0affffff/g' \
 	    -e 's/@MARK@/0x1a5ec/g' "$SRC/etc/ipsec-masqd.nft" > "$TMP/addr.nft"
 	sed -e 's/@WAN@/"wan0"/g' -e 's/@EXT@/fib daddr . iif type local/g' \
 	    -e 's|@LAN@|192.168.1.0/24|g' -e 's/@QUEUE@/3/g' \
+	    -e 's/@LANRANGES@/0xc0a80100-0xc0a801ff/g' \
 	    -e 's/@MARK@/0x1a5ec/g' "$SRC/etc/ipsec-masqd.nft" > "$TMP/iface.nft"
 	n=$(grep -c '@[A-Z]*@' "$TMP/addr.nft")
 	check "the nft template has no other placeholders" [ "$n" = 0 ]

@@ -1299,10 +1299,10 @@ START_TEST(reason_names_stable)
 		"esp_serialized", "esp_squelched", "esp_spi_conflict",
 		"isakmp_collision", "table_full", "host_full",
 		"guess_ratelimited", "not_ours", "isakmp_ratelimited",
-		"isakmp_answer_limit", "esp_ambiguous",
+		"isakmp_answer_limit", "esp_ambiguous", "not_internal",
 	};
 
-	ck_assert_int_eq(R_MAX, 32);
+	ck_assert_int_eq(R_MAX, 33);
 	ck_assert_int_eq(R_NOT_OURS, 28);
 	for (int r = 0; r < R_MAX; r++) {
 		ck_assert_str_eq(reason_name((enum reason)r), want[r]);
