@@ -17,6 +17,10 @@
 
 #define ENGINE_MAX_PREFIXES 32
 #define ENGINE_MAX_GUESS 16
+/* An ISAKMP entry made by a LAN host's answer to an exchange the remote
+ * started, and not yet followed up by the remote (see engine_isakmp.c),
+ * may give way to a new answer once this old (ms). */
+#define ENGINE_ISAKMP_ANSWER_MIN_AGE_MS 5000
 
 struct prefix4 {
 	uint32_t addr;    /* host order, already masked */

@@ -384,6 +384,14 @@ static struct answer_pair *pair_claim(struct engine *eng, uint32_t remote,
 	return p;
 }
 
+int answer_allowance_full(const struct engine *eng, uint32_t remote,
+			  uint32_t host)
+{
+	const struct answer_pair *p = pair_find(eng, remote, host);
+
+	return p && p->n >= eng->cfg.isakmp_answer_allowance;
+}
+
 static void pair_release(struct engine *eng, struct answer_pair *p)
 {
 	if (--p->n)
@@ -471,9 +479,10 @@ struct entry *entry_new_answer(struct engine *eng, uint32_t remote,
 	return e;
 }
 
-static int entry_is_answer(const struct entry *e)
+int entry_is_answer(const struct entry *e)
 {
-	return e->table == ENTRY_ISAKMP && e->state == ISAKMP_ANSWER;
+	return e->table == ENTRY_ISAKMP && (e->state == ISAKMP_ANSWER ||
+					    e->state == ISAKMP_ANSWER_CONFIRMED);
 }
 
 void entry_free(struct engine *eng, struct entry *e)
@@ -728,7 +737,7 @@ static void walk_remote(struct engine *eng, struct remote *r, void *arg)
 				.last_seen = e->base.last_seen,
 				.expires = e->base.last_seen +
 					   entry_lifetime(eng, &e->base),
-				.answer = e->base.state == ISAKMP_ANSWER,
+				.answer = entry_is_answer(&e->base),
 			};
 
 			w->isakmp_fn(w->ctx, &info);

@@ -147,8 +147,14 @@ enum entry_table { ENTRY_ESP = 1, ENTRY_ISAKMP = 2 };
 
 /* An ISAKMP entry made by a LAN host's answer to an exchange the remote
  * started (its first packet already has a responder cookie): charged to
- * the (host, remote) answer allowance, not to max_per_host. */
+ * the (host, remote) answer allowance, not to max_per_host. It is
+ * confirmed once the remote sends the host's responder cookie back (the
+ * exchange's next message): a blind spoofer of the remote's address never
+ * sees the answer and cannot. An unconfirmed one ISAKMP_ANSWER_MIN_AGE_MS
+ * old gives way to a new answer when the allowance is full. */
 #define ISAKMP_ANSWER 1
+#define ISAKMP_ANSWER_CONFIRMED 2
+#define ISAKMP_ANSWER_MIN_AGE_MS ENGINE_ISAKMP_ANSWER_MIN_AGE_MS
 
 /*
  * Common head of both entry kinds, so one timer callback serves both. The
@@ -207,6 +213,7 @@ struct isakmp_entry {
 	struct hnode by_cookie;           /* (remote, cookie_i) */
 	struct dlist in_remote;
 	uint64_t cookie_i, cookie_r;      /* cookie_r 0 until seen */
+	uint64_t created;                 /* ms: an unconfirmed answer's age */
 	uint32_t life_ms;                 /* 0: isakmp.lifetime; capped */
 };
 
@@ -278,6 +285,11 @@ void entry_release_host(struct engine *eng, struct host *h);
  * max_per_host; marked ISAKMP_ANSWER. */
 struct entry *entry_new_answer(struct engine *eng, uint32_t remote,
 			       uint32_t host, uint64_t now, enum reason *why);
+/* Whether host's answers to remote hold all of isakmp.answer_allowance. */
+int answer_allowance_full(const struct engine *eng, uint32_t remote,
+			  uint32_t host);
+/* Whether e is an ISAKMP entry made by an answer (confirmed or not). */
+int entry_is_answer(const struct entry *e);
 /* Token bucket in thousandths: refill at rate a second up to burst, then
  * take up to `wanted` whole tokens. Returns how many were taken. */
 unsigned token_take(uint64_t *tokens, uint64_t *refilled, unsigned rate,

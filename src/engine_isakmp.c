@@ -10,7 +10,11 @@
  * to follow: it goes to the hosts likely to own it, within a per-remote
  * budget, and the entry the host's answer makes is charged to a small
  * (host, remote) allowance instead of the host's max_per_host, so that a
- * spoofed flood of new exchanges cannot lock the host out of its own.
+ * spoofed flood of new exchanges cannot lock the host out of its own. Nor
+ * can it keep the real remote's exchanges out of the allowance: an answer
+ * the remote never followed up with the host's responder cookie (which a
+ * blind spoofer never sees) gives way, once ISAKMP_ANSWER_MIN_AGE_MS old,
+ * to a new answer; one it followed up is kept.
  */
 #include <errno.h>
 #include <string.h>
@@ -41,16 +45,53 @@ static struct engine_event isakmp_event(const struct isakmp_entry *e,
 	return ev;
 }
 
-void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
-		   enum engine_event_kind why)
+/* Unlink and free e, logging it as `why` (with `reason`). */
+static void remove_entry(struct engine *eng, struct isakmp_entry *e,
+			 enum engine_event_kind why, enum reason reason)
 {
 	struct engine_event ev = isakmp_event(e, why);
 
+	ev.reason = reason;
 	htab_remove(&eng->isakmp, &e->by_cookie);
 	dlist_del(&e->in_remote);
 	eng->stats.isakmp_entries--;
 	engine_emit(eng, &ev);
 	entry_free(eng, &e->base);
+}
+
+void isakmp_remove(struct engine *eng, struct isakmp_entry *e,
+		   enum engine_event_kind why)
+{
+	remove_entry(eng, e, why, R_PASS);
+}
+
+/* Before host's answer to remote makes an entry: when its answers to
+ * remote hold the whole allowance, the oldest one the remote never
+ * followed up and that is at least ISAKMP_ANSWER_MIN_AGE_MS old goes
+ * (logged as expired, isakmp_answer_limit). Younger ones stay, so that
+ * the real remote's next message, a round trip away, finds its entry. */
+static void answer_make_room(struct engine *eng, uint32_t remote,
+			     uint32_t host, uint64_t now)
+{
+	struct remote *r = remote_find(eng, remote);
+	struct isakmp_entry *victim = NULL;
+	struct dlist *l;
+
+	if (!r || !answer_allowance_full(eng, remote, host))
+		return;
+	for (l = r->isakmp_mru.next; l != &r->isakmp_mru; l = l->next) {
+		struct isakmp_entry *e =
+			container_of(l, struct isakmp_entry, in_remote);
+
+		if (e->base.host != host || e->base.state != ISAKMP_ANSWER ||
+		    now - e->created < ISAKMP_ANSWER_MIN_AGE_MS ||
+		    now < e->created)
+			continue;
+		if (!victim || e->created < victim->created)
+			victim = e;
+	}
+	if (victim)
+		remove_entry(eng, victim, EV_EXPIRED, R_ISAKMP_ANSWER_LIMIT);
 }
 
 int isakmp_catch_up(struct engine *eng, struct isakmp_entry *e, uint64_t now)
@@ -66,15 +107,17 @@ struct isakmp_entry *isakmp_create(struct engine *eng, uint32_t remote,
 				   uint64_t cookie_r, int answer, uint64_t now,
 				   enum reason *why)
 {
-	struct entry *base = answer ? entry_new_answer(eng, remote, host, now,
-						       why)
-				    : entry_new(eng, ENTRY_ISAKMP, remote, host,
-						now, why);
+	struct entry *base;
 	struct isakmp_entry *e;
 
+	if (answer)
+		answer_make_room(eng, remote, host, now);
+	base = answer ? entry_new_answer(eng, remote, host, now, why)
+		      : entry_new(eng, ENTRY_ISAKMP, remote, host, now, why);
 	if (!base)
 		return NULL;
 	e = container_of(base, struct isakmp_entry, base);
+	e->created = now;
 	e->cookie_i = cookie_i;
 	e->cookie_r = cookie_r;
 	htab_insert(&eng->isakmp, &e->by_cookie,
@@ -295,6 +338,9 @@ void isakmp_inbound(struct engine *eng, struct pkt_view *pkt, uint64_t now,
 	else
 		e = m.unanswered ? m.unanswered : m.recent;
 	if (e) {
+		/* the remote has the host's answer: the exchange is real */
+		if (e == m.exact && e->base.state == ISAKMP_ANSWER)
+			e->base.state = ISAKMP_ANSWER_CONFIRMED;
 		pass(eng, e, ike->cookie_r, now, out);
 		pkt_set_daddr(pkt, e->base.host);
 		return;

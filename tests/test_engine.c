@@ -1044,6 +1044,87 @@ START_TEST(isakmp_answers_use_allowance_not_host_quota)
 }
 END_TEST
 
+/* A spoofer of REMOTE's address fills A's answer allowance with exchanges
+ * it never follows up (it cannot: A's responder cookie goes to the real
+ * REMOTE). The real REMOTE's exchange is not kept out: once the spoofed
+ * answers are ENGINE_ISAKMP_ANSWER_MIN_AGE_MS old, A's answer to it takes
+ * the place of the oldest, REMOTE's next message (with A's responder
+ * cookie) confirms it, and no later spoofed answer displaces it. Younger
+ * ones are never displaced (the real remote's next message is a round trip
+ * away), nor confirmed ones (issue 11, found in review). */
+START_TEST(isakmp_spoofed_answers_give_way_to_a_real_exchange)
+{
+	const uint64_t age = ENGINE_ISAKMP_ANSWER_MIN_AGE_MS;
+	uint64_t t;
+
+	cfg.isakmp_answer_allowance = 3;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);        /* A talks to REMOTE */
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(ike_in(REMOTE, 0x500 + i, 0, 1),
+				 VERDICT_ACCEPT_MODIFIED);
+		ck_assert_uint_eq(dst_of(), LAN_A);
+		ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x500 + i, 0xe00 + i, 1),
+				 VERDICT_ACCEPT_MODIFIED);
+	}
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 3);
+	/* the spoofer retransmits a request (refreshing its entry) */
+	ck_assert_int_eq(ike_in(REMOTE, 0x500, 0, age - 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	/* too young to give way: the real exchange's answer is refused */
+	ck_assert_int_eq(ike_in(REMOTE, 0x777, 0, age - 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x777, 0xf77, age - 1),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_ANSWER_LIMIT);
+	/* REMOTE retransmits after the minimum age: A's answer gets in */
+	t = age + 1;
+	ck_assert_int_eq(ike_in(REMOTE, 0x777, 0, t), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x777, 0xf77, t),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 3);
+	ck_assert_uint_eq(last_event(EV_EXPIRED)->ev.reason,
+			  R_ISAKMP_ANSWER_LIMIT);
+	ck_assert_uint_eq(last_event(EV_EXPIRED)->ev.cookie_i, 0x500);
+	/* REMOTE's next message carries A's responder cookie */
+	ck_assert_int_eq(ike_in(REMOTE, 0x777, 0xf77, t + 50),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	/* the flood goes on for a minute, A answering all that reaches it */
+	for (t += 100; t < 60 * SEC; t += 100) {
+		uint64_t ci = 0x90000 + t;
+
+		if (ike_in(REMOTE, ci, 0, t) == VERDICT_ACCEPT_MODIFIED)
+			ike_out(LAN_A, REMOTE, ci, 0xd0000 + t, t);
+	}
+	ck_assert_uint_ge(count_events(EV_EXPIRED), 5);
+	/* the confirmed entry never gave way (a guess would still have taken
+	 * REMOTE's next message to A, so the events say it) */
+	for (size_t i = 0; i < n_events; i++)
+		ck_assert(events[i].ev.kind != EV_EXPIRED ||
+			  events[i].ev.cookie_i != 0x777);
+	/* the real exchange is still A's, routed both ways */
+	ck_assert_int_eq(ike_in(REMOTE, 0x777, 0xf77, t), VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(dst_of(), LAN_A);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x777, 0xf77, t),
+			 VERDICT_ACCEPT_MODIFIED);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_answers, 3);
+	/* with every answer confirmed, nothing gives way */
+	cfg.isakmp_answer_allowance = 1;
+	start();
+	ike_out(LAN_A, REMOTE, 0xa1, 0, 0);
+	ike_in(REMOTE, 0x888, 0, 1);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x888, 0xf88, 1),
+			 VERDICT_ACCEPT_MODIFIED);
+	ike_in(REMOTE, 0x888, 0xf88, 2);
+	ike_in(REMOTE, 0x889, 0, 10 * age);
+	ck_assert_int_eq(ike_out(LAN_A, REMOTE, 0x889, 0xf89, 10 * age),
+			 VERDICT_DROP);
+	ck_assert_int_eq(s.d.reason, R_ISAKMP_ANSWER_LIMIT);
+}
+END_TEST
+
 /* answer_allowance 0: no remote-started exchange is answered through the
  * masquerade; the host's own still are. Answers count toward max_entries. */
 START_TEST(isakmp_answer_allowance_zero_and_table_limit)
@@ -1725,6 +1806,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(ike, isakmp_fallback_is_rate_limited_per_remote);
 	tcase_add_test(ike, isakmp_fallback_prefers_esp_holder_and_copies);
 	tcase_add_test(ike, isakmp_answers_use_allowance_not_host_quota);
+	tcase_add_test(ike, isakmp_spoofed_answers_give_way_to_a_real_exchange);
 	tcase_add_test(ike, isakmp_answer_allowance_zero_and_table_limit);
 	tcase_add_test(ike, isakmp_flood_leaves_host_its_own_exchanges);
 	tcase_add_test(ike, isakmp_is_never_serialized);

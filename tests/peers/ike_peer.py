@@ -11,14 +11,16 @@ UDP socket bound to port 500.
 Modes
   respond   answer every IKE_SA_INIT request that reaches LOCAL (initiator
             flag, responder SPI 0) with a response under a fresh responder
-            SPI, once per request, as an IKE daemon would; stop on
-            SIGTERM/SIGINT or after DURATION.
+            SPI, and a retransmitted request (an initiator SPI seen before)
+            with the same response again, as an IKE daemon does (RFC 7296,
+            2.1); stop on SIGTERM/SIGINT or after DURATION.
   initiate  send an IKE_SA_INIT request with initiator SPI COOKIE to PEER
             and wait up to TIMEOUT for its response (same initiator SPI, a
             responder SPI, from PEER); resend up to COUNT times in all.
 
-Prints one JSON line: respond: received (requests), answered, distinct
-(initiator SPIs seen), peers (requests per source address); initiate: sent,
+Prints one JSON line: respond: received (requests), answered (new
+exchanges), resent (responses sent again), distinct (initiator SPIs seen),
+peers (requests per source address); initiate: sent,
 answered (0 or 1), cookie_r (hex), rtt_ms (first send to the answer).
 """
 import argparse
@@ -78,9 +80,9 @@ def sockets(args):
 def respond(args):
     rx, tx = sockets(args)
     rnd = random.Random(os.getpid() ^ int(time.time()))
-    st = {"role": "respond", "received": 0, "answered": 0, "distinct": 0,
-          "peers": {}}
-    seen = set()
+    st = {"role": "respond", "received": 0, "answered": 0, "resent": 0,
+          "distinct": 0, "peers": {}}
+    seen = {}   # initiator SPI -> our responder SPI
     deadline = time.monotonic() + args.duration
 
     def stop(signum, frame):
@@ -108,10 +110,11 @@ def respond(args):
             st["received"] += 1
             st["peers"][src] = st["peers"].get(src, 0) + 1
             if ci in seen:
+                tx.sendto(header(ci, seen[ci], FLAG_RESPONSE), (src, sport))
+                st["resent"] += 1
                 continue
-            seen.add(ci)
-            tx.sendto(header(ci, rnd.getrandbits(64) | 1, FLAG_RESPONSE),
-                      (src, sport))
+            seen[ci] = rnd.getrandbits(64) | 1
+            tx.sendto(header(ci, seen[ci], FLAG_RESPONSE), (src, sport))
             st["answered"] += 1
     except Stop:
         pass
