@@ -25,6 +25,11 @@ void log_init(const char *ident, enum log_level level,
 void log_set_level(enum log_level level);
 enum log_backend log_get_backend(void);
 
+/* Lines dropped since the start because writing them would have blocked
+ * the caller (journald or stderr not reading) or the log was gone; the next
+ * line that gets out is preceded by one saying how many. */
+uint64_t log_dropped(void);
+
 /* printf-style, at syslog priority prio. log_warn appends ": strerror(errno)". */
 void log_msg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -803,6 +803,7 @@ static void masqd_ctl_env(void *ctx, struct ctl_env *env)
 		{ "queue_errors", d->st.queue_errors },
 		{ "watch_errors", d->st.watch_errors },
 		{ "timer_turns_cut", d->st.timer_turns_cut },
+		{ "log_dropped", log_dropped() },
 		{ "address_changes", w->changes },
 		{ "netwatch_errors", w->errors + w->enobufs },
 	};
@@ -1231,7 +1232,8 @@ static void masqd_log_counters(const struct masqd *d)
 	log_info("daemon: copies_sent=%llu copies_failed=%llu "
 		 "copies_fragmented=%llu copies_too_big=%llu bad_hook=%llu "
 		 "reloads=%llu reload_errors=%llu address_changes=%llu "
-		 "netwatch_errors=%llu", (unsigned long long)d->raw.st.sent,
+		 "netwatch_errors=%llu log_dropped=%llu",
+		 (unsigned long long)d->raw.st.sent,
 		 (unsigned long long)d->raw.st.failed,
 		 (unsigned long long)d->raw.st.fragmented,
 		 (unsigned long long)d->raw.st.too_big,
@@ -1239,7 +1241,8 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)d->st.reloads,
 		 (unsigned long long)d->st.reload_errors,
 		 (unsigned long long)w->changes,
-		 (unsigned long long)(w->errors + w->enobufs));
+		 (unsigned long long)(w->errors + w->enobufs),
+		 (unsigned long long)log_dropped());
 }
 
 /* SIGUSR1: the tables and counters to the log. */

@@ -12,6 +12,13 @@
  * mass expiry or a flood of inits would otherwise write one line per entry
  * from the packet loop), with a larger budget (LOG_RL_LIFE_*), as one
  * normally wants to see each of them.
+ *
+ * Nothing here may block the packet loop (issue 13): the journal gets our
+ * own records of its native protocol on a non-blocking datagram socket
+ * (libsystemd's sd_journal_sendv() blocks while journald does not read),
+ * stderr is written only when it takes the line at once. A line that would
+ * block is dropped and counted (log_dropped()); the next line that gets out
+ * is preceded by one saying how many were lost.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* POSIX declarations under -std=c11 */
@@ -21,21 +28,18 @@
 #endif
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef HAVE_SYSTEMD
-#define SD_JOURNAL_SUPPRESS_LOCATION   /* CODE_FILE would always be log.c */
-#include <sys/uio.h>
-#include <systemd/sd-journal.h>
-#endif
 
 #include "engine.h"
 #include "log.h"
@@ -50,10 +54,15 @@
 #define LOG_RL_LIFE_BURST 100 /* created/expired/removed: at once ... */
 #define LOG_RL_LIFE_RATE 20   /* ... then this many a second */
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define JOURNAL_REC_MAX (LOG_MSG_MAX + LOG_MAX_FIELDS * (LOG_FIELD_MAX + 48) \
+			 + 512)   /* one native-protocol record */
+#define STDERR_LINE_MAX (LOG_MSG_MAX + LOG_IDENT_MAX + 8)
 #define RL_UNIT 1000          /* a token, in milli-tokens (one per ms) */
 
 /* Not a kind of decision: the "N similar messages suppressed" record. */
 #define LOG_SUPPRESSED_ID "2856239537884781bd8a759f764213e5"
+/* Nor this: "N log lines dropped: the log would have blocked". */
+#define LOG_DROPPED_ID "1eb2a76c61ca48cd92f7d73392fa0b2b"
 
 /* Token bucket of one (kind, reason) pair. */
 struct rl_slot {
@@ -87,11 +96,21 @@ static struct {
 	enum log_backend backend;        /* resolved, never AUTO */
 	bool prefix;                     /* stderr is no tty: "<N>" prefixes */
 	struct rl_slot rl[EV_MAX][R_MAX + 1];
+	int journal_fd;                  /* non-blocking datagram socket, or -1 */
+	uint64_t dropped;                /* lines dropped, since the start */
+	uint64_t unsaid;                 /* ... not yet reported in a line */
+	char tail[STDERR_LINE_MAX];      /* rest of a line stderr (a stream
+					  * socket) took only part of */
+	size_t tail_len;
 } lg = {
 	.ident = "ipsec-masqd",
 	.level = LOG_LEVEL_INFO,
 	.backend = LOG_BACKEND_STDERR,
+	.journal_fd = -1,
 };
+
+/* What a backend did with a line. */
+enum sent { SENT_OK, SENT_WOULD_BLOCK, SENT_FAILED };
 
 /* ---- bounded strings ------------------------------------------------------ */
 
@@ -152,32 +171,71 @@ static char *fmt_addr(char *buf, size_t len, uint32_t a)
 
 /* ---- backends --------------------------------------------------------------- */
 
-/* Write all of buf to fd, retrying on EINTR and short writes; a line is one
- * write(2) when it fits, so lines of concurrent writers do not interleave.
- * Returns 0, or -1 when the fd refuses (nothing more we can do). */
-static int write_all(int fd, const char *buf, size_t len)
+/* Whether errno says a non-blocking send found no room. */
+static bool would_block(int err)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
+/* Writes buf[0..len) to fd without blocking: a socket (journald's stream
+ * under systemd) with MSG_DONTWAIT, anything else only when poll says it
+ * takes a write now (a line is shorter than PIPE_BUF, so a pipe then takes
+ * it whole). Returns the bytes written (perhaps fewer than len, for a
+ * stream socket), or -1 with errno. */
+static ssize_t write_nowait(int fd, const char *buf, size_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	ssize_t n;
+
+	for (;;) {
+		n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n >= 0 || errno != EINTR)
+			break;
 	}
-	return 0;
+	if (n >= 0 || errno != ENOTSOCK)
+		return n;
+	if (poll(&p, 1, 0) < 0)
+		return -1;
+	if (!(p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+		errno = EAGAIN;
+		return -1;
+	}
+	do
+		n = write(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* The rest of a line stderr took in part, before anything else: a stream
+ * must not get half a line followed by another. Returns true when nothing
+ * is left over. */
+static bool stderr_flush_tail(void)
+{
+	while (lg.tail_len > 0) {
+		ssize_t n = write_nowait(STDERR_FILENO, lg.tail, lg.tail_len);
+
+		if (n <= 0) {
+			if (n < 0 && !would_block(errno))
+				lg.tail_len = 0;   /* stderr is gone: forget it */
+			return lg.tail_len == 0;
+		}
+		memmove(lg.tail, lg.tail + n, lg.tail_len - (size_t)n);
+		lg.tail_len -= (size_t)n;
+	}
+	return true;
 }
 
 /* One line on stderr: "<N>msg" for journald/systemd when stderr is not a
  * terminal, "ident: msg" on a terminal. Newlines in msg become spaces so an
  * event stays one line. */
-static void stderr_line(int prio, const char *msg)
+static enum sent stderr_line(int prio, const char *msg)
 {
-	char line[LOG_MSG_MAX + LOG_IDENT_MAX + 8];
+	char line[STDERR_LINE_MAX];
 	struct sbuf sb;
+	ssize_t n;
 
+	if (!stderr_flush_tail())
+		return SENT_WOULD_BLOCK;
 	sb_init(&sb, line, sizeof(line) - 1);   /* room for the '\n' */
 	if (lg.prefix)
 		sb_append(&sb, "<%d>%s", prio & LOG_PRIMASK, msg);
@@ -187,60 +245,161 @@ static void stderr_line(int prio, const char *msg)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
 	line[sb.len++] = '\n';
-	(void)write_all(STDERR_FILENO, line, sb.len);
-}
-
-#ifdef HAVE_SYSTEMD
-/* Send "KEY=value" strings as one journal record. Returns 0 or -1. */
-static int journal_send(char lines[][LOG_FIELD_MAX + 32], size_t n,
-			const char *msg, int prio, const char *id)
-{
-	struct iovec iov[LOG_MAX_FIELDS + 4];
-	char head[3][LOG_IDENT_MAX + 48];
-	char mbuf[LOG_MSG_MAX + 16];
-	size_t k = 0;
-
-	snprintf(mbuf, sizeof(mbuf), "MESSAGE=%s", msg);
-	snprintf(head[0], sizeof(head[0]), "PRIORITY=%d", prio & LOG_PRIMASK);
-	snprintf(head[1], sizeof(head[1]), "SYSLOG_IDENTIFIER=%s", lg.ident);
-	iov[k++] = (struct iovec){ mbuf, strlen(mbuf) };
-	iov[k++] = (struct iovec){ head[0], strlen(head[0]) };
-	iov[k++] = (struct iovec){ head[1], strlen(head[1]) };
-	if (id) {
-		snprintf(head[2], sizeof(head[2]), "MESSAGE_ID=%s", id);
-		iov[k++] = (struct iovec){ head[2], strlen(head[2]) };
+	n = write_nowait(STDERR_FILENO, line, sb.len);
+	if (n < 0)
+		return would_block(errno) ? SENT_WOULD_BLOCK : SENT_FAILED;
+	if ((size_t)n < sb.len) {   /* the rest goes out first next time */
+		lg.tail_len = sb.len - (size_t)n;
+		memcpy(lg.tail, line + n, lg.tail_len);
 	}
-	for (size_t i = 0; i < n && i < LOG_MAX_FIELDS; i++)
-		iov[k++] = (struct iovec){ lines[i], strlen(lines[i]) };
-	return sd_journal_sendv(iov, (int)k) < 0 ? -1 : 0;
+	return SENT_OK;
 }
-#endif
 
-/* Emit one formatted message with optional MESSAGE_ID and fields through
- * the current backend; journald failing falls back to a stderr line. */
+/* ---- the journal's native protocol ----------------------------------------- */
+
+/* Appends "KEY=value\n" to rec, or, when the value holds a newline, the
+ * protocol's binary form "KEY\n" <64-bit little-endian length> value "\n".
+ * Returns false when rec is full. */
+static bool jrec_field(char *rec, size_t cap, size_t *len, const char *key,
+		       const char *val)
+{
+	size_t k = strlen(key), v = strlen(val);
+	bool binary = memchr(val, '\n', v) != NULL;
+	size_t need = k + 1 + (binary ? 8 : 0) + v + 1;
+	char *p = rec + *len;
+
+	if (need > cap - *len)
+		return false;
+	memcpy(p, key, k);
+	p += k;
+	if (binary) {
+		*p++ = '\n';
+		for (int i = 0; i < 8; i++)
+			*p++ = (char)(((uint64_t)v >> (8 * i)) & 0xff);
+	} else {
+		*p++ = '=';
+	}
+	memcpy(p, val, v);
+	p[v] = '\n';
+	*len += need;
+	return true;
+}
+
+/* The journal socket's path: $IPSEC_MASQD_JOURNAL_SOCKET (tests point it at
+ * a socket of their own), else journald's. */
+static const char *journal_path(void)
+{
+	const char *env = getenv("IPSEC_MASQD_JOURNAL_SOCKET");
+
+	return env && *env ? env : JOURNAL_SOCKET;
+}
+
+/* Sends rec[0..len) to journald without waiting. */
+static enum sent journal_datagram(const char *rec, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ssize_t n;
+
+	if (lg.journal_fd < 0) {
+		lg.journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+				       SOCK_NONBLOCK, 0);
+		if (lg.journal_fd < 0)
+			return SENT_FAILED;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", journal_path());
+	do
+		n = sendto(lg.journal_fd, rec, len,
+			   MSG_DONTWAIT | MSG_NOSIGNAL,
+			   (const struct sockaddr *)&sa, sizeof(sa));
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return SENT_OK;
+	return would_block(errno) ? SENT_WOULD_BLOCK : SENT_FAILED;
+}
+
+/* Sends msg and the fields as one journal record. */
+static enum sent journal_send(const struct log_fields *fl, const char *msg,
+			      int prio, const char *id)
+{
+	static char rec[JOURNAL_REC_MAX];   /* static: 6 KB off the stack */
+	char num[24];
+	size_t len = 0;
+	bool ok;
+
+	snprintf(num, sizeof(num), "%d", prio & LOG_PRIMASK);
+	ok = jrec_field(rec, sizeof(rec), &len, "MESSAGE", msg) &&
+	     jrec_field(rec, sizeof(rec), &len, "PRIORITY", num) &&
+	     jrec_field(rec, sizeof(rec), &len, "SYSLOG_IDENTIFIER", lg.ident);
+	if (ok && id)
+		ok = jrec_field(rec, sizeof(rec), &len, "MESSAGE_ID", id);
+	for (size_t i = 0; ok && fl && i < fl->n && i < LOG_MAX_FIELDS; i++)
+		ok = jrec_field(rec, sizeof(rec), &len, fl->f[i].key,
+				fl->f[i].val);
+	if (!ok)
+		return SENT_FAILED;   /* cannot happen: rec has room for all */
+	return journal_datagram(rec, len);
+}
+
+/* One message through the current backend; journald failing (not there,
+ * being restarted) falls back to a stderr line. */
+static enum sent backend_send(int prio, const char *msg, const char *id,
+			      const struct log_fields *fl)
+{
+	if (lg.backend == LOG_BACKEND_SYSLOG) {
+		/* syslog(3) may block on /dev/log; the daemon never picks
+		 * this backend (log_init is given AUTO) */
+		syslog(prio, "%s", msg);
+		return SENT_OK;
+	}
+	if (lg.backend == LOG_BACKEND_JOURNAL) {
+		enum sent r = journal_send(fl, msg, prio, id);
+
+		if (r != SENT_FAILED)
+			return r;
+	}
+	return stderr_line(prio, msg);
+}
+
+/* Says how many lines were dropped, before the line that got through. */
+static enum sent emit_dropped_note(int prio)
+{
+	struct log_fields fl = { .n = 1 };
+	char buf[128];
+	enum sent r;
+
+	fl.f[0].key = "DROPPED";
+	snprintf(fl.f[0].val, sizeof(fl.f[0].val), "%llu",
+		 (unsigned long long)lg.unsaid);
+	snprintf(buf, sizeof(buf), "%llu log lines dropped: the log would "
+		 "have blocked the daemon DROPPED=%llu",
+		 (unsigned long long)lg.unsaid, (unsigned long long)lg.unsaid);
+	r = backend_send(prio, buf, LOG_DROPPED_ID, &fl);
+	if (r == SENT_OK)
+		lg.unsaid = 0;
+	return r;
+}
+
+/* Emit one formatted message with optional MESSAGE_ID and fields. A line
+ * the backend cannot take now is dropped and counted, never waited for. */
 static void emit(int prio, const char *msg, const char *id,
 		 const struct log_fields *fl)
 {
-	if (lg.backend == LOG_BACKEND_SYSLOG) {
-		syslog(prio, "%s", msg);
-		return;
-	}
-#ifdef HAVE_SYSTEMD
-	if (lg.backend == LOG_BACKEND_JOURNAL) {
-		char lines[LOG_MAX_FIELDS][LOG_FIELD_MAX + 32];
-		size_t n = fl ? fl->n : 0;
+	enum sent r = SENT_OK;
 
-		for (size_t i = 0; i < n; i++)
-			snprintf(lines[i], sizeof(lines[i]), "%s=%s",
-				 fl->f[i].key, fl->f[i].val);
-		if (journal_send(lines, n, msg, prio, id) == 0)
-			return;
+	if (lg.unsaid > 0)
+		r = emit_dropped_note(LOG_WARNING);
+	if (r == SENT_OK)
+		r = backend_send(prio, msg, id, fl);
+	if (r != SENT_OK) {
+		lg.dropped++;
+		lg.unsaid++;
 	}
-#else
-	(void)id;
-	(void)fl;
-#endif
-	stderr_line(prio, msg);
+}
+
+/* Lines dropped because the log would have blocked (or was gone). */
+uint64_t log_dropped(void)
+{
+	return lg.dropped;
 }
 
 /* ---- set-up ------------------------------------------------------------------ */
@@ -278,7 +437,7 @@ static bool journal_running(void)
 {
 	struct stat st;
 
-	return stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
+	return stat(journal_path(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 #endif
 
@@ -315,6 +474,10 @@ void log_init(const char *ident, enum log_level level,
 	lg.backend = resolve_backend(backend);
 	lg.prefix = !isatty(STDERR_FILENO);
 	memset(lg.rl, 0, sizeof(lg.rl));
+	if (lg.journal_fd >= 0 && lg.backend != LOG_BACKEND_JOURNAL) {
+		close(lg.journal_fd);
+		lg.journal_fd = -1;
+	}
 	if (lg.backend == LOG_BACKEND_SYSLOG)
 		openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	errno = saved;

@@ -585,6 +585,61 @@ START_TEST(journal_without_journald_falls_back_to_stderr)
 }
 END_TEST
 
+/* stderr a pipe nobody reads (a daemon run by hand under `| less`
+ * stopped): 3000 lines of 100 bytes cannot all fit its 64 KiB, yet every
+ * call returns; what did not fit is counted, and each line that got in is
+ * whole. In a child, killed by the alarm if a write blocks. */
+static int stalled_stderr_child(void)
+{
+	static char buf[1 << 20];
+	int p[2];
+	ssize_t n;
+	size_t len = 0;
+	uint64_t lines = 0;
+
+	if (pipe(p) < 0 || dup2(p[1], STDERR_FILENO) < 0)
+		return printf("pipe\n"), 1;
+	log_init("ipsec-masqd", LOG_LEVEL_INFO, LOG_BACKEND_STDERR);
+	alarm(20);
+	for (int i = 0; i < 3000; i++)
+		log_info("line %04d %s", i, "................................"
+			 "...................................................");
+	alarm(0);
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
+		return printf("fcntl\n"), 1;
+	while ((n = read(p[0], buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	for (size_t i = 0; i < len; i++)
+		lines += buf[i] == '\n';
+	if (len == 0 || buf[len - 1] != '\n' || log_dropped() == 0 ||
+	    lines + log_dropped() != 3000)
+		return printf("%llu lines in the pipe, %llu dropped\n",
+			      (unsigned long long)lines,
+			      (unsigned long long)log_dropped()), 1;
+	return 0;
+}
+
+START_TEST(stalled_stderr_drops_and_counts_never_blocks)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int rc = stalled_stderr_child();
+
+		fflush(stdout);
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "killed by signal %d",
+		      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+
 #ifdef HAVE_SYSTEMD
 /* In a private mount namespace, a datagram socket where journald's would
  * be. Returns its fd, or -1 when this process may not do that (not root,
@@ -676,6 +731,88 @@ static int journal_child(void)
 	return 0;
 }
 
+/* The child's half of the stalled-journal test: journald (our fake) does
+ * not read; 3000 decisions must all return at once (the old
+ * sd_journal_sendv() blocked on the full socket: Check's timeout), the
+ * lines that did not fit are counted in log_dropped(), and once the
+ * journal reads again the next record is preceded by one saying how many
+ * were dropped. Exit status as journal_child's. */
+static int stalled_journal_child(void)
+{
+	static char rec[8192];
+	struct engine_event ev = esp_event(EV_ASSOCIATED);
+	uint64_t dropped, got = 0;
+	char want[64];
+	ssize_t n;
+	int fd = fake_journal();
+
+	if (fd < 0)
+		return 2;
+	log_init("masqtest", LOG_LEVEL_INFO, LOG_BACKEND_JOURNAL);
+	if (log_get_backend() != LOG_BACKEND_JOURNAL)
+		return printf("journal backend not chosen\n"), 1;
+	alarm(20);   /* blocked in a send: fail rather than hang */
+	for (int i = 0; i < 3000; i++)
+		log_msg_id(LOG_LEVEL_NOTICE, NULL, NULL, 0, "line %d", i);
+	alarm(0);
+	dropped = log_dropped();
+	while (recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT) > 0)
+		got++;
+	if (dropped == 0 || got == 0 || got + dropped != 3000)
+		return printf("sent %llu, dropped %llu of 3000\n",
+			      (unsigned long long)got,
+			      (unsigned long long)dropped), 1;
+	log_engine_event(NULL, &ev);
+	n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT);
+	if (n <= 0)
+		return printf("no record after the journal read again\n"), 1;
+	rec[n] = '\0';
+	snprintf(want, sizeof(want), "DROPPED=%llu",
+		 (unsigned long long)dropped);
+	if (!has_field(rec, want) || !has_field(rec, "PRIORITY=4"))
+		return printf("no dropped count first:\n%s\n", rec), 1;
+	n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT);
+	if (n <= 0)
+		return printf("the decision itself was lost\n"), 1;
+	rec[n] = '\0';
+	if (!has_field(rec, "DECISION=associated") ||
+	    log_dropped() != dropped)
+		return printf("bad record after the note:\n%s\n", rec), 1;
+	return 0;
+}
+
+/* Runs child() in a forked process; skips when it exits 2. */
+static void run_journal_child(int (*child)(void), const char *name)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int rc = child();
+
+		fflush(stdout);
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "%s: killed by signal %d", name,
+		      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	if (WEXITSTATUS(st) == 2)
+		fprintf(stdout, "%s: skipped (no private mount namespace)\n",
+			name);
+	else
+		ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+
+START_TEST(stalled_journal_drops_and_counts_never_blocks)
+{
+	run_journal_child(stalled_journal_child,
+			  "stalled_journal_drops_and_counts_never_blocks");
+}
+END_TEST
+
 START_TEST(journal_record_has_the_fields)
 {
 	pid_t pid;
@@ -733,8 +870,10 @@ static Suite *log_suite(void)
 
 	tcase_add_test(backend, auto_picks_journal_only_when_stream_matches);
 	tcase_add_test(backend, journal_without_journald_falls_back_to_stderr);
+	tcase_add_test(backend, stalled_stderr_drops_and_counts_never_blocks);
 #ifdef HAVE_SYSTEMD
 	tcase_add_test(backend, journal_record_has_the_fields);
+	tcase_add_test(backend, stalled_journal_drops_and_counts_never_blocks);
 #endif
 	suite_add_tcase(suite, backend);
 	return suite;
