@@ -26,7 +26,8 @@
 #define CTL_MAX_REQUEST 4096          /* one request line, newline included */
 #define CTL_MAX_RESPONSE (4u << 20)   /* one response or slice, bytes */
 #define CTL_MAX_TTL_S 604800u         /* add-esp ttl: one week */
-#define CTL_SHOW_SLICE 256            /* show entries formatted at a time */
+#define CTL_SHOW_SLICE 256            /* show entries walked at a time */
+#define CTL_SHOW_END "(end)\n"        /* the last line of a text show */
 
 enum ctl_cmd {
 	CTL_PING, CTL_SHOW, CTL_STATS, CTL_FLUSH, CTL_ADD_ESP, CTL_DEL_ESP,
@@ -93,17 +94,22 @@ struct ctl_cont;
  * Answers req into out (status line and body). Never fails: errors become
  * an "error" response. With cont NULL the whole answer is written, and one
  * larger than out's limit becomes "error toolarge ...". With cont, a show
- * writes its first CTL_SHOW_SLICE entries and leaves the rest in *cont
- * (NULL when all is written): the entries are copied from the engine at
- * once, the costly formatting is done by ctl_continue() as the client
- * reads, so packet work goes on in between.
+ * writes its status line and first slice and leaves the rest in *cont
+ * (NULL when all is written): nothing is copied from the engine, the rows
+ * are formatted from the live entries by ctl_continue() as the client
+ * reads (engine_cursor), so packet work goes on in between and memory does
+ * not grow with the table. An entry created or removed while a show is
+ * sent may or may not be in it; one alive throughout is there once. Text
+ * counts and column widths are measured by a first walk; the text answer
+ * ends with the line CTL_SHOW_END.
  */
 void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 		 struct jbuf *out, struct ctl_cont **cont);
 
-/* Writes up to max more entries of the answer into out (after
+/* Writes the rows of up to about max more entries (a bounded walk of the
+ * tables: at most 3 x max entries, and some free slots) into out (after
  * jbuf_consume). Returns 1 when the answer is complete, 0 if more
- * remain. */
+ * remain. The engine must outlive k. */
 int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max);
 void ctl_cont_free(struct ctl_cont *k);
 

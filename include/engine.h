@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pool.h"
 #include "reason.h"
 
 #define ENGINE_MAX_PREFIXES 32
@@ -278,6 +279,40 @@ void engine_walk_esp(const struct engine *eng, engine_esp_walk_fn fn,
 		     void *ctx);
 void engine_walk_isakmp(const struct engine *eng, engine_isakmp_walk_fn fn,
 			void *ctx);
+
+/*
+ * A walk of one table in slices, for answers and bulk work that must not
+ * hold the packet loop (issue 13): each call visits a bounded number of
+ * entries, and the tables may change in between. The walk follows the
+ * entries' places in memory, which never move: an entry alive from the
+ * start to the end of the walk is visited exactly once, one created
+ * meanwhile may or may not be, one removed is not visited after its
+ * removal. Nothing is copied or allocated. The engine must outlive it.
+ */
+struct engine_cursor {
+	enum engine_table table;
+	struct pool_pos pos;
+};
+
+/* Start a walk of table (TABLE_ESP or TABLE_ISAKMP). */
+void engine_cursor_start(const struct engine *eng, struct engine_cursor *cur,
+			 enum engine_table table);
+
+/* Visit up to max more entries (esp_fn for the ESP table, isakmp_fn for
+ * ISAKMP; fn must not change the tables), looking at no more than
+ * 8 * max + 64 slots of free memory on the way. Returns true when the walk
+ * is over, false when more may follow. */
+bool engine_cursor_next(const struct engine *eng, struct engine_cursor *cur,
+			size_t max, engine_esp_walk_fn esp_fn,
+			engine_isakmp_walk_fn isakmp_fn, void *ctx);
+
+/* Remove up to max more entries of the walk that match remote and host
+ * (0 matches any), each logged as EV_REMOVED, as engine_flush() does at
+ * once. *removed is increased by the number removed. Returns true when
+ * the walk is over. */
+bool engine_cursor_flush(struct engine *eng, struct engine_cursor *cur,
+			 size_t max, uint32_t remote, uint32_t host,
+			 size_t *removed);
 
 const struct engine_stats *engine_get_stats(const struct engine *eng);
 

@@ -230,23 +230,33 @@ static void error_reply(struct jbuf *out, const char *kind, const char *msg)
 
 /* ---- show ------------------------------------------------------------------ */
 
-/* A show being answered: the matching entries, copied out of the engine
- * at the request's time, and where the answer has got to. */
+/* A show being answered: where the walk of the engine's tables has got
+ * to (nothing is copied: the rows are formatted from the live entries as
+ * the client reads, issue 13) and, for text, the counts and column widths
+ * measured by a first walk. */
 struct ctl_cont {
 	struct ctl_request req;
-	uint64_t now;
-	struct engine_esp_info *esp;
-	struct engine_isakmp_info *isa;
-	size_t n_esp, n_isa, cap_esp, cap_isa, n_pend;
-	bool nomem;
+	uint64_t now;                              /* of the request */
+	const struct engine *eng;
+	unsigned (*offloaded)(void *ctx, uint32_t remote, uint32_t spi_in);
+	void *ctx;
 	int stage;
-	size_t idx;
-	uint8_t *fpf;                              /* per ESP entry:
-						    * fastpath_offloaded() */
+	struct engine_cursor cur;
+	struct jbuf *out;                          /* during ctl_continue */
+	size_t n_esp, n_isa, n_pend;               /* text: as measured */
 	unsigned w_isa[6], w_esp[12], w_pend[5];   /* text column widths */
 };
 
-enum { SHOW_ISAKMP, SHOW_ESP, SHOW_PENDING, SHOW_DONE };
+/* The stages of a show: text measures first (the headers count the rows,
+ * the columns are aligned), then each section is one walk. */
+enum {
+	SHOW_MEASURE_ISAKMP, SHOW_MEASURE_ESP, SHOW_ISAKMP, SHOW_ESP,
+	SHOW_PENDING, SHOW_DONE
+};
+
+/* Entries a measuring call walks, per entry a formatting call may write
+ * (measuring is a few comparisons an entry). */
+#define SHOW_MEASURE_FACTOR 16
 
 static const char *const hdr_isa[6] = {
 	"REMOTE", "HOST", "COOKIE_I", "COOKIE_R", "IDLE", "TTL"
@@ -254,6 +264,9 @@ static const char *const hdr_isa[6] = {
 static const char *const hdr_esp[12] = {
 	"REMOTE", "HOST", "SPI_OUT", "SPI_IN", "STATE", "PKTS_OUT", "PKTS_IN",
 	"BYTES_OUT", "BYTES_IN", "IDLE", "TTL", "FASTPATH"
+};
+static const char *const hdr_pend[5] = {
+	"REMOTE", "HOST", "SPI_OUT", "SINCE", "TTL"
 };
 
 /* What the fast path does with an entry (fastpath.h's bits). */
@@ -263,9 +276,6 @@ static const char *fastpath_text(unsigned f)
 
 	return t[f & 3];
 }
-static const char *const hdr_pend[5] = {
-	"REMOTE", "HOST", "SPI_OUT", "SINCE", "TTL"
-};
 
 /* Whether an entry passes the request's remote/host filters. */
 static bool matches(const struct ctl_request *req, uint32_t remote,
@@ -275,64 +285,8 @@ static bool matches(const struct ctl_request *req, uint32_t remote,
 	       (!req->has_host || req->host == host);
 }
 
-/* Appends one element of size sz to *arr (grown by doubling). */
-static void *push(void *arr, size_t *n, size_t *cap, size_t sz, bool *nomem)
-{
-	char *a = arr;
-
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		char *na = realloc(a, nc * sz);
-
-		if (na == NULL) {
-			*nomem = true;
-			return NULL;
-		}
-		a = na;
-		*cap = nc;
-	}
-	(*n)++;
-	return a;
-}
-
-/* Walk callback: copies a matching ESP entry. */
-static void collect_esp(void *ctx, const struct engine_esp_info *e)
-{
-	struct ctl_cont *k = ctx;
-	struct engine_esp_info *a;
-
-	if (k->nomem || !matches(&k->req, e->remote, e->host))
-		return;
-	a = push(k->esp, &k->n_esp, &k->cap_esp, sizeof(*a), &k->nomem);
-	if (a == NULL)
-		return;
-	k->esp = a;
-	a[k->n_esp - 1] = *e;
-	k->n_pend += e->state == ESP_PENDING;
-}
-
-/* Walk callback: copies a matching ISAKMP entry. */
-static void collect_isakmp(void *ctx, const struct engine_isakmp_info *e)
-{
-	struct ctl_cont *k = ctx;
-	struct engine_isakmp_info *a;
-
-	if (k->nomem || !matches(&k->req, e->remote, e->host))
-		return;
-	a = push(k->isa, &k->n_isa, &k->cap_isa, sizeof(*a), &k->nomem);
-	if (a == NULL)
-		return;
-	k->isa = a;
-	a[k->n_isa - 1] = *e;
-}
-
 void ctl_cont_free(struct ctl_cont *k)
 {
-	if (k == NULL)
-		return;
-	free(k->esp);
-	free(k->fpf);
-	free(k->isa);
 	free(k);
 }
 
@@ -430,9 +384,8 @@ static void widen(unsigned *w, unsigned v)
 		*w = v;
 }
 
-/* The text columns' widths, from the values without formatting them
- * (the rows are written in slices, so the widths must be known first). */
-static void text_widths(struct ctl_cont *k)
+/* The header cells' widths, before measuring the rows. */
+static void text_widths_init(struct ctl_cont *k)
 {
 	for (size_t i = 0; i < 6; i++)
 		k->w_isa[i] = (unsigned)strlen(hdr_isa[i]);
@@ -440,38 +393,53 @@ static void text_widths(struct ctl_cont *k)
 		k->w_esp[i] = (unsigned)strlen(hdr_esp[i]);
 	for (size_t i = 0; i < 5; i++)
 		k->w_pend[i] = (unsigned)strlen(hdr_pend[i]);
-	for (size_t i = 0; i < k->n_isa; i++) {
-		const struct engine_isakmp_info *e = &k->isa[i];
+}
 
-		widen(&k->w_isa[0], ip_width(e->remote));
-		widen(&k->w_isa[1], ip_width(e->host));
-		widen(&k->w_isa[2], 16);
-		widen(&k->w_isa[3], e->cookie_r ? 16 : 1);
-		widen(&k->w_isa[4], digits(secs_since(k->now, e->last_seen)) + 1);
-	}
-	for (size_t i = 0; i < k->n_esp; i++) {
-		const struct engine_esp_info *e = &k->esp[i];
-		unsigned *w = k->w_esp;
+/* Measuring walk: counts a matching ISAKMP entry and widens the columns
+ * to its values, without formatting them. */
+static void measure_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	struct ctl_cont *k = ctx;
 
-		widen(&w[0], ip_width(e->remote));
-		widen(&w[1], ip_width(e->host));
-		widen(&w[2], e->spi_out ? 10 : 1);
-		widen(&w[3], e->spi_in ? 10 : 7);
-		widen(&w[4], (unsigned)strlen(esp_state_name(e->state)));
-		widen(&w[5], digits(e->pkts_out));
-		widen(&w[6], digits(e->pkts_in));
-		widen(&w[7], digits(e->bytes_out));
-		widen(&w[8], digits(e->bytes_in));
-		widen(&w[9], digits(secs_since(k->now, e->last_seen)) + 1);
-		widen(&w[10], digits(secs_until(k->now, e->expires)) + 1);
-		if (e->state != ESP_PENDING)
-			continue;
-		w = k->w_pend;
-		widen(&w[0], ip_width(e->remote));
-		widen(&w[1], ip_width(e->host));
-		widen(&w[2], e->spi_out ? 10 : 1);
-		widen(&w[3], digits(secs_since(k->now, e->since)) + 1);
-	}
+	if (!matches(&k->req, e->remote, e->host))
+		return;
+	k->n_isa++;
+	widen(&k->w_isa[0], ip_width(e->remote));
+	widen(&k->w_isa[1], ip_width(e->host));
+	widen(&k->w_isa[2], 16);
+	widen(&k->w_isa[3], e->cookie_r ? 16 : 1);
+	widen(&k->w_isa[4], digits(secs_since(k->now, e->last_seen)) + 1);
+}
+
+/* Measuring walk: as measure_isakmp, for an ESP entry (and the pending
+ * section when it is a pending init). */
+static void measure_esp(void *ctx, const struct engine_esp_info *e)
+{
+	struct ctl_cont *k = ctx;
+	unsigned *w = k->w_esp;
+
+	if (!matches(&k->req, e->remote, e->host))
+		return;
+	k->n_esp++;
+	widen(&w[0], ip_width(e->remote));
+	widen(&w[1], ip_width(e->host));
+	widen(&w[2], e->spi_out ? 10 : 1);
+	widen(&w[3], e->spi_in ? 10 : 7);
+	widen(&w[4], (unsigned)strlen(esp_state_name(e->state)));
+	widen(&w[5], digits(e->pkts_out));
+	widen(&w[6], digits(e->pkts_in));
+	widen(&w[7], digits(e->bytes_out));
+	widen(&w[8], digits(e->bytes_in));
+	widen(&w[9], digits(secs_since(k->now, e->last_seen)) + 1);
+	widen(&w[10], digits(secs_until(k->now, e->expires)) + 1);
+	if (e->state != ESP_PENDING)
+		return;
+	k->n_pend++;
+	w = k->w_pend;
+	widen(&w[0], ip_width(e->remote));
+	widen(&w[1], ip_width(e->host));
+	widen(&w[2], e->spi_out ? 10 : 1);
+	widen(&w[3], digits(secs_since(k->now, e->since)) + 1);
 }
 
 /* One text row: every cell but the last padded to its column's width. */
@@ -523,7 +491,8 @@ static void esp_text(const struct ctl_cont *k,
 		spi_text(e->spi_out, "-", so),
 		spi_text(e->spi_in, "pending", si),
 		esp_state_name(e->state), n[0], n[1], n[2], n[3], idle, ttl,
-		fastpath_text(k->fpf ? k->fpf[e - k->esp] : 0)
+		fastpath_text(k->offloaded ? k->offloaded(k->ctx, e->remote,
+							  e->spi_in) : 0)
 	};
 
 	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)e->pkts_out);
@@ -554,7 +523,9 @@ static void pend_text(const struct ctl_cont *k,
 }
 
 /* Opens the section `stage` (its JSON array or its text title and
- * header), closing the one before. */
+ * header), closing the one before; after the last, the end: "]}" in JSON,
+ * the line "(end)" in text (a client tells a whole answer by it: the
+ * counts of a large table may change while it is sent). */
 static void show_section(struct ctl_cont *k, struct jbuf *out)
 {
 	static const char *const keys[] = { "isakmp", "esp", "pending" };
@@ -567,7 +538,7 @@ static void show_section(struct ctl_cont *k, struct jbuf *out)
 			jbuf_puts(out, "\n");
 			return;
 		}
-		json_key(out, keys[k->stage]);
+		json_key(out, keys[k->stage - SHOW_ISAKMP]);
 		json_arr_begin(out);
 		return;
 	}
@@ -584,48 +555,96 @@ static void show_section(struct ctl_cont *k, struct jbuf *out)
 		jbuf_printf(out, "\nPending inits: %zu\n", k->n_pend);
 		text_row(out, k->w_pend, 5, hdr_pend);
 		break;
+	case SHOW_DONE:
+		jbuf_puts(out, CTL_SHOW_END);
+		break;
 	default:
 		break;
 	}
 }
 
+/* Walk callback of the ISAKMP section: one row. */
+static void row_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	struct ctl_cont *k = ctx;
+
+	if (!matches(&k->req, e->remote, e->host))
+		return;
+	if (k->req.json)
+		isa_json(e, k->now, k->out);
+	else
+		isa_text(k, e, k->out);
+}
+
+/* Walk callback of the ESP and pending sections: one row. */
+static void row_esp(void *ctx, const struct engine_esp_info *e)
+{
+	struct ctl_cont *k = ctx;
+
+	if (!matches(&k->req, e->remote, e->host))
+		return;
+	if (k->stage == SHOW_PENDING) {
+		if (e->state != ESP_PENDING)
+			return;
+		if (k->req.json)
+			pend_json(e, k->now, k->out);
+		else
+			pend_text(k, e, k->out);
+	} else if (k->req.json) {
+		esp_json(e, k->now, k->offloaded ? k->offloaded(k->ctx,
+			 e->remote, e->spi_in) : 0, k->out);
+	} else {
+		esp_text(k, e, k->out);
+	}
+}
+
+/* The table a stage walks. */
+static enum engine_table stage_table(int stage)
+{
+	return stage == SHOW_MEASURE_ISAKMP || stage == SHOW_ISAKMP ?
+	       TABLE_ISAKMP : TABLE_ESP;
+}
+
+/* The next stage: its walk started, its section opened. */
+static void next_stage(struct ctl_cont *k, struct jbuf *out)
+{
+	k->stage++;
+	if (k->stage != SHOW_DONE)
+		engine_cursor_start(k->eng, &k->cur, stage_table(k->stage));
+	if (k->stage >= SHOW_ISAKMP)
+		show_section(k, out);
+}
+
 int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
 {
-	size_t done = 0;
+	size_t walked = 0;
 
-	while (k->stage != SHOW_DONE && done < max && !out->overflow) {
-		bool more = k->idx < (k->stage == SHOW_ISAKMP ? k->n_isa :
-				      k->n_esp);
+	k->out = out;
+	while (k->stage != SHOW_DONE && walked < max && !out->overflow) {
+		size_t n = max - walked;
+		bool over;
 
-		if (!more) {
-			k->stage++;
-			k->idx = 0;
-			show_section(k, out);
-			continue;
-		}
-		if (k->stage == SHOW_ISAKMP) {
-			if (k->req.json)
-				isa_json(&k->isa[k->idx], k->now, out);
-			else
-				isa_text(k, &k->isa[k->idx], out);
-		} else if (k->stage == SHOW_ESP) {
-			if (k->req.json)
-				esp_json(&k->esp[k->idx], k->now,
-					 k->fpf ? k->fpf[k->idx] : 0, out);
-			else
-				esp_text(k, &k->esp[k->idx], out);
-		} else if (k->esp[k->idx].state == ESP_PENDING) {
-			if (k->req.json)
-				pend_json(&k->esp[k->idx], k->now, out);
-			else
-				pend_text(k, &k->esp[k->idx], out);
+		if (k->stage < SHOW_ISAKMP) {
+			/* measuring: cheap, in larger steps; one a call */
+			n = max > SIZE_MAX / SHOW_MEASURE_FACTOR ? SIZE_MAX :
+			    max * SHOW_MEASURE_FACTOR;
+			over = engine_cursor_next(k->eng, &k->cur, n,
+						  measure_esp, measure_isakmp,
+						  k);
+			if (!over && max != SIZE_MAX)
+				walked = max;
 		} else {
-			k->idx++;
-			continue;   /* skipping costs nothing */
+			over = engine_cursor_next(k->eng, &k->cur, n, row_esp,
+						  row_isakmp, k);
+			if (!over)
+				walked += n;
 		}
-		k->idx++;
-		done++;
+		/* a walk that ended leaves the rest of the budget to the next
+		 * stage: a call does at most 3 walks' worth of max */
+		if (over)
+			next_stage(k, out);
 	}
+	k->out = NULL;
 	return k->stage == SHOW_DONE;
 }
 
@@ -635,11 +654,13 @@ int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
 #define SHOW_MIN_TEXT_ESP 70
 #define SHOW_MIN_TEXT_ISAKMP 60
 
-/* show: the matching entries are copied at once, the answer is written
- * whole (cont NULL) or its first slice, the rest left in *cont. */
+/* show: with cont, the status line and the first slice, the rest left in
+ * *cont for ctl_continue (nothing copied: the entries are walked in the
+ * engine as the client reads); without, the whole answer at once. */
 static void do_show(const struct ctl_request *req, struct ctl_env *env,
 		    struct jbuf *out, struct ctl_cont **cont)
 {
+	const struct engine_stats *es = engine_get_stats(env->eng);
 	struct ctl_cont *k = calloc(1, sizeof(*k));
 
 	if (k == NULL) {
@@ -648,38 +669,34 @@ static void do_show(const struct ctl_request *req, struct ctl_env *env,
 	}
 	k->req = *req;
 	k->now = env->now;
-	engine_walk_isakmp(env->eng, collect_isakmp, k);
-	engine_walk_esp(env->eng, collect_esp, k);
-	if (!k->nomem && env->offloaded != NULL && k->n_esp > 0) {
-		k->fpf = calloc(k->n_esp, 1);
-		k->nomem = k->fpf == NULL;
-		for (size_t i = 0; k->fpf && i < k->n_esp; i++)
-			k->fpf[i] = (uint8_t)env->offloaded(env->ctx,
-						k->esp[i].remote,
-						k->esp[i].spi_in);
-	}
-	if (k->nomem) {
-		error_reply(out, "failed", "out of memory");
-		ctl_cont_free(k);
-		return;
-	}
-	if (!req->json)
-		text_widths(k);
+	k->eng = env->eng;
+	k->offloaded = env->offloaded;
+	k->ctx = env->ctx;
 	jbuf_puts(out, "ok\n");
 	if (req->json) {
 		json_obj_begin(out);
 		json_kv_uint(out, "version", CTL_VERSION);
+		k->stage = SHOW_ISAKMP - 1;
+	} else {
+		text_widths_init(k);
+		k->stage = SHOW_MEASURE_ISAKMP - 1;
 	}
-	show_section(k, out);
-	if (cont != NULL && !ctl_continue(k, out, CTL_SHOW_SLICE)) {
-		*cont = k;
+	next_stage(k, out);
+	if (cont != NULL) {
+		if (!ctl_continue(k, out, CTL_SHOW_SLICE)) {
+			*cont = k;
+			return;
+		}
+		ctl_cont_free(k);
 		return;
 	}
 	/* Whole: an answer bound to pass the limit is refused before the
 	 * formatting, the costly part (no packet work meanwhile). */
-	if (k->n_esp * (req->json ? SHOW_MIN_JSON_ESP : SHOW_MIN_TEXT_ESP) +
-	    k->n_isa * (req->json ? SHOW_MIN_JSON_ISAKMP :
-			SHOW_MIN_TEXT_ISAKMP) >= out->limit)
+	if (es->esp_entries * (req->json ? SHOW_MIN_JSON_ESP :
+			       SHOW_MIN_TEXT_ESP) +
+	    es->isakmp_entries * (req->json ? SHOW_MIN_JSON_ISAKMP :
+				  SHOW_MIN_TEXT_ISAKMP) >= out->limit &&
+	    !req->has_remote && !req->has_host)
 		out->overflow = true;
 	else
 		(void)ctl_continue(k, out, SIZE_MAX);

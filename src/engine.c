@@ -711,6 +711,22 @@ struct walk_ctx {
 	void *ctx;
 };
 
+/* An ISAKMP entry as walks show it. */
+static void isakmp_fill_info(const struct engine *eng,
+			     const struct isakmp_entry *e,
+			     struct engine_isakmp_info *info)
+{
+	*info = (struct engine_isakmp_info){
+		.remote = e->base.remote->addr,
+		.host = e->base.host,
+		.cookie_i = e->cookie_i,
+		.cookie_r = e->cookie_r,
+		.last_seen = e->base.last_seen,
+		.expires = e->base.last_seen + entry_lifetime(eng, &e->base),
+		.answer = entry_is_answer(&e->base),
+	};
+}
+
 static void walk_remote(struct engine *eng, struct remote *r, void *arg)
 {
 	struct walk_ctx *w = arg;
@@ -727,19 +743,10 @@ static void walk_remote(struct engine *eng, struct remote *r, void *arg)
 	}
 	if (w->isakmp_fn) {
 		for (l = r->isakmp_mru.next; l != &r->isakmp_mru; l = l->next) {
-			struct isakmp_entry *e =
-				container_of(l, struct isakmp_entry, in_remote);
-			struct engine_isakmp_info info = {
-				.remote = r->addr,
-				.host = e->base.host,
-				.cookie_i = e->cookie_i,
-				.cookie_r = e->cookie_r,
-				.last_seen = e->base.last_seen,
-				.expires = e->base.last_seen +
-					   entry_lifetime(eng, &e->base),
-				.answer = entry_is_answer(&e->base),
-			};
+			struct engine_isakmp_info info;
 
+			isakmp_fill_info(eng, container_of(l,
+					 struct isakmp_entry, in_remote), &info);
 			w->isakmp_fn(w->ctx, &info);
 		}
 	}
@@ -760,6 +767,85 @@ void engine_walk_isakmp(const struct engine *eng, engine_isakmp_walk_fn fn,
 	struct walk_ctx w = { .isakmp_fn = fn, .ctx = ctx };
 
 	for_each_remote((struct engine *)eng, walk_remote, &w);
+}
+
+/* ---- walks in slices --------------------------------------------------------- */
+
+/* The pool a cursor of table walks. */
+static const struct pool *cursor_pool(const struct engine *eng,
+				      enum engine_table table)
+{
+	return table == TABLE_ESP ? &eng->esp_pool : &eng->isakmp_pool;
+}
+
+/* Slots of free memory a call may look at besides max entries: a table
+ * emptied by a mass expiry is mostly free slots. */
+static size_t cursor_budget(size_t max)
+{
+	return max > (SIZE_MAX - 64) / 9 ? SIZE_MAX : 9 * max + 64;
+}
+
+void engine_cursor_start(const struct engine *eng, struct engine_cursor *cur,
+			 enum engine_table table)
+{
+	cur->table = table == TABLE_ISAKMP ? TABLE_ISAKMP : TABLE_ESP;
+	pool_pos_start(cursor_pool(eng, cur->table), &cur->pos);
+}
+
+bool engine_cursor_next(const struct engine *eng, struct engine_cursor *cur,
+			size_t max, engine_esp_walk_fn esp_fn,
+			engine_isakmp_walk_fn isakmp_fn, void *ctx)
+{
+	const struct pool *pool = cursor_pool(eng, cur->table);
+	size_t budget = cursor_budget(max);
+
+	for (size_t n = 0; n < max; n++) {
+		void *obj = pool_next_used(pool, &cur->pos, &budget);
+
+		if (obj == NULL)
+			break;
+		if (cur->table == TABLE_ESP) {
+			struct engine_esp_info info;
+
+			esp_fill_info(eng, obj, &info);
+			if (esp_fn)
+				esp_fn(ctx, &info);
+		} else {
+			struct engine_isakmp_info info;
+
+			isakmp_fill_info(eng, obj, &info);
+			if (isakmp_fn)
+				isakmp_fn(ctx, &info);
+		}
+	}
+	return cur->pos.chunk == NULL;
+}
+
+bool engine_cursor_flush(struct engine *eng, struct engine_cursor *cur,
+			 size_t max, uint32_t remote, uint32_t host,
+			 size_t *removed)
+{
+	const struct pool *pool = cursor_pool(eng, cur->table);
+	size_t budget = cursor_budget(max);
+
+	for (size_t n = 0; n < max; n++) {
+		struct entry *e = pool_next_used(pool, &cur->pos, &budget);
+
+		if (e == NULL)
+			break;
+		if ((remote && e->remote->addr != remote) ||
+		    (host && e->host != host))
+			continue;
+		/* the walk is past e's slot: freeing it moves nothing */
+		if (cur->table == TABLE_ESP)
+			esp_remove(eng, (struct esp_entry *)(void *)e,
+				   EV_REMOVED);
+		else
+			isakmp_remove(eng, (struct isakmp_entry *)(void *)e,
+				      EV_REMOVED);
+		(*removed)++;
+	}
+	return cur->pos.chunk == NULL;
 }
 
 static void rearm_remote(struct engine *eng, struct remote *r, void *arg)

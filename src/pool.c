@@ -91,10 +91,15 @@ void pool_destroy(struct pool *pool)
 	pool->in_use = pool->capacity = 0;
 }
 
+/* The free-list link of a free object is tagged with its lowest bit set
+ * (objects are max-aligned, so a real link never has it), which is how
+ * pool_next_used() tells a free slot from one in use. */
+#define FREE_TAG ((uintptr_t)1)
+
 /* Push an object on the free list and poison it. */
 static void push_free(struct pool *pool, void *obj)
 {
-	*(void **)obj = pool->free_list;
+	*(uintptr_t *)obj = (uintptr_t)pool->free_list | FREE_TAG;
 	pool->free_list = obj;
 	POISON(obj, pool->obj_size);
 }
@@ -133,7 +138,7 @@ void *pool_get(struct pool *pool)
 		return NULL;
 	obj = pool->free_list;
 	UNPOISON(obj, pool->obj_size);
-	pool->free_list = *(void **)obj;
+	pool->free_list = (void *)(*(uintptr_t *)obj & ~FREE_TAG);
 	memset(obj, 0, pool->obj_size);
 	pool->in_use++;
 	return obj;
@@ -152,4 +157,44 @@ void pool_put(struct pool *pool, void *obj)
 size_t pool_bytes(const struct pool *pool)
 {
 	return pool->capacity / pool->per_chunk * chunk_size(pool);
+}
+
+void pool_pos_start(const struct pool *pool, struct pool_pos *pos)
+{
+	pos->chunk = pool->chunks;
+	pos->idx = 0;
+}
+
+/* Whether the slot at obj holds an object in use. Under ASan a free one is
+ * poisoned, so it is asked rather than read. */
+static int slot_used(const unsigned char *obj)
+{
+#ifdef POOL_ASAN
+	if (__asan_address_is_poisoned(obj))
+		return 0;
+#endif
+	return !(*(const uintptr_t *)(const void *)obj & FREE_TAG);
+}
+
+void *pool_next_used(const struct pool *pool, struct pool_pos *pos,
+		     size_t *budget)
+{
+	while (pos->chunk != NULL && *budget > 0) {
+		const struct pool_chunk *c = pos->chunk;
+
+		if (pos->idx >= pool->per_chunk) {
+			pos->chunk = c->next;
+			pos->idx = 0;
+			continue;
+		}
+		(*budget)--;
+		{
+			unsigned char *obj = (unsigned char *)c->objects +
+					     pos->idx++ * pool->obj_size;
+
+			if (slot_used(obj))
+				return obj;
+		}
+	}
+	return NULL;
 }

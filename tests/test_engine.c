@@ -1611,6 +1611,191 @@ static void restore_ike(void *ctx, const struct engine_isakmp_info *e)
 	ck_assert_int_eq(engine_restore_isakmp(restore_into, e), 0);
 }
 
+/* ---- walks in slices (engine_cursor) ---- */
+
+#define CUR_N 3000                     /* entries at the start: 12 chunks */
+#define CUR_SPI(i) (0x10000u + (uint32_t)(i))
+
+/* What a cursor saw, by entry number (spi_in - CUR_SPI(0), or the ISAKMP
+ * cookie): how often, and whether it was gone when seen. */
+static unsigned cur_seen[4 * CUR_N];
+static bool cur_gone[4 * CUR_N];
+static size_t cur_seen_gone;
+
+static void cur_count(uint32_t i)
+{
+	ck_assert_uint_lt(i, 4 * CUR_N);
+	cur_seen[i]++;
+	cur_seen_gone += cur_gone[i];
+}
+
+static void cur_esp(void *ctx, const struct engine_esp_info *e)
+{
+	(void)ctx;
+	cur_count(e->spi_in - CUR_SPI(0));
+}
+
+static void cur_isakmp(void *ctx, const struct engine_isakmp_info *e)
+{
+	(void)ctx;
+	cur_count((uint32_t)e->cookie_i);
+}
+
+/* Entry i: remote 203.0.113.(i % 50 + 1), host 192.168.(i / 200).(i % 200
+ * + 1), so chains, remotes and hosts are all shared. */
+static uint32_t cur_remote(size_t i) { return pb_addr("203.0.113.1") + (uint32_t)(i % 50); }
+static uint32_t cur_host(size_t i)
+{
+	return pb_addr("192.168.0.1") + (uint32_t)((i / 200) << 8) +
+	       (uint32_t)(i % 200);
+}
+
+static void cur_preload(size_t i, uint64_t now)
+{
+	ck_assert_int_eq(engine_preload(eng, cur_remote(i), cur_host(i),
+					CUR_SPI(i), 0, 0, now), 0);
+}
+
+START_TEST(cursor_visits_each_lasting_entry_once_while_tables_change)
+{
+	struct engine_cursor cur;
+	size_t added = CUR_N, slices = 0;
+	uint64_t now = 1000;
+	uint32_t rnd = 12345;
+
+	cfg.max_entries = 4 * CUR_N;
+	cfg.max_per_host = 4 * CUR_N;
+	start();
+	memset(cur_seen, 0, sizeof(cur_seen));
+	memset(cur_gone, 0, sizeof(cur_gone));
+	cur_seen_gone = 0;
+	for (size_t i = 0; i < CUR_N; i++)
+		cur_preload(i, now);
+	engine_cursor_start(eng, &cur, TABLE_ESP);
+	while (!engine_cursor_next(eng, &cur, 37, cur_esp, NULL, NULL)) {
+		ck_assert_uint_lt(++slices, 10 * CUR_N);
+		now += 10;
+		/* between slices: 7 entries removed (seen or not), 9 created
+		 * (the pool grows new chunks), 20 used (moved to the front of
+		 * their remote's list) */
+		for (int k = 0; k < 7; k++) {
+			size_t i;
+
+			rnd = rnd * 1103515245u + 12345u;
+			i = (rnd >> 8) % CUR_N;
+			if (!cur_gone[i] && engine_del_esp(eng, cur_remote(i),
+							   CUR_SPI(i)) == 0)
+				cur_gone[i] = true;
+		}
+		for (int k = 0; k < 9 && added < 4 * CUR_N - 1; k++)
+			cur_preload(added++, now);
+		for (int k = 0; k < 20; k++) {
+			size_t i;
+
+			rnd = rnd * 1103515245u + 12345u;
+			i = (rnd >> 8) % CUR_N;
+			if (!cur_gone[i])
+				(void)esp_in(cur_remote(i), CUR_SPI(i), now);
+		}
+	}
+	ck_assert_uint_gt(slices, CUR_N / 37 - 1);
+	for (size_t i = 0; i < CUR_N; i++) {
+		if (cur_gone[i])
+			ck_assert_uint_le(cur_seen[i], 1);
+		else
+			ck_assert_msg(cur_seen[i] == 1, "entry %zu seen %u times",
+				      i, cur_seen[i]);
+	}
+	for (size_t i = CUR_N; i < added; i++)
+		ck_assert_uint_le(cur_seen[i], 1);
+	ck_assert_uint_eq(cur_seen_gone, 0);   /* never after its removal */
+}
+END_TEST
+
+START_TEST(cursor_walks_isakmp_and_survives_an_emptied_table)
+{
+	struct engine_cursor cur;
+	size_t calls = 0;
+
+	cfg.max_entries = 4 * CUR_N;
+	cfg.max_per_host = 4 * CUR_N;
+	start();
+	memset(cur_seen, 0, sizeof(cur_seen));
+	memset(cur_gone, 0, sizeof(cur_gone));
+	cur_seen_gone = 0;
+	for (size_t i = 1; i <= 600; i++)
+		ike_out(cur_host(i), cur_remote(i), i, 0, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 600);
+	engine_cursor_start(eng, &cur, TABLE_ISAKMP);
+	ck_assert(!engine_cursor_next(eng, &cur, 100, NULL, cur_isakmp, NULL));
+	/* the first 100 seen; now every other host's entries go */
+	for (size_t i = 1; i <= 600; i++)
+		if (i % 2 == 0) {
+			ck_assert_uint_eq(engine_flush(eng, cur_remote(i),
+						       cur_host(i)), 1);
+			cur_gone[i] = true;
+		}
+	while (!engine_cursor_next(eng, &cur, 100, NULL, cur_isakmp, NULL))
+		ck_assert_uint_lt(++calls, 100);
+	for (size_t i = 1; i <= 600; i++)
+		if (!cur_gone[i])
+			ck_assert_uint_eq(cur_seen[i], 1);
+	ck_assert_uint_eq(cur_seen_gone, 0);
+
+	/* all gone: a walk of the emptied pool looks at a bounded number of
+	 * free slots a call (9 * max + 64), so it ends after several calls
+	 * with nothing visited */
+	ck_assert_uint_eq(engine_flush(eng, 0, 0), 300);
+	memset(cur_seen, 0, sizeof(cur_seen));
+	engine_cursor_start(eng, &cur, TABLE_ISAKMP);
+	calls = 1;
+	while (!engine_cursor_next(eng, &cur, 1, NULL, cur_isakmp, NULL))
+		calls++;
+	ck_assert_uint_ge(calls, 600 / 73);
+	for (size_t i = 1; i <= 600; i++)
+		ck_assert_uint_eq(cur_seen[i], 0);
+}
+END_TEST
+
+START_TEST(cursor_flush_removes_in_slices_what_flush_removes_at_once)
+{
+	struct engine_cursor cur;
+	size_t removed = 0, slices = 0;
+
+	cfg.max_entries = 4 * CUR_N;
+	cfg.max_per_host = 4 * CUR_N;
+	start();
+	for (size_t i = 0; i < CUR_N; i++)
+		cur_preload(i, 0);
+	/* a remote filter: 203.0.113.1 has entries 0, 50, 100, ...; a
+	 * host filter: 192.168.0.2 has entry 1 only */
+	engine_cursor_start(eng, &cur, TABLE_ESP);
+	while (!engine_cursor_flush(eng, &cur, 100, cur_remote(0), 0,
+				    &removed))
+		slices++;
+	ck_assert_uint_eq(removed, CUR_N / 50);
+	engine_cursor_start(eng, &cur, TABLE_ESP);
+	while (!engine_cursor_flush(eng, &cur, 100, 0, cur_host(1), &removed))
+		slices++;
+	ck_assert_uint_eq(removed, CUR_N / 50 + 1);
+	ck_assert_uint_eq(count_events(EV_REMOVED), CUR_N / 50 + 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries,
+			  CUR_N - CUR_N / 50 - 1);
+	/* everything, 100 a slice: 30 slices or so, not one */
+	removed = slices = 0;
+	engine_cursor_start(eng, &cur, TABLE_ESP);
+	while (!engine_cursor_flush(eng, &cur, 100, 0, 0, &removed)) {
+		slices++;
+		ck_assert_uint_le(removed, 100 * slices);
+	}
+	ck_assert_uint_eq(removed, CUR_N - CUR_N / 50 - 1);
+	ck_assert_uint_ge(slices, (CUR_N - CUR_N / 50) / 100 - 1);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->remotes, 0);
+	ck_assert_uint_eq(engine_get_stats(eng)->hosts, 0);
+}
+END_TEST
+
 START_TEST(walk_and_restore_keep_associations)
 {
 	cfg.parallel_sessions = true;
@@ -1837,6 +2022,9 @@ static Suite *engine_suite(void)
 	tcase_add_test(pre, preload_over_expired_entry_with_both_spis);
 	tcase_add_test(pre, del_and_flush_remove_entries);
 	tcase_add_test(pre, walk_and_restore_keep_associations);
+	tcase_add_test(pre, cursor_visits_each_lasting_entry_once_while_tables_change);
+	tcase_add_test(pre, cursor_walks_isakmp_and_survives_an_emptied_table);
+	tcase_add_test(pre, cursor_flush_removes_in_slices_what_flush_removes_at_once);
 	tcase_add_test(pre, packet_counters_carry_past_32_bits_and_stick_at_48);
 	tcase_add_test(pre, entry_lifetimes_are_capped_at_32_bits_of_ms);
 	suite_add_tcase(suite, pre);
