@@ -84,6 +84,10 @@ void control_run_timers(struct control *c, uint64_t now);
 
 const struct control_stats *control_get_stats(const struct control *c);
 
+/* Finishes at once the work answers have under way (a flush in slices),
+ * before the state is saved at a stop. Safe with NULL. */
+void control_finish_work(struct control *c);
+
 /* Closes the clients and the socket and removes its path. Safe with NULL. */
 void control_close(struct control *c);
 

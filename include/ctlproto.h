@@ -28,6 +28,8 @@
 #define CTL_MAX_TTL_S 604800u         /* add-esp ttl: one week */
 #define CTL_SHOW_SLICE 256            /* show entries walked at a time */
 #define CTL_SHOW_END "(end)\n"        /* the last line of a text show */
+#define CTL_FLUSH_FACTOR 40           /* flush: entries walked a slice, per
+				       * show entry (40 x 256 = 10240) */
 
 enum ctl_cmd {
 	CTL_PING, CTL_SHOW, CTL_STATS, CTL_FLUSH, CTL_ADD_ESP, CTL_DEL_ESP,
@@ -101,7 +103,9 @@ struct ctl_cont;
  * not grow with the table. An entry created or removed while a show is
  * sent may or may not be in it; one alive throughout is there once. Text
  * counts and column widths are measured by a first walk; the text answer
- * ends with the line CTL_SHOW_END.
+ * ends with the line CTL_SHOW_END. A flush with cont removes the entries
+ * in slices too (CTL_FLUSH_FACTOR x CTL_SHOW_SLICE entries walked a
+ * slice) and answers, with the count, only when it is done.
  */
 void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 		 struct jbuf *out, struct ctl_cont **cont);
@@ -112,6 +116,11 @@ void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
  * remain. The engine must outlive k. */
 int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max);
 void ctl_cont_free(struct ctl_cont *k);
+
+/* A flush answered in slices is finished at once (its client went away
+ * or the daemon stops: what a flush began is never left half done);
+ * nothing for a show. Call before ctl_cont_free. */
+void ctl_cont_finish(struct ctl_cont *k);
 
 /* Parses and answers one line: ctl_parse + ctl_execute. */
 void ctl_handle_line(const char *line, struct ctl_env *env, struct jbuf *out,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "conffile.h"
+#include "dump.h"
 #include "engine.h"
 #include "privilege.h"
 #include "rawsock.h"
@@ -63,6 +64,7 @@ struct masqd {
 	bool state_dirty;             /* an admin changed tables or config:
 				       * save (coalesced) */
 	struct masqd_expiry expiry;
+	struct table_dump dump;       /* SIGUSR1 dump under way */
 	bool config_error;            /* start-up failed on a config value */
 	struct priv_user user;        /* who it runs as once set up */
 	struct masqd_stats st;

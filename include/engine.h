@@ -306,7 +306,7 @@ bool engine_cursor_next(const struct engine *eng, struct engine_cursor *cur,
 			size_t max, engine_esp_walk_fn esp_fn,
 			engine_isakmp_walk_fn isakmp_fn, void *ctx);
 
-/* Remove up to max more entries of the walk that match remote and host
+/* Walk up to max more entries, removing those that match remote and host
  * (0 matches any), each logged as EV_REMOVED, as engine_flush() does at
  * once. *removed is increased by the number removed. Returns true when
  * the walk is over. */

@@ -350,6 +350,7 @@ static void drop(struct control *c, struct client *k)
 	k->in_len = 0;
 	k->out_off = 0;
 	k->answering = false;
+	ctl_cont_finish(k->cont);   /* a flush is never left half done */
 	ctl_cont_free(k->cont);
 	k->cont = NULL;
 	jbuf_free(&k->out);
@@ -587,6 +588,13 @@ void control_run_timers(struct control *c, uint64_t now)
 const struct control_stats *control_get_stats(const struct control *c)
 {
 	return &c->st;
+}
+
+void control_finish_work(struct control *c)
+{
+	for (unsigned i = 0; c != NULL && i < CONTROL_MAX_CLIENTS; i++)
+		if (c->cl[i].fd >= 0)
+			ctl_cont_finish(c->cl[i].cont);
 }
 
 void control_close(struct control *c)

@@ -237,7 +237,11 @@ static void error_reply(struct jbuf *out, const char *kind, const char *msg)
 struct ctl_cont {
 	struct ctl_request req;
 	uint64_t now;                              /* of the request */
-	const struct engine *eng;
+	struct engine *eng;
+	bool flush;                                /* a flush, not a show */
+	size_t removed;                            /* flush: so far */
+	struct ctl_env env;                        /* flush: for its note */
+	char who[64];                              /* flush: env.who's text */
 	unsigned (*offloaded)(void *ctx, uint32_t remote, uint32_t spi_in);
 	void *ctx;
 	int stage;
@@ -615,9 +619,14 @@ static void next_stage(struct ctl_cont *k, struct jbuf *out)
 		show_section(k, out);
 }
 
+static int flush_continue(struct ctl_cont *k, struct jbuf *out, size_t max);
+
 int ctl_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
 {
 	size_t walked = 0;
+
+	if (k->flush)
+		return flush_continue(k, out, max);
 
 	k->out = out;
 	while (k->stage != SHOW_DONE && walked < max && !out->overflow) {
@@ -950,19 +959,84 @@ static void ok_count(struct jbuf *out, bool json, const char *key,
 	}
 }
 
-/* flush: engine_flush with the filters (0 = any), logged. */
-static void do_flush(const struct ctl_request *req, struct ctl_env *env,
-		     struct jbuf *out)
+/* The end of a flush: logged, answered. */
+static void flush_done(const struct ctl_request *req, struct ctl_env *env,
+		       size_t n, struct jbuf *out)
 {
 	char a[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN], text[64];
-	size_t n = engine_flush(env->eng, req->has_remote ? req->remote : 0,
-				req->has_host ? req->host : 0);
 
 	note(env, "control: flush remote=%s host=%s: %zu entries removed",
 	     req->has_remote ? ip4(req->remote, a) : "any",
 	     req->has_host ? ip4(req->host, h) : "any", n);
 	snprintf(text, sizeof(text), "%zu entries removed", n);
 	ok_count(out, req->json, "removed", n, text);
+}
+
+/* A flush's next slice: up to CTL_FLUSH_FACTOR x max entries walked and
+ * the matching ones removed (ISAKMP, then ESP); at the end the note and
+ * the answer. Nothing is answered before: when the client reads "ok",
+ * every entry that was there when it asked is gone. */
+static int flush_continue(struct ctl_cont *k, struct jbuf *out, size_t max)
+{
+	size_t n = max > SIZE_MAX / CTL_FLUSH_FACTOR ? SIZE_MAX :
+		   max * CTL_FLUSH_FACTOR;
+
+	for (;;) {
+		if (!engine_cursor_flush(k->eng, &k->cur, n,
+					 k->req.has_remote ? k->req.remote : 0,
+					 k->req.has_host ? k->req.host : 0,
+					 &k->removed))
+			return 0;
+		if (k->cur.table == TABLE_ESP)
+			break;
+		/* the rest of the budget for the ESP table: a call walks at
+		 * most two budgets' worth */
+		engine_cursor_start(k->eng, &k->cur, TABLE_ESP);
+	}
+	flush_done(&k->req, &k->env, k->removed, out);
+	k->flush = false;   /* done: a second call adds nothing */
+	k->stage = SHOW_DONE;
+	return 1;
+}
+
+void ctl_cont_finish(struct ctl_cont *k)
+{
+	struct jbuf scratch;
+
+	if (k == NULL || !k->flush)
+		return;
+	jbuf_init(&scratch, 4096);
+	(void)flush_continue(k, &scratch, SIZE_MAX);
+	jbuf_free(&scratch);
+}
+
+/* flush: with cont, in slices (flush_continue); without, engine_flush at
+ * once. Logged, answered with the count, when done. */
+static void do_flush(const struct ctl_request *req, struct ctl_env *env,
+		     struct jbuf *out, struct ctl_cont **cont)
+{
+	struct ctl_cont *k;
+
+	if (cont == NULL || (k = calloc(1, sizeof(*k))) == NULL) {
+		flush_done(req, env, engine_flush(env->eng,
+			   req->has_remote ? req->remote : 0,
+			   req->has_host ? req->host : 0), out);
+		return;
+	}
+	k->req = *req;
+	k->eng = env->eng;
+	k->flush = true;
+	k->env = *env;
+	if (env->who != NULL) {
+		snprintf(k->who, sizeof(k->who), "%s", env->who);
+		k->env.who = k->who;
+	}
+	engine_cursor_start(k->eng, &k->cur, TABLE_ISAKMP);
+	if (flush_continue(k, out, CTL_SHOW_SLICE)) {
+		ctl_cont_free(k);
+		return;
+	}
+	*cont = k;
 }
 
 /* add-esp: engine_preload; a refusal is logged and answered with why. */
@@ -1029,7 +1103,7 @@ void ctl_execute(const struct ctl_request *req, struct ctl_env *env,
 		do_stats(req, env, out);
 		break;
 	case CTL_FLUSH:
-		do_flush(req, env, out);
+		do_flush(req, env, out, cont);
 		break;
 	case CTL_ADD_ESP:
 		do_add(req, env, out);

@@ -46,6 +46,8 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
 #define MASQD_TIMER_BUDGET 20000
 #define MASQD_FP_CHECK_BUDGET 1024   /* fast path use checks per turn */
 #define MASQD_FP_OPS_BUDGET 4096     /* fast path element changes per turn */
+/* SIGUSR1 dump: entries logged a loop turn (BENCHMARKS.md) */
+#define MASQD_DUMP_BUDGET 2000
 /* Entries gone in one expiry above which it gets a summary line (the
  * per-entry lines are then rate-limited: log.c). */
 #define MASQD_EXPIRY_SUMMARY 100
@@ -1161,36 +1163,6 @@ fail:
 	return -1;
 }
 
-/* SIGUSR1 walker: one log line per ESP entry. */
-static void masqd_dump_esp(void *ctx, const struct engine_esp_info *e)
-{
-	const struct masqd *d = ctx;
-	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
-
-	log_info("esp remote=%s host=%s spi_out=0x%08x spi_in=0x%08x "
-		 "state=%s pkts_out=%llu pkts_in=%llu idle_ms=%llu "
-		 "expires_in_ms=%lld", ip4_str(e->remote, r),
-		 ip4_str(e->host, h), e->spi_out, e->spi_in,
-		 esp_state_name(e->state), (unsigned long long)e->pkts_out,
-		 (unsigned long long)e->pkts_in,
-		 (unsigned long long)(d->now - e->last_seen),
-		 (long long)(e->expires - d->now));
-}
-
-/* SIGUSR1 walker: one log line per ISAKMP entry. */
-static void masqd_dump_isakmp(void *ctx, const struct engine_isakmp_info *e)
-{
-	const struct masqd *d = ctx;
-	char r[INET_ADDRSTRLEN], h[INET_ADDRSTRLEN];
-
-	log_info("isakmp remote=%s host=%s cookie_i=%016llx cookie_r=%016llx "
-		 "idle_ms=%llu expires_in_ms=%lld", ip4_str(e->remote, r),
-		 ip4_str(e->host, h), (unsigned long long)e->cookie_i,
-		 (unsigned long long)e->cookie_r,
-		 (unsigned long long)(d->now - e->last_seen),
-		 (long long)(e->expires - d->now));
-}
-
 /* The counters of every module, one log line each. */
 static void masqd_log_counters(const struct masqd *d)
 {
@@ -1245,14 +1217,27 @@ static void masqd_log_counters(const struct masqd *d)
 		 (unsigned long long)log_dropped());
 }
 
-/* SIGUSR1: the tables and counters to the log. */
+/* SIGUSR1: the tables and counters to the log, the tables a slice of
+ * MASQD_DUMP_BUDGET entries a loop turn (masqd_dump_step). */
 static void masqd_dump(struct masqd *d)
 {
+	if (d->dump.active) {
+		log_info("table dump already under way (%zu entries so far): "
+			 "signal ignored", d->dump.lines);
+		return;
+	}
 	log_info("table dump begins");
-	engine_walk_esp(d->eng, masqd_dump_esp, d);
-	engine_walk_isakmp(d->eng, masqd_dump_isakmp, d);
+	table_dump_start(&d->dump, d->eng);
+}
+
+/* The next slice of a dump under way; its end with the counters. */
+static void masqd_dump_step(struct masqd *d)
+{
+	if (!table_dump_step(&d->dump, d->eng, d->now, MASQD_DUMP_BUDGET))
+		return;
 	masqd_log_counters(d);
-	log_info("table dump ends");
+	log_info("table dump ends (%zu entries over %u loop turns)",
+		 d->dump.lines, d->dump.turns);
 }
 
 /* Reads every pending signal and acts on it. */
@@ -1439,8 +1424,11 @@ int masqd_run(struct masqd *d)
 		 * wait for events while some remain) */
 		(void)fastpath_commit_max(d->fp, MASQD_FP_OPS_BUDGET);
 		(void)nfqueue_flush(d->nfq);   /* before sleeping */
+		/* bulk work under way (fast path changes, a dump): poll,
+		 * then a slice of it */
 		n = epoll_wait(d->epfd, evs, 8,
-			       fastpath_pending(d->fp) ? 0 : -1);
+			       fastpath_pending(d->fp) || d->dump.active ?
+			       0 : -1);
 		if (n < 0) {
 			if (errno != EINTR)
 				log_warn("epoll_wait");
@@ -1449,6 +1437,8 @@ int masqd_run(struct masqd *d)
 		d->now = engine_now();
 		for (int i = 0; i < n; i++)
 			masqd_dispatch(d, evs[i].data.u32, evs[i].events);
+		if (d->dump.active)
+			masqd_dump_step(d);
 		if (d->state_dirty)
 			masqd_state_changed(d);
 	}
@@ -1457,6 +1447,7 @@ int masqd_run(struct masqd *d)
 	masqd_stop_fastpath(d);  /* counters credited before the save */
 	nfqueue_close(d->nfq);   /* last verdicts, then the queue goes */
 	d->nfq = NULL;
+	control_finish_work(d->ctl);   /* a flush under way ends first */
 	masqd_save_state(d, "stop");
 	log_info("stopped");
 	return 0;

@@ -534,6 +534,94 @@ START_TEST(show_in_slices)
 }
 END_TEST
 
+/* A flush of 30000 entries answered in slices, as the control socket
+ * does: no answer and no log line before the last slice (a client that
+ * reads "ok" finds every entry gone), each slice a bounded part of the
+ * table, entries created meanwhile by traffic left to live or go, the
+ * count and the note at the end. Without slices (the old flush) all went
+ * in the one call. */
+START_TEST(flush_in_slices_answers_when_done)
+{
+	struct ctl_cont *k = NULL;
+	size_t slices = 0, left = 30000;
+
+	for (uint32_t i = 0; i < 30000; i++)
+		ck_assert_int_eq(engine_preload(eng, pb_addr("203.0.113.1") + i % 50,
+						pb_addr("192.168.1.1") + i % 200,
+						0x10000 + i, 0, 0, env.now), 0);
+	env.who = "uid=0 pid=42";
+	ctl_handle_line("v1 flush", &env, &out, &k);
+	ck_assert_ptr_nonnull(k);
+	while (k != NULL) {
+		size_t now_left;
+
+		ck_assert_uint_eq(out.len, 0);     /* nothing acknowledged */
+		ck_assert_str_eq(notes, "");       /* nor logged */
+		now_left = engine_get_stats(eng)->esp_entries;
+		ck_assert_uint_lt(now_left, left);           /* progress */
+		ck_assert_uint_le(left - now_left,
+				  2 * CTL_FLUSH_FACTOR * CTL_SHOW_SLICE);
+		left = now_left;
+		/* a new entry meanwhile: created after the flush was asked,
+		 * it may stay or go */
+		ck_assert_int_eq(engine_preload(eng, pb_addr("198.51.100.99"),
+						pb_addr("192.168.1.99"),
+						0x90000 + (uint32_t)slices, 0,
+						0, env.now), 0);
+		jbuf_consume(&out);
+		if (ctl_continue(k, &out, CTL_SHOW_SLICE)) {
+			ctl_cont_free(k);
+			k = NULL;
+		}
+		slices++;
+	}
+	ck_assert_uint_ge(slices, 30000 / (2 * CTL_FLUSH_FACTOR * CTL_SHOW_SLICE));
+	ck_assert(strncmp(out.p, "ok\n", 3) == 0);
+	/* every one of the 30000 went; of the new ones, some may be counted */
+	ck_assert_uint_le(engine_get_stats(eng)->esp_entries, slices);
+	ck_assert_uint_eq(strtoull(out.p + 3, NULL, 10) +
+			  engine_get_stats(eng)->esp_entries, 30000 + slices);
+	ck_assert_ptr_nonnull(strstr(notes, "control: flush remote=any "
+				     "host=any: "));
+	ck_assert_ptr_nonnull(strstr(notes, "(by uid=0 pid=42)\n"));
+	ck_assert_ptr_null(strchr(strchr(notes, '\n') + 1, '\n'));
+}
+END_TEST
+
+/* A flush whose client goes away after the first slice is finished at
+ * once (ctl_cont_finish, as drop() does), logged, never left half done;
+ * a filtered flush leaves the other entries alone. */
+START_TEST(abandoned_flush_is_finished)
+{
+	struct ctl_cont *k = NULL;
+
+	for (uint32_t i = 0; i < 30000; i++)
+		ck_assert_int_eq(engine_preload(eng, pb_addr("203.0.113.1") + i % 50,
+						pb_addr("192.168.1.1") + i % 200,
+						0x10000 + i, 0, 0, env.now), 0);
+	ctl_handle_line("v1 flush remote=203.0.113.1", &env, &out, &k);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_uint_gt(engine_get_stats(eng)->esp_entries, 30000 - 600);
+	ctl_cont_finish(k);
+	ctl_cont_free(k);
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 30000 - 600);
+	ck_assert_ptr_nonnull(strstr(notes, "control: flush remote=203.0.113.1 "
+				     "host=any: 600 entries removed\n"));
+	/* a host filter walks the whole table too, in slices */
+	k = NULL;
+	ctl_handle_line("v1 flush host=192.168.1.2", &env, &out, &k);
+	while (k != NULL) {
+		jbuf_consume(&out);
+		if (ctl_continue(k, &out, CTL_SHOW_SLICE)) {
+			ctl_cont_free(k);
+			k = NULL;
+		}
+	}
+	ck_assert_str_eq(out.p, "ok\n150 entries removed\n");
+	ck_assert_uint_eq(engine_get_stats(eng)->esp_entries, 30000 - 750);
+}
+END_TEST
+
 /* Heap bytes in use, mmapped blocks included (glibc's count; 0 where
  * malloc is replaced, as under ASan or valgrind, where the check below
  * then proves nothing). */
@@ -1095,6 +1183,8 @@ static Suite *ctlproto_suite(void)
 	tcase_add_test(tc, response_limit);
 	tcase_add_test(tc, show_in_slices);
 	tcase_add_test(tc, large_show_streams_in_bounded_memory);
+	tcase_add_test(tc, flush_in_slices_answers_when_done);
+	tcase_add_test(tc, abandoned_flush_is_finished);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("socket");

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump.h"
 #include "engine.h"
 #include "log.h"
 #include "pktbuild.h"
@@ -40,7 +41,7 @@
 
 static int saved_fd2 = -1;
 static int cap_fd = -1;
-static char out[1 << 16];
+static char out[1 << 20];   /* the dump test logs 800 KB */
 
 /* Point fd 2 at a fresh temporary file and start the logger on it. */
 static void capture_start(enum log_level level)
@@ -838,6 +839,67 @@ START_TEST(journal_record_has_the_fields)
 END_TEST
 #endif
 
+/* The SIGUSR1 dump (src/dump.c) in slices: 5000 ESP and 300 ISAKMP
+ * entries, 2000 a step: each step logs at most 2000 lines, every entry is
+ * logged once (one removed between steps, before its turn, is not), and
+ * the dump ends inactive. A dump without the budget (one walk) fails the
+ * per-step bound. */
+START_TEST(dump_logs_in_slices_each_entry_once)
+{
+	struct engine_config cfg;
+	struct engine *eng;
+	struct table_dump td;
+	const char *s;
+	size_t steps = 0, prev = 0;
+	int n_esp = 0, n_isa = 0;
+
+	engine_config_defaults(&cfg);
+	cfg.external_addr = pb_addr("198.51.100.1");
+	cfg.internal[0].addr = pb_addr("192.168.0.0");
+	cfg.internal[0].mask = 0xffff0000u;
+	cfg.n_internal = 1;
+	cfg.max_per_host = 10000;
+	eng = engine_new(&cfg, 7, 1000, NULL, NULL);
+	ck_assert_ptr_nonnull(eng);
+	for (uint32_t i = 0; i < 5001; i++)
+		ck_assert_int_eq(engine_preload(eng, PEER + i % 40, LAN + i % 30,
+						0x10000 + i, 0, 0, 1000), 0);
+	for (uint32_t i = 0; i < 300; i++) {
+		uint8_t pkt[256];
+		size_t len = pb_isakmp(pkt, sizeof(pkt), LAN, PEER + i,
+				       0x1000 + i, 0, 1, 0);
+		struct engine_decision d;
+
+		ck_assert_uint_gt(len, 0);
+		engine_process(eng, pkt, len, DIR_OUTBOUND, 1000, &d);
+	}
+	ck_assert_uint_eq(engine_get_stats(eng)->isakmp_entries, 300);
+	capture_start(LOG_LEVEL_INFO);
+	table_dump_start(&td, eng);
+	while (!table_dump_step(&td, eng, 2000, 2000)) {
+		ck_assert_uint_le(td.lines - prev, 2000);
+		prev = td.lines;
+		if (steps++ == 0)   /* the first entry made: in the oldest
+				     * chunk, walked last, not yet logged */
+			ck_assert_int_eq(engine_del_esp(eng, PEER, 0x10000),
+					 0);
+		ck_assert_uint_lt(steps, 100);
+	}
+	ck_assert(!td.active);
+	s = capture_end();
+	for (const char *p = s; (p = strstr(p, "esp remote=")) != NULL; p++)
+		n_esp++;
+	for (const char *p = s; (p = strstr(p, "isakmp remote=")) != NULL; p++)
+		n_isa++;
+	ck_assert_int_eq(n_esp, 5000);
+	ck_assert_int_eq(n_isa, 300);
+	ck_assert_uint_eq(td.lines, 5300);
+	ck_assert_uint_ge(steps, 5300 / 2000);
+	ck_assert_ptr_null(strstr(s, "spi_in=0x00010000 "));   /* deleted */
+	engine_free(eng);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *suite = suite_create("log");
@@ -861,6 +923,7 @@ static Suite *log_suite(void)
 	tcase_add_test(lines, message_ids_are_unique_hex);
 	tcase_add_test(lines, daemon_message_ids_are_unique_hex);
 	tcase_add_test(lines, message_with_id_is_one_line_and_filtered);
+	tcase_add_test(lines, dump_logs_in_slices_each_entry_once);
 	suite_add_tcase(suite, lines);
 
 	tcase_add_test(rl, rate_limit_passes_burst_then_counts_suppressed);

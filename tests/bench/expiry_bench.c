@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump.h"
 #include "engine.h"
 #include "log.h"
 
@@ -48,24 +49,64 @@ static size_t count_lines(const char *path)
 	return n;
 }
 
+/* One turn of the bulk work of mode m with budget b (0: none); *done set
+ * when it is over. Returns the entries it handled (timers fired, entries
+ * walked). */
+static size_t bulk_turn(struct engine *eng, const char *m, size_t b,
+			uint64_t now, struct engine_cursor *cur,
+			struct table_dump *td, size_t *removed, int *done)
+{
+	size_t fired;
+
+	if (!strcmp(m, "flush")) {
+		if (b == 0) {
+			*removed += engine_flush(eng, 0, 0);
+			*done = 1;
+			return *removed;
+		}
+		if (engine_cursor_flush(eng, cur, b, 0, 0, removed)) {
+			if (cur->table == TABLE_ESP)
+				*done = 1;
+			else
+				engine_cursor_start(eng, cur, TABLE_ESP);
+		}
+		return b;
+	}
+	if (!strcmp(m, "dump")) {
+		*done = table_dump_step(td, eng, now, b ? b : SIZE_MAX) &&
+			!td->active;
+		return b;
+	}
+	fired = b ? engine_run_timers_max(eng, now, b)
+		  : engine_run_timers(eng, now);
+	*done = !b || fired < b;
+	return fired;
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = 1000000, budget = 20000, turns = 0, fired, total = 0;
-	const char *out = "/dev/null";
+	const char *out = "/dev/null", *mode = "expiry";
+	struct engine_cursor cur;
+	struct table_dump td;
+	size_t removed = 0;
+	int done = 0;
 	struct engine_config cfg;
 	struct engine *eng;
 	uint64_t now = 1000;
 	double t0, t1, worst = 0, start;
 	int opt, fd;
 
-	while ((opt = getopt(argc, argv, "n:b:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:n:b:o:")) != -1) {
 		switch (opt) {
+		case 'm': mode = optarg; break;
 		case 'n': n = strtoull(optarg, NULL, 0); break;
 		case 'b': budget = strtoull(optarg, NULL, 0); break;
 		case 'o': out = optarg; break;
 		default:
-			fprintf(stderr, "usage: expiry_bench [-n ENTRIES] "
-				"[-b BUDGET, 0 = none] [-o LOGFILE]\n");
+			fprintf(stderr, "usage: expiry_bench [-m expiry|"
+				"flush|dump] [-n ENTRIES] [-b BUDGET, 0 = none] "
+				"[-o LOGFILE]\n");
 			return 2;
 		}
 	}
@@ -97,27 +138,34 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* only the expiry's lines count */
+	/* only the bulk work's lines count */
 	if (lseek(fd, 0, SEEK_SET) < 0 || ftruncate(fd, 0) < 0) {
 		printf("truncating the log: %s\n", strerror(errno));
 		return 1;
 	}
-	now += 60000 + 1000;
+	if (!strcmp(mode, "expiry"))
+		now += 60000 + 1000;
+	else
+		now += 1000;   /* flush and dump: all entries alive */
+	engine_cursor_start(eng, &cur, TABLE_ISAKMP);
+	table_dump_start(&td, eng);
 	start = now_ms();
 	do {
 		t0 = now_ms();
-		fired = budget ? engine_run_timers_max(eng, now, budget)
-			       : engine_run_timers(eng, now);
+		fired = bulk_turn(eng, mode, budget, now, &cur, &td, &removed,
+				  &done);
 		t1 = now_ms();
 		if (t1 - t0 > worst)
 			worst = t1 - t0;
 		total += fired;
 		turns++;
-	} while (budget && fired >= budget);
+	} while (!done);
 	t1 = now_ms();
-	printf("entries=%zu budget=%zu turns=%zu timers=%zu longest_turn_ms=%.1f "
-	       "total_ms=%.1f left=%zu log_lines=%zu\n", n, budget, turns,
-	       total, worst, t1 - start, engine_get_stats(eng)->esp_entries,
+	printf("mode=%s entries=%zu budget=%zu turns=%zu handled=%zu "
+	       "longest_turn_ms=%.1f total_ms=%.1f left=%zu removed=%zu "
+	       "dumped=%zu log_lines=%zu\n",
+	       mode, n, budget, turns, total, worst, t1 - start,
+	       engine_get_stats(eng)->esp_entries, removed, td.lines,
 	       strcmp(out, "/dev/null") ? count_lines(out) : 0);
 	engine_free(eng);
 	return 0;
