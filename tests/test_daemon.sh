@@ -7,8 +7,9 @@ fi
 # End-to-end smoke test of ipsec-masqd in the namespaces of tests/lib/netns.sh
 # (LAN hosts h1 .11 and h2 .12, the router with the shipped rules, remote r1):
 # real ESP and ISAKMP packets through NFQUEUE, -t/-P, a stopped daemon
-# (nothing leaves while it is stopped, LAN sources counted on a finished
-# capture), SIGHUP reloads, SIGUSR1, and the state file: saved at SIGTERM,
+# (nothing it must decide leaves while it is stopped, an associated flow only
+# with the fast path, which does not wait for it; LAN sources counted on a
+# finished capture), SIGHUP reloads, SIGUSR1, and the state file: saved at SIGTERM,
 # after every ipsec-masqctl add/del (a kill -9 afterwards brings back what
 # was added and not what was deleted), periodically; a restart's traffic uses
 # the restored SPIs (inbound ESP goes to its host alone, not guessed); stale
@@ -44,6 +45,7 @@ state = { file = "$TMP/state"; interval = 3.0; };
 log = { level = "$3"; };
 ${4:-}
 CONF
+	nl_fastpath_conf "$1"
 }
 
 # The packet tool: send ESP/ISAKMP, and check ISAKMP checksums in captures.
@@ -167,24 +169,43 @@ n=$(lansrc_count "$TMP/wan.pcap")
 check "no $NL_LAN_NET source on the WAN ($n)" eq "$n" 0
 
 # --- a stalled daemon: the queue holds the packets, each gets its verdict ------
-# The capture of the stopped period ends (nl_capture_stop waits a second for
-# the last packets) before SIGCONT; in it nothing of the burst may leave,
-# neither masqueraded nor with its LAN source.
+# Two bursts from h1 while the daemon is stopped: 200 under its associated
+# out-SPI 0x1000 and 200 under a new one, 0x1100 (an init: only the daemon
+# can decide it). The capture of the stopped period ends (nl_capture_stop
+# waits a second for the last packets) before SIGCONT. In it nothing of the
+# new SPI may leave, neither masqueraded nor with its LAN source; after
+# SIGCONT its 200 queued packets go out. The associated flow: queued like
+# the rest without the fast path (nothing leaves while stopped, all after
+# SIGCONT); with it, rewritten in the kernel, it does not wait for the
+# daemon at all (it leaves, masqueraded, while the daemon is stopped).
+FASTPATH=no; nl_fastpath_active "$LOG" && FASTPATH=yes
+echo "# fast path: $FASTPATH"
 wan_capture "$TMP/stall.pcap" || nl_fail "capture on WAN"
 STALLCAP=$WANCAP
 wan_capture "$TMP/resume.pcap" || nl_fail "capture on WAN"
 kill -STOP "$NL_DPID"
 pkt "$NL_H1" esp "$H1" "$R1" 0x1000 200
+pkt "$NL_H1" esp "$H1" "$R1" 0x1100 200
 sleep 0.5
 nl_capture_stop "$STALLCAP"
 kill -CONT "$NL_DPID"
 sleep 1
 nl_capture_stop "$WANCAP"
-n=$(esp_count "$TMP/stall.pcap" "$EXT" "$R1" 0x1000)
+n=$(nl_pcap_count "$TMP/stall.pcap" "$(nl_bpf_spi 0x1100)")
 m=$(lansrc_count "$TMP/stall.pcap")
-check "nothing passes while the daemon is stopped ($n masqueraded, $m LAN-sourced)" [ "$n" = 0 -a "$m" = 0 ]
-n=$(esp_count "$TMP/resume.pcap" "$EXT" "$R1" 0x1000)
-check "after SIGCONT the 200 queued packets go out ($n)" ge "$n" 196
+check "nothing of a new SPI passes while the daemon is stopped ($n), no LAN source at all ($m)" [ "$n" = 0 -a "$m" = 0 ]
+n=$(esp_count "$TMP/resume.pcap" "$EXT" "$R1" 0x1100)
+check "after SIGCONT the 200 queued packets of the new SPI go out ($n)" ge "$n" 196
+n=$(esp_count "$TMP/stall.pcap" "$EXT" "$R1" 0x1000)
+m=$(nl_pcap_count "$TMP/stall.pcap" "$(nl_bpf_spi 0x1000)")
+if [ $FASTPATH = yes ]; then
+	check "fast path: the associated flow leaves while the daemon is stopped ($n of 200 from $EXT, $m in all)" \
+		[ "$n" -ge 196 -a "$n" = "$m" ]
+else
+	check "queued: nothing of the associated flow passes while the daemon is stopped ($m)" [ "$m" = 0 ]
+	n=$(esp_count "$TMP/resume.pcap" "$EXT" "$R1" 0x1000)
+	check "queued: after SIGCONT its 200 queued packets go out ($n)" ge "$n" 196
+fi
 n=$(lansrc_count "$TMP/resume.pcap")
 check "no LAN source after SIGCONT either ($n)" eq "$n" 0
 

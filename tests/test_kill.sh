@@ -10,16 +10,22 @@ fi
 # (tests/peers/esp_peer.py) runs through it all. Scenarios, each a function
 # that can fail:
 #   1 the stream is up
-#   2 the daemon falls behind: SIGSTOP, a burst of ESP from h1 (more than
-#     io.queue_maxlen), SIGCONT. While it is stopped nothing of it leaves;
-#     the kernel holds queue_maxlen packets and drops the rest, counted in
-#     /proc/net/netfilter/nfnetlink_queue and in `ipsec-masqctl stats`; at
-#     most queue_maxlen of the burst leave afterwards, all masqueraded; the
-#     stream answers again
-#   3 kill -9 mid-stream: the queue loses its listener; h1 keeps sending,
-#     and not one packet that reached the router after the death leaves on
-#     the WAN (by ESP sequence number, exact; and nothing at all from the
-#     router a moment later)
+#   2 the daemon falls behind: SIGSTOP, a burst of ESP from h1 under a new
+#     SPI (more than io.queue_maxlen), SIGCONT. While it is stopped nothing
+#     of it leaves; the kernel holds queue_maxlen packets and drops the
+#     rest, counted in /proc/net/netfilter/nfnetlink_queue and in
+#     `ipsec-masqctl stats`; at most queue_maxlen of the burst leave
+#     afterwards, all masqueraded; the stream answers again. The stream
+#     while the daemon is stopped: queued, nothing of it leaves; with the
+#     fast path it is rewritten in the kernel and goes on
+#   3 kill -9 mid-stream: the queue loses its listener; h1 keeps sending.
+#     Without the fast path not one packet that reached the router after
+#     the death leaves on the WAN (by ESP sequence number, exact; and
+#     nothing at all from the router a moment later). With it the kernel's
+#     elements may carry the stream on, masqueraded, but not past their
+#     timeout, which is at most the entry's lifetime (esp.lifetime $LIFE s):
+#     from then on not one packet leaves (exact), and nothing at all from
+#     the router
 #   4 a restarted daemon: the stream's SA is associated again and a new
 #     tunnel works (>= 18 of 20)
 #   5 over the whole run the WAN sees no LAN source (exact)
@@ -52,6 +58,7 @@ LOG=$TMP/daemon.log
 SOCK=$TMP/control
 
 QMAX=64                      # io.queue_maxlen
+LIFE=10                      # esp.lifetime: bounds the fast path after kill -9
 BURST=3000                   # packets sent while the daemon is stopped
 A=0x8a000011 B=0x8b000011    # the stream's SAs
 A2=0x8a000012 B2=0x8b000012  # the tunnel after the restart
@@ -106,14 +113,10 @@ write_config() {
 queue = 0;
 external = { address = "$NL_EXT"; };
 internal = [ "$NL_LAN_NET" ];
-esp = { parallel_sessions = false; };
+esp = { parallel_sessions = false; lifetime = $LIFE; init_timeout = 5; };
 io = { queue_maxlen = $QMAX; };
 control = { socket = "$SOCK"; };
 log = { level = "info"; };
-# The queue's behaviour is under test: an established stream stays queued.
-# (With the fast path it would go on in the kernel after kill -9, until its
-# elements' timeouts: tests/test_fastpath.sh.)
-fastpath = { enable = false; };
 CONF
 }
 
@@ -149,6 +152,7 @@ scenario_stop() {
 	echo "  queue before: $q0"
 	nl_check "s2: the daemon listens on queue 0" [ -n "$q0" ]
 	kill -STOP "$NL_DPID"
+	TSTOP=$(now)
 	sleep 0.5
 	nl_in "$NL_H1" timeout -k 2 30 "$NL_PY" "$FLOOD" esp --src "$NL_H1_IP" --dst "$NL_R1_IP" \
 		--spi $A3 --count $BURST >"$TMP/s2.burst.json" 2>"$TMP/s2.burst.err"
@@ -166,6 +170,15 @@ scenario_stop() {
 	m=$(nl_pcap_count "$TMP/all.wan.pcap" "src net 192.168.0.0/16")
 	nl_check "s2: while stopped, nothing of the burst on the WAN ($n), no LAN source ($m)" \
 		eval 'eq "$n" 0 && eq "$m" 0'
+	# The stream while the daemon was stopped (from 0.3 s after SIGSTOP:
+	# a verdict given just before may still be on its way).
+	n=$(tcpdump -tt -n -r "$TMP/all.wan.pcap" "src host $NL_EXT and $(nl_bpf_spi $A)" 2>/dev/null |
+		awk -v a="$TSTOP" -v b="$(now)" '$1 > a + 0.3 && $1 < b' | wc -l)
+	if [ $FASTPATH = yes ]; then
+		nl_check "s2: fast path: the stream goes on while the daemon is stopped ($n packets)" ge "$n" 5
+	else
+		nl_check "s2: queued: nothing of the stream leaves while the daemon is stopped ($n)" eq "$n" 0
+	fi
 	kill -CONT "$NL_DPID"
 	for t in $(seq 50); do
 		q2=$(qline)
@@ -206,26 +219,40 @@ scenario_kill() {
 	tdead=$(now)
 	echo "  killed (status $rc) at $tdead"
 	nl_check "s3: the daemon died of SIGKILL ($rc = 137)" eq "$rc" 137
-	# The stream goes on.
-	sleep 4
+	# The stream goes on. Without the fast path, from the death on
+	# (tdead) nothing may leave; with it, from the end of the elements'
+	# timeout (at most the lifetime after the last renewal, which came
+	# before the death), 0.5 s of slack for the kernel's timers: tend.
+	if [ $FASTPATH = yes ]; then
+		tend=$(awk -v a="$tdead" -v l="$LIFE" 'BEGIN { printf "%.6f", a + l + 0.5 }')
+		sleep $((LIFE + 4))
+	else
+		tend=$tdead
+		sleep 4
+	fi
 	q=$(qline)
 	nl_check "s3: nobody listens on queue 0 any more (${q:-no line})" [ -z "$q" ]
 	nl_capture_stop "$S3CAP"
 	TRESTART=$(now)
-	# The first of h1's packets that reached the router after the death, and
-	# its sequence number: none from it on must leave (it is a stream).
-	lan_after=$(pcap_rows "$TMP/s3.lan.pcap" "$(nl_bpf_spi $A)" | awk -v t="$tdead" '$1 > t' | wc -l)
-	first=$(pcap_rows "$TMP/s3.lan.pcap" "$(nl_bpf_spi $A)" | awk -v t="$tdead" '$1 > t {print $2; exit}')
-	echo "  h1 sent $lan_after packets after the death, the first with sequence number ${first:-none}"
+	# The first of h1's packets that reached the router after tend, and its
+	# sequence number: none from it on must leave (it is a stream).
+	lan_after=$(pcap_rows "$TMP/s3.lan.pcap" "$(nl_bpf_spi $A)" | awk -v t="$tend" '$1 > t' | wc -l)
+	first=$(pcap_rows "$TMP/s3.lan.pcap" "$(nl_bpf_spi $A)" | awk -v t="$tend" '$1 > t {print $2; exit}')
+	echo "  h1 sent $lan_after packets after $tend (death at $tdead), the first with sequence number ${first:-none}"
 	nl_check "s3: h1 kept sending after the death ($lan_after >= 5)" ge "$lan_after" 5
 	sleep 0.5
+	if [ $FASTPATH = yes ]; then
+		n=$(tcpdump -tt -n -r "$TMP/all.wan.pcap" "src host $NL_EXT and $(nl_bpf_spi $A)" 2>/dev/null |
+			awk -v a="$tdead" -v b="$tend" '$1 > a && $1 < b' | wc -l)
+		echo "  fast path: $n of the stream's packets left after the death, within the elements' timeout"
+	fi
 	n=$(pcap_rows "$TMP/all.wan.pcap" "$(nl_bpf_spi $A)" | awk -v t="$TRESTART" -v s="${first:-0}" \
 		'$1 < t && $2 >= s' | wc -l)
 	nl_check "s3: not one of them left on the WAN (sequence >= ${first:-?}: $n)" \
 		eval '[ -n "$first" ] && eq "$n" 0'
 	m=$(tcpdump -tt -n -r "$TMP/all.wan.pcap" "ip proto 50 and not (src host $NL_R1_IP or src host $NL_R2_IP)" \
-		2>/dev/null | awk -v a="$tdead" -v b="$TRESTART" '$1 > a + 0.5 && $1 < b' | wc -l)
-	nl_check "s3: no ESP from the router's side on the WAN from 0.5 s after the death on ($m)" eq "$m" 0
+		2>/dev/null | awk -v a="$tend" -v b="$TRESTART" '$1 > a + 0.5 && $1 < b' | wc -l)
+	nl_check "s3: no ESP from the router's side on the WAN from 0.5 s after $tend on ($m)" eq "$m" 0
 	n=$(tcpdump -tt -n -r "$TMP/all.wan.pcap" "src host $NL_EXT" 2>/dev/null |
 		awk -v a="$tdead" '$1 < a' | wc -l)
 	nl_check "s3: (the stream did leave before: $n packets)" ge "$n" 20
@@ -292,6 +319,8 @@ nl_ok "namespaces (3 LAN hosts, router, 2 remotes) and the shipped rules"
 nl_capture_start "$NL_WAN" up0 "$TMP/all.wan.pcap" "ip" || { echo "cannot capture on the WAN"; exit 99; }
 ALL_CAP=$NL_LAST
 nl_daemon_start "$TMP/kill.conf" "$LOG" || { cat "$LOG"; echo "the daemon did not start"; exit 99; }
+FASTPATH=no; nl_fastpath_active "$LOG" && FASTPATH=yes
+echo "# fast path: $FASTPATH"
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 RESULTS=()

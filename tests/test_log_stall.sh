@@ -58,6 +58,7 @@ CONF
 	done
 	echo ");"
 } > "$TMP/masqd.conf"
+nl_fastpath_conf "$TMP/masqd.conf" || exit 99   # IPSEC_MASQD_TEST_FASTPATH
 
 nl_topology || { echo "FAIL - topology"; exit 1; }
 nl_in "$NL_R2" iptables -w -F INPUT

@@ -144,6 +144,7 @@ control = { socket = "${5:-$TMP/control}"; };
 state = { file = "${4:-$TMP/state/masqd.state}"; };
 log = { level = "info"; };
 CONF
+	nl_fastpath_conf "$1"
 }
 
 nl_topology || { echo "cannot build the namespaces"; exit 99; }
@@ -261,6 +262,7 @@ NL_DLOG=$ULOG
 ip netns exec "$NL_RTR" ${STRACE[@]+"${STRACE[@]}"} "${USETPRIV[@]}" "$NL_BIN" -c "$UCONF" -v >>"$ULOG" 2>&1 &
 NL_DPID=$!
 if nl_wait_log "started" 100 "$ULOG"; then
+	nl_check "unit: the fast path as asked (IPSEC_MASQD_TEST_FASTPATH=${IPSEC_MASQD_TEST_FASTPATH:-})" nl_fastpath_started "$ULOG"
 	UPID=$NL_DPID
 	if [ ${#STRACE[@]} -gt 0 ]; then
 		# strace is the child of ip; the daemon is strace's child.

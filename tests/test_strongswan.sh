@@ -201,6 +201,9 @@ control = { socket = "$TMP/control"; };
 state = { file = "$TMP/state"; };
 log = { level = "info"; };
 CONF
+# the fast path switch of the namespace tests (tests/lib/fastpath.sh)
+. "$SRC/tests/lib/fastpath.sh" || { echo "cannot source tests/lib/fastpath.sh"; exit 99; }
+nl_fastpath_conf "$TMP/masqd.conf" || exit 99
 
 setup_net || { echo "cannot build the namespaces"; exit 99; }
 setup_rules || { echo "cannot load the rules"; exit 99; }
@@ -208,7 +211,7 @@ LOG=$TMP/daemon.log
 # ip execs the daemon, so $! is the daemon (a shell function would fork)
 ip netns exec "$RTR" "$BIN" -c "$TMP/masqd.conf" -u root -v >>"$LOG" 2>&1 &
 DPID=$!
-wait_log "started" 50 "$LOG" || { fail "ipsec-masqd did not start"; cat "$LOG"; exit 1; }
+wait_log "started" 50 "$LOG" && nl_fastpath_started "$LOG" || { fail "ipsec-masqd did not start"; cat "$LOG"; exit 1; }
 ok "namespaces, shipped rules, ipsec-masqd (pid $DPID)"
 
 # --- captures ----------------------------------------------------------------

@@ -62,6 +62,7 @@ internal = [ "$NL_LAN_NET" ];
 control = { socket = "$SOCK"; };
 log = { level = "info"; };
 CONF
+nl_fastpath_conf "$TMP/masqd.conf" || exit 99
 
 nl_topology || { echo "FAIL - topology"; exit 1; }
 nl_in "$NL_R2" iptables -w -F INPUT
@@ -70,7 +71,8 @@ NL_DLOG=$LOG
 ip netns exec "$NL_RTR" env FAULT_FILE="$FAULT" LD_PRELOAD="$TMP/fault.so" \
 	"$NL_BIN" -c "$TMP/masqd.conf" -u root -v >>"$LOG" 2>&1 &
 NL_DPID=$!
-nl_wait_log "started" 50 "$LOG" || { echo "FAIL - daemon did not start"; cat "$LOG"; exit 1; }
+nl_wait_log "started" 50 "$LOG" && nl_fastpath_started "$LOG" ||
+	{ echo "FAIL - daemon did not start"; cat "$LOG"; exit 1; }
 nl_capture_start "$NL_WAN" up0 "$TMP/wan.pcap" "ip proto 50" || { echo "FAIL - capture"; exit 1; }
 CAP=$NL_LAST
 

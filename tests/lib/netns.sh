@@ -40,6 +40,7 @@ NL_SRC=${top_srcdir:-$(dirname "$0")/..}
 NL_BIN=${IPSEC_MASQD:-${top_builddir:-.}/ipsec-masqd}
 NL_TMP= NL_DPID= NL_DLOG= NL_LAST= NL_FAILS=0
 NL_PIDS=()
+. "$(dirname "${BASH_SOURCE[0]}")/fastpath.sh" || { echo "cannot source tests/lib/fastpath.sh"; exit 99; }
 
 nl_skip() { echo "SKIP: $*"; exit 77; }
 nl_ok()   { echo "ok   - $*"; }
@@ -270,36 +271,34 @@ nl_rules() {
 		"$NL_TMP/ipsec-masqd-firewall" -c "$1" up
 }
 
-# Starts the daemon in the router on config $1 (with IPSEC_MASQD_TEST_FASTPATH
-# set and no fastpath group in it: a copy with fastpath.enable on or off),
-# logging (stderr, -v) to $2, as root with its two capabilities: -u root
+# Starts the daemon in the router on config $1 (the fast path switch
+# IPSEC_MASQD_TEST_FASTPATH applied to it, tests/lib/fastpath.sh), logging
+# (stderr, -v) to $2, as root with its two capabilities: -u root
 # (NL_DAEMON_USER, empty for none), since the tests keep their files in
 # 0700 directories of root's that the ipsec-masqd user, where it exists,
 # could not reach (tests/test_privilege.sh tests the switch itself);
-# NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within 5 s.
+# NL_DPID and NL_DLOG set. Returns 1 if it does not say "started" within
+# 5 s, or, under IPSEC_MASQD_TEST_FASTPATH=on, if it started without its
+# fast path table (a run "with the fast path" that queued everything would
+# prove nothing about it).
 NL_DAEMON_USER=root NL_DCONF_SRC= NL_DCONF=
 nl_daemon_start() {
 	NL_DCONF_SRC=$1 NL_DCONF=$1
 	NL_DLOG=$2
-	nl_daemon_reconf
-	local conf=$NL_DCONF
-	ip netns exec "$NL_RTR" "$NL_BIN" -c "$conf" ${NL_DAEMON_USER:+-u "$NL_DAEMON_USER"} -v >>"$2" 2>&1 &
+	nl_daemon_reconf || return 1
+	ip netns exec "$NL_RTR" "$NL_BIN" -c "$NL_DCONF" ${NL_DAEMON_USER:+-u "$NL_DAEMON_USER"} -v >>"$2" 2>&1 &
 	NL_DPID=$!
-	nl_wait_log "started" 50 "$2"
+	nl_wait_log "started" 50 "$2" && nl_fastpath_started "$2"
 }
 
-# The file the daemon reads (NL_DCONF) from the one the test wrote
-# (NL_DCONF_SRC): with IPSEC_MASQD_TEST_FASTPATH=on|off (the suite run the
-# other way round, scripts/test.sh) and no fastpath group in it, a copy
-# with fastpath.enable on or off. A test that rewrites its config for a
-# SIGHUP calls it again, so that the reload reads the change.
+# The file the daemon reads (NL_DCONF, the one the test wrote): the fast
+# path switch applied to it in place (nl_fastpath_conf), so that a SIGHUP
+# reads the test's change and "reloaded config file FILE" names its file. A
+# test that rewrites its config for a SIGHUP calls it again.
 nl_daemon_reconf() {
 	[ -n "$NL_DCONF_SRC" ] || return 0
-	if [ -n "${IPSEC_MASQD_TEST_FASTPATH:-}" ] && ! grep -q '^fastpath' "$NL_DCONF_SRC"; then
-		NL_DCONF=$NL_DCONF_SRC.fastpath-$IPSEC_MASQD_TEST_FASTPATH
-		{ cat "$NL_DCONF_SRC"; echo "fastpath = { enable = $([ "$IPSEC_MASQD_TEST_FASTPATH" = on ] &&
-			echo true || echo false); };"; } > "$NL_DCONF"
-	fi
+	NL_DCONF=$NL_DCONF_SRC
+	nl_fastpath_conf "$NL_DCONF"
 }
 
 # Sanitizer reports (ASan, LSan, UBSan) in the daemon's log.
