@@ -117,6 +117,12 @@ int fastpath_offload(struct fastpath *fp, uint32_t remote, uint32_t host,
 void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
 		     bool expired);
 
+/* Association (remote, spi_in) checked at most within_ms after each check
+ * from now on (0: only near its expiry, the default): a provisional one,
+ * which its use in the kernel confirms. */
+void fastpath_recheck(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
+		      uint64_t now, uint32_t within_ms);
+
 /* FASTPATH_IN | FASTPATH_OUT as offloaded, 0 when not. */
 unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
 			    uint32_t spi_in);

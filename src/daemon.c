@@ -388,6 +388,19 @@ static bool masqd_fp_offloadable(enum esp_state state)
 	       state == ESP_PRELOADED || state == ESP_ANNOUNCED;
 }
 
+/* A provisional association is confirmed by its use both ways, which the
+ * kernel now sees: checked every fastpath.poll until it is (not only near
+ * its expiry), so that it is confirmed about as soon as without the fast
+ * path. */
+static void masqd_fp_recheck(struct masqd *d, uint32_t remote,
+			     uint32_t spi_in, enum esp_state state)
+{
+	uint64_t p = d->cfg->fastpath.poll_ms;
+
+	fastpath_recheck(d->fp, remote, spi_in, d->now,
+			 state == ESP_PROVISIONAL ? (uint32_t)p : 0);
+}
+
 /* Offloads ESP entry (remote, spi_in) as the engine has it now, if it is
  * associated. */
 static void masqd_fp_offload(struct masqd *d, uint32_t remote, uint32_t spi_in)
@@ -398,8 +411,11 @@ static void masqd_fp_offload(struct masqd *d, uint32_t remote, uint32_t spi_in)
 	    !masqd_fp_offloadable(e.state) || e.expires <= d->now)
 		return;
 	if (fastpath_offload(d->fp, remote, e.host, e.spi_out, spi_in, d->now,
-			     e.expires - e.last_seen, e.expires - d->now) < 0)
+			     e.expires - e.last_seen, e.expires - d->now) < 0) {
 		log_warn("fastpath: cannot offload an entry");
+		return;
+	}
+	masqd_fp_recheck(d, remote, spi_in, e.state);
 }
 
 /* The engine's decisions: logged, and mirrored into the fast path. */
@@ -445,6 +461,7 @@ static int masqd_fp_use(void *ctx, uint32_t remote, uint32_t spi_in,
 		return 0;
 	*life_ms = e.expires - e.last_seen;
 	*remain_ms = e.expires - d->now;
+	masqd_fp_recheck(d, remote, spi_in, e.state);
 	return 1;
 }
 

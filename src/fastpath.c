@@ -77,6 +77,8 @@ struct fp_item {
 	bool after_exp;                       /* checked idle: next, only
 					       * whether the engine let it go */
 	uint8_t answered, missing;            /* this check: 1 << dir */
+	uint32_t recheck_ms;                  /* 0, or check at most this
+					       * long after each check */
 	uint64_t kexp;                        /* its elements' kernel expiry */
 	struct fpc_node check;                /* in fp->due */
 	uint64_t k_pkts[2], k_bytes[2];       /* kernel counters: [0] out,
@@ -1031,6 +1033,22 @@ static void drop_item(struct fastpath *fp, struct fp_item *it)
 	free(it);
 }
 
+/* An association asked to be checked sooner (a provisional one, whose
+ * use in the kernel confirms it): at most recheck_ms from now, unless its
+ * expiry comes first. */
+static void apply_recheck(struct fastpath *fp, struct fp_item *it,
+			  uint64_t now)
+{
+	uint64_t at = now + it->recheck_ms;
+
+	if (it->recheck_ms == 0 || at >= it->kexp)
+		return;
+	if (it->check.idx == FPC_IDLE || it->after_exp || it->check.at > at) {
+		it->after_exp = false;
+		(void)fpc_heap_set(&fp->due, &it->check, at);
+	}
+}
+
 /* Queues it's elements with kernel expiry kexp (timeout life_ms) and
  * schedules its next check. */
 static int queue_adds(struct fastpath *fp, struct fp_item *it,
@@ -1044,6 +1062,7 @@ static int queue_adds(struct fastpath *fp, struct fp_item *it,
 			 fpc_check_at(now, it->kexp, life_ms, fp->n,
 				      fp->us_per_check)) < 0)
 		return -1;
+	apply_recheck(fp, it, now);
 	if (push_op(fp, OP_ADD_IN, it->remote, it->host, it->spi_in, life_ms,
 		    remain) < 0)
 		return -1;
@@ -1122,6 +1141,17 @@ void fastpath_forget(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
 	if (expired && it->check.idx != FPC_IDLE && !it->after_exp)
 		fp->st.expired_unchecked++;
 	drop_item(fp, it);
+}
+
+void fastpath_recheck(struct fastpath *fp, uint32_t remote, uint32_t spi_in,
+		      uint64_t now, uint32_t within_ms)
+{
+	struct fp_item *it = fp ? find_in(fp, remote, spi_in) : NULL;
+
+	if (!it)
+		return;
+	it->recheck_ms = within_ms;
+	apply_recheck(fp, it, now);
 }
 
 unsigned fastpath_offloaded(const struct fastpath *fp, uint32_t remote,
@@ -1524,6 +1554,7 @@ static void settle(struct fastpath *fp, struct fp_item *it, uint64_t now,
 	(void)fpc_heap_set(&fp->due, &it->check,
 			   (c.expires > it->kexp ? c.expires : it->kexp) +
 			   FPC_LEAD_MIN_MS);
+	apply_recheck(fp, it, now);
 }
 
 /* An idle association past its expiry that the engine still has: its
