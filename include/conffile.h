@@ -48,7 +48,7 @@ struct fastpath_config {
 	unsigned admit_burst;                 /* packets; 0 = rate / 10 */
 };
 
-#define FASTPATH_DEFAULT_ON false
+#define FASTPATH_DEFAULT_ON true
 #define FASTPATH_POLL_MIN_MS 100
 #define FASTPATH_POLL_MAX_MS 60000
 #define FASTPATH_ADMIT_MAX 100000000u
