@@ -7,6 +7,7 @@
 #ifndef IPSEC_MASQD_LOG_H
 #define IPSEC_MASQD_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conffile.h"
@@ -29,6 +30,17 @@ enum log_backend log_get_backend(void);
  * the caller (journald or stderr not reading) or the log was gone; the next
  * line that gets out is preceded by one saying how many. */
 uint64_t log_dropped(void);
+
+/* Longest message text a line carries (longer ones are cut with "..."). */
+#define LOG_LINE_MAX 1024
+
+/* One INFO line that may wait rather than be dropped: true when it went
+ * out (or the log is gone for good, counted as dropped), false when the
+ * log would block now; then nothing is counted and the caller offers the
+ * same line again later. A line below the level counts as out. For bulk
+ * output an admin asked for (the SIGUSR1 dump): it goes at the pace the
+ * log takes it instead of overrunning it. */
+bool log_offer(const char *msg);
 
 /* printf-style, at syslog priority prio. log_warn appends ": strerror(errno)". */
 void log_msg(int prio, const char *fmt, ...)

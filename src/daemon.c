@@ -48,6 +48,10 @@ enum { EV_TAG_NFQ = 1, EV_TAG_SIGNAL, EV_TAG_TIMER, EV_TAG_NETWATCH,
 #define MASQD_FP_OPS_BUDGET 4096     /* fast path element changes per turn */
 /* SIGUSR1 dump: entries logged a loop turn (BENCHMARKS.md) */
 #define MASQD_DUMP_BUDGET 2000
+/* The dump's wait for a log that could not take more of it (journald's
+ * socket queue holds only a few datagrams; it reads them in well under
+ * this). */
+#define MASQD_DUMP_LOG_WAIT_MS 5
 /* Entries gone in one expiry above which it gets a summary line (the
  * per-entry lines are then rate-limited: log.c). */
 #define MASQD_EXPIRY_SUMMARY 100
@@ -1247,6 +1251,18 @@ static void masqd_dump(struct masqd *d)
 	table_dump_start(&d->dump, d->eng);
 }
 
+/* How long the loop may sleep without events: not at all while bulk work
+ * is under way, MASQD_DUMP_LOG_WAIT_MS when only a dump remains and the log
+ * was full at its last step, else until an event or the timer. */
+static int masqd_bulk_wait_ms(const struct masqd *d)
+{
+	if (fastpath_pending(d->fp))
+		return 0;
+	if (d->dump.active)
+		return d->dump.log_full ? MASQD_DUMP_LOG_WAIT_MS : 0;
+	return -1;
+}
+
 /* The next slice of a dump under way; its end with the counters. */
 static void masqd_dump_step(struct masqd *d)
 {
@@ -1442,10 +1458,9 @@ int masqd_run(struct masqd *d)
 		(void)fastpath_commit_max(d->fp, MASQD_FP_OPS_BUDGET);
 		(void)nfqueue_flush(d->nfq);   /* before sleeping */
 		/* bulk work under way (fast path changes, a dump): poll,
-		 * then a slice of it */
-		n = epoll_wait(d->epfd, evs, 8,
-			       fastpath_pending(d->fp) || d->dump.active ?
-			       0 : -1);
+		 * then a slice of it; a dump the log could not take more
+		 * of waits a little for journald to read */
+		n = epoll_wait(d->epfd, evs, 8, masqd_bulk_wait_ms(d));
 		if (n < 0) {
 			if (errno != EINTR)
 				log_warn("epoll_wait");

@@ -45,7 +45,7 @@
 #include "log.h"
 #include "reason.h"
 
-#define LOG_MSG_MAX 1024      /* MESSAGE text, with the key=value pairs */
+#define LOG_MSG_MAX LOG_LINE_MAX   /* MESSAGE text, with the key=value pairs */
 #define LOG_FIELD_MAX 288     /* one value: GUESS_HOSTS of 16 addresses */
 #define LOG_MAX_FIELDS 12
 #define LOG_IDENT_MAX 64
@@ -394,6 +394,25 @@ static void emit(int prio, const char *msg, const char *id,
 		lg.dropped++;
 		lg.unsaid++;
 	}
+}
+
+bool log_offer(const char *msg)
+{
+	enum sent r = SENT_OK;
+
+	if (LOG_INFO > lg.level)
+		return true;
+	if (lg.unsaid > 0)
+		r = emit_dropped_note(LOG_WARNING);
+	if (r == SENT_OK)
+		r = backend_send(LOG_INFO, msg, NULL, NULL);
+	if (r == SENT_WOULD_BLOCK)
+		return false;
+	if (r != SENT_OK) {
+		lg.dropped++;
+		lg.unsaid++;
+	}
+	return true;
 }
 
 /* Lines dropped because the log would have blocked (or was gone). */

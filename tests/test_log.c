@@ -814,6 +814,73 @@ START_TEST(stalled_journal_drops_and_counts_never_blocks)
 }
 END_TEST
 
+/* The SIGUSR1 dump against a journal that reads only between steps: each
+ * step stops when the socket is full (log_full), nothing is dropped, and
+ * once the journal has read everything every entry arrived exactly once.
+ * Logging the dump with plain lines (dropped when the log would block)
+ * loses most of them and fails. */
+static int paced_dump_child(void)
+{
+	static char rec[8192];
+	struct engine_config cfg;
+	struct engine *eng;
+	struct table_dump td;
+	unsigned long got = 0, full = 0, steps = 0;
+	int fd = fake_journal();
+
+	if (fd < 0)
+		return 2;
+	log_init("masqtest", LOG_LEVEL_INFO, LOG_BACKEND_JOURNAL);
+	if (log_get_backend() != LOG_BACKEND_JOURNAL)
+		return printf("journal backend not chosen\n"), 1;
+	engine_config_defaults(&cfg);
+	cfg.external_addr = pb_addr("198.51.100.1");
+	cfg.internal[0].addr = pb_addr("192.168.0.0");
+	cfg.internal[0].mask = 0xffff0000u;
+	cfg.n_internal = 1;
+	cfg.max_per_host = 10000;
+	eng = engine_new(&cfg, 7, 1000, NULL, NULL);
+	if (!eng)
+		return printf("no engine\n"), 1;
+	for (uint32_t i = 0; i < 3000; i++)
+		if (engine_preload(eng, PEER + i % 40, LAN + i % 30,
+				   0x10000 + i, 0, 0, 1000) < 0)
+			return printf("preload %u refused\n", i), 1;
+	alarm(60);
+	table_dump_start(&td, eng);
+	while (!table_dump_step(&td, eng, 2000, 2000)) {
+		ssize_t n;
+
+		full += td.log_full;
+		if (++steps > 100000)
+			return printf("the dump does not end\n"), 1;
+		while ((n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT)) > 0) {
+			rec[n] = '\0';
+			got += strstr(rec, "MESSAGE=esp remote=") != NULL;
+		}
+	}
+	for (ssize_t n; (n = recv(fd, rec, sizeof(rec) - 1, MSG_DONTWAIT)) > 0;) {
+		rec[n] = '\0';
+		got += strstr(rec, "MESSAGE=esp remote=") != NULL;
+	}
+	alarm(0);
+	engine_free(eng);
+	if (got != 3000 || td.lines != 3000 || log_dropped() != 0 ||
+	    full == 0)
+		return printf("got %lu of 3000 (td.lines %zu), dropped %llu, "
+			      "%lu steps stopped by a full log\n", got,
+			      td.lines, (unsigned long long)log_dropped(),
+			      full), 1;
+	return 0;
+}
+
+START_TEST(dump_waits_for_a_full_journal_and_loses_nothing)
+{
+	run_journal_child(paced_dump_child,
+			  "dump_waits_for_a_full_journal_and_loses_nothing");
+}
+END_TEST
+
 START_TEST(journal_record_has_the_fields)
 {
 	pid_t pid;
@@ -937,6 +1004,7 @@ static Suite *log_suite(void)
 #ifdef HAVE_SYSTEMD
 	tcase_add_test(backend, journal_record_has_the_fields);
 	tcase_add_test(backend, stalled_journal_drops_and_counts_never_blocks);
+	tcase_add_test(backend, dump_waits_for_a_full_journal_and_loses_nothing);
 #endif
 	suite_add_tcase(suite, backend);
 	return suite;
