@@ -280,7 +280,7 @@ static bool show_complete(const char *body, size_t len, bool json)
 	if (json)
 		return len >= 3 && memcmp(end - 3, "]}\n", 3) == 0;
 	if (len < el + 1 || memcmp(end - el, CTL_SHOW_END, el) != 0 ||
-	    end[-el - 1] != '\n')
+	    *(end - el - 1) != '\n')
 		return false;
 	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
 		size_t hl = strlen(heads[i]);
